@@ -1,0 +1,299 @@
+import * as grpc from "@grpc/grpc-js";
+import type { MethodDefinition, ServiceDefinition } from "./definition";
+import type { CallOptions } from "./context";
+import { chain, type CallNext, type CallRequest, type Interceptor } from "./interceptor";
+import { RpcError, Status, fromServiceError } from "./errors";
+import { currentCallContext } from "./call-scope";
+import { pump } from "./streams";
+import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./service-config";
+import { setup as setupConsistentHash } from "./lb-consistent-hash";
+
+/** Options of {@link createClient}. */
+export interface ClientOptions {
+  /** Load balancing across the target's endpoints (default `round_robin`). */
+  balancer?: BalancerOption;
+  /** Retry policy for idempotent methods (or those listed); off by default. `true` uses the defaults. */
+  retry?: RetryOption | boolean;
+  /** Interceptors, outermost first. */
+  interceptors?: Interceptor[];
+  /** Transport credentials; insecure by default. */
+  credentials?: grpc.ChannelCredentials;
+  /** Deadline applied to calls that set none (milliseconds). */
+  defaultDeadlineMs?: number;
+  /** Largest response accepted, in bytes (default 4 MiB). */
+  maxReceiveMessageBytes?: number;
+  /** Largest request sent, in bytes (default unlimited). */
+  maxSendMessageBytes?: number;
+  /** Passed to the resolver of registry targets (`etcd:///…`) as its discovery source. */
+  discovery?: unknown;
+  /** Raw grpc-js channel options, merged last. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** Members every client has besides its RPC methods; `$`-prefixed so they never clash with one. */
+export interface ClientHandle {
+  /** The underlying grpc-js client (its channel balances the calls). */
+  readonly $grpc: grpc.Client;
+  /** The target the client dials. */
+  readonly $target: string;
+  /** Closes the channel; calls in flight are cancelled. */
+  $close(): void;
+}
+
+/** Channel-option key carrying a discovery source to registry resolvers. */
+export const DISCOVERY_OPTION = "grpc.internal.no_subchannel.protomesh.discovery";
+
+/**
+ * Creates a typed client for `definition` at `target`: `host:port`, `dns:…`, `ipv4:…`, or a
+ * registry target such as `etcd:///greeter` (importing `protomesh` registers the `etcd` scheme).
+ *
+ * @example
+ *   const greeter = createClient(GreeterDefinition, "etcd:///greeter", { balancer: "round_robin" });
+ *   const reply = await greeter.sayHello({ name: "Ada" }, { deadlineMs: 500 });
+ */
+export function createClient<C>(definition: ServiceDefinition<unknown, C>, target: string, options: ClientOptions = {}): C & ClientHandle {
+  if (typeof target !== "string" || target.trim() === "") throw new TypeError("createClient: target must be a non-empty string such as 127.0.0.1:50051 or etcd:///greeter");
+  if (options.defaultDeadlineMs !== undefined) checkDeadlineMs(options.defaultDeadlineMs, "defaultDeadlineMs");
+  const balancer = options.balancer ?? "round_robin";
+  if (typeof balancer === "object" && balancer !== null && "consistentHash" in balancer) setupConsistentHash();
+  const retry = options.retry === true ? {} : options.retry === false ? undefined : options.retry;
+  const serviceConfig = buildServiceConfig(definition, { balancer, retry });
+  const channelOptions: grpc.ChannelOptions = {
+    "grpc.service_config": JSON.stringify(serviceConfig),
+    // A registry is the source of truth for addresses; do not let a stale service config from DNS override ours.
+    "grpc.service_config_disable_resolution": 1,
+    "grpc.enable_retries": retry ? 1 : 0,
+  };
+  if (options.maxReceiveMessageBytes !== undefined) channelOptions["grpc.max_receive_message_length"] = options.maxReceiveMessageBytes;
+  if (options.maxSendMessageBytes !== undefined) channelOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
+  if (options.discovery !== undefined) channelOptions[DISCOVERY_OPTION] = options.discovery;
+  Object.assign(channelOptions, options.channelOptions);
+  const raw = new grpc.Client(target, options.credentials ?? grpc.credentials.createInsecure(), channelOptions);
+  const caller = new Caller(raw, target, options, hashHeaderOf(balancer));
+
+  const client: Record<string, unknown> = {
+    $grpc: raw,
+    $target: target,
+    $close: () => raw.close(),
+  };
+  for (const method of Object.values(definition.methods)) client[method.localName] = caller.method(method);
+  return client as C & ClientHandle;
+}
+
+/** Closes a client made by {@link createClient}. */
+export function closeClient(client: ClientHandle): void {
+  client.$close();
+}
+
+interface Prepared {
+  metadata: grpc.Metadata;
+  deadline: number | undefined;
+  signals: AbortSignal[];
+}
+
+class Caller {
+  private readonly interceptors: readonly Interceptor[];
+  private readonly defaultDeadlineMs: number | undefined;
+
+  constructor(
+    private readonly raw: grpc.Client,
+    private readonly target: string,
+    options: ClientOptions,
+    private readonly hashHeader: string,
+  ) {
+    this.interceptors = options.interceptors ?? [];
+    this.defaultDeadlineMs = options.defaultDeadlineMs;
+  }
+
+  method(method: MethodDefinition): (request: unknown, options?: CallOptions) => unknown {
+    const transport = this.transport(method);
+    const run = this.interceptors.length === 0 ? transport : chain(this.interceptors, transport);
+    const start = (request: unknown, opts: CallOptions | undefined): Promise<unknown> => {
+      const prepared = this.prepare(opts);
+      const signal = linkSignals(prepared.signals);
+      const req: CallRequest = { side: "client", method, metadata: prepared.metadata, deadline: prepared.deadline, signal, peer: this.target, request };
+      return run(req).then((r) => r.response);
+    };
+    if (!method.responseStream) return start;
+    return (request, opts) => streamOf(() => start(request, opts));
+  }
+
+  /** The innermost `next`: performs the call with grpc-js. */
+  private transport(method: MethodDefinition): CallNext {
+    const { path } = method;
+    const ser = method.requestSerialize as (v: unknown) => Buffer;
+    const de = method.responseDeserialize;
+    const raw = this.raw;
+    switch (method.kind) {
+      case "unary":
+        return (req) =>
+          new Promise((resolve, reject) => {
+            if (req.signal.aborted) return reject(cancelled(req.signal));
+            const call = raw.makeUnaryRequest(path, ser, de, req.request, req.metadata, callOptions(req), (err, value) => {
+              req.signal.removeEventListener("abort", onAbort);
+              if (err) reject(fromServiceError(err));
+              else resolve({ response: value });
+            });
+            const onAbort = () => call.cancel();
+            listen(req.signal, onAbort);
+            observe(call, req);
+          });
+      case "client_streaming":
+        return (req) =>
+          new Promise((resolve, reject) => {
+            if (req.signal.aborted) return reject(cancelled(req.signal));
+            const call = raw.makeClientStreamRequest(path, ser, de, req.metadata, callOptions(req), (err, value) => {
+              req.signal.removeEventListener("abort", onAbort);
+              if (err) reject(sendError ?? fromServiceError(err));
+              else resolve({ response: value });
+            });
+            let sendError: RpcError | undefined;
+            const onAbort = () => call.cancel();
+            listen(req.signal, onAbort);
+            observe(call, req);
+            pump(req.request as AsyncIterable<unknown>, call, req.signal).then(
+              () => call.end(),
+              (err) => {
+                sendError = RpcError.from(err, Status.CANCELLED);
+                call.cancel();
+              },
+            );
+          });
+      case "server_streaming":
+      case "bidi_streaming":
+        return async (req) => {
+          if (req.signal.aborted) throw cancelled(req.signal);
+          const call =
+            method.kind === "server_streaming"
+              ? raw.makeServerStreamRequest(path, ser, de, req.request, req.metadata, callOptions(req))
+              : raw.makeBidiStreamRequest(path, ser, de, req.metadata, callOptions(req));
+          observe(call, req);
+          let sendError: RpcError | undefined;
+          if (method.kind === "bidi_streaming") {
+            const duplex = call as grpc.ClientDuplexStream<unknown, unknown>;
+            pump(req.request as AsyncIterable<unknown>, duplex, req.signal).then(
+              () => duplex.end(),
+              (err) => {
+                sendError = RpcError.from(err, Status.CANCELLED);
+                duplex.cancel();
+              },
+            );
+          }
+          return { response: readStream(call, req.signal, () => sendError) };
+        };
+    }
+  }
+
+  private prepare(opts: CallOptions | undefined): Prepared {
+    const parent = opts?.detached ? undefined : currentCallContext();
+    let deadline: number | undefined;
+    if (opts?.deadline !== undefined) {
+      deadline = opts.deadline instanceof Date ? opts.deadline.getTime() : opts.deadline;
+      if (typeof deadline !== "number" || Number.isNaN(deadline)) throw new RpcError(Status.INVALID_ARGUMENT, "call option `deadline` must be a Date or epoch milliseconds");
+    }
+    if (opts?.deadlineMs !== undefined) deadline = earlier(deadline, Date.now() + checkDeadlineMs(opts.deadlineMs, "deadlineMs"));
+    if (deadline === undefined && this.defaultDeadlineMs !== undefined) deadline = Date.now() + this.defaultDeadlineMs;
+    if (parent?.deadline !== undefined) deadline = earlier(deadline, parent.deadline);
+    if (deadline !== undefined && !Number.isFinite(deadline)) deadline = undefined;
+
+    const metadata = toMetadata(opts?.metadata);
+    if (opts?.hashKey !== undefined) metadata.set(this.hashHeader, String(opts.hashKey));
+    const signals: AbortSignal[] = [];
+    if (opts?.signal) signals.push(opts.signal);
+    if (parent) signals.push(parent.signal);
+    const prepared: Prepared = { metadata, deadline, signals };
+    if (opts?.onHeader || opts?.onTrailer) observers.set(metadata, { onHeader: opts.onHeader, onTrailer: opts.onTrailer });
+    return prepared;
+  }
+}
+
+/** Header/trailer callbacks of a call, keyed by its metadata object (which travels through interceptors). */
+const observers = new WeakMap<grpc.Metadata, Pick<CallOptions, "onHeader" | "onTrailer">>();
+
+function observe(call: grpc.ClientUnaryCall | grpc.ClientReadableStream<unknown> | grpc.ClientWritableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>, req: CallRequest): void {
+  const o = observers.get(req.metadata);
+  if (!o) return;
+  if (o.onHeader) call.on("metadata", (md: grpc.Metadata) => o.onHeader!(md));
+  if (o.onTrailer) call.on("status", (s: grpc.StatusObject) => o.onTrailer!(s.metadata));
+}
+
+function callOptions(req: CallRequest): grpc.CallOptions {
+  return req.deadline === undefined ? {} : { deadline: req.deadline };
+}
+
+function earlier(a: number | undefined, b: number): number {
+  return a === undefined ? b : Math.min(a, b);
+}
+
+function checkDeadlineMs(value: number, name: string): number {
+  if (typeof value !== "number" || Number.isNaN(value)) throw new RpcError(Status.INVALID_ARGUMENT, `call option \`${name}\` must be a number of milliseconds, got ${String(value)}`);
+  return value;
+}
+
+function toMetadata(input: CallOptions["metadata"]): grpc.Metadata {
+  if (input instanceof grpc.Metadata) return input.clone();
+  const md = new grpc.Metadata();
+  if (!input) return md;
+  for (const [key, value] of Object.entries(input)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (key.endsWith("-bin")) md.add(key, Buffer.from(String(v)));
+      else md.add(key, String(v));
+    }
+  }
+  return md;
+}
+
+function linkSignals(signals: AbortSignal[]): AbortSignal {
+  if (signals.length === 1) return signals[0]!;
+  if (signals.length === 0) return NEVER;
+  return AbortSignal.any(signals);
+}
+
+const NEVER = new AbortController().signal;
+
+/** Adds an abort listener, skipping the shared never-firing signal (thousands of calls would pile up on it). */
+function listen(signal: AbortSignal, fn: () => void): void {
+  if (signal !== NEVER) signal.addEventListener("abort", fn, { once: true });
+}
+
+function cancelled(signal: AbortSignal): RpcError {
+  return signal.reason instanceof RpcError ? new RpcError(Status.CANCELLED, signal.reason.rawMessage) : new RpcError(Status.CANCELLED, "call cancelled");
+}
+
+/** Reads a grpc-js response stream as an async iterable; breaking out of the loop cancels the call. */
+async function* readStream(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>, signal: AbortSignal, sendError: () => RpcError | undefined): AsyncGenerator<unknown> {
+  const onAbort = () => call.cancel();
+  listen(signal, onAbort);
+  let finished = false;
+  try {
+    for await (const message of call) yield message;
+    finished = true;
+  } catch (err) {
+    finished = true;
+    throw sendError() ?? (isServiceError(err) ? fromServiceError(err) : RpcError.from(err));
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    if (!finished) call.cancel();
+  }
+}
+
+function isServiceError(e: unknown): e is grpc.ServiceError {
+  return e instanceof Error && typeof (e as grpc.ServiceError).code === "number" && (e as grpc.ServiceError).metadata instanceof grpc.Metadata;
+}
+
+/** An async iterable that starts the call on first iteration. */
+function streamOf(start: () => Promise<unknown>): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator]() {
+      let inner: AsyncIterator<unknown> | undefined;
+      const open = async () => (inner ??= (await start() as AsyncIterable<unknown>)[Symbol.asyncIterator]());
+      return {
+        next: async () => (await open()).next(),
+        return: async (value?: unknown) => {
+          if (inner?.return) await inner.return(value);
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}

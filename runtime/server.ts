@@ -1,0 +1,394 @@
+import * as grpc from "@grpc/grpc-js";
+import { setMaxListeners } from "node:events";
+import type { ServiceDefinition, MethodDefinition } from "./definition";
+import type { CallContext } from "./context";
+import { chain, type CallNext, type CallRequest, type Interceptor } from "./interceptor";
+import { RpcError, Status } from "./errors";
+import { getLogger, type Logger } from "./logger";
+import { runInCallScope } from "./call-scope";
+import { isAsyncIterable, pump } from "./streams";
+import type { Registrar, RegistrationHandle } from "../registry/registry";
+import { advertisedAddress, parseListenAddress } from "./address";
+
+/** Options of {@link createServer}. Every field is optional. */
+export interface ServerOptions {
+  /** Logical service name under which the server registers (`etcd:///<name>`). Required with `registry`. */
+  name?: string;
+  /** Where to register once serving; without one the server only listens. */
+  registry?: Registrar;
+  /** What the registration says about this instance. */
+  instance?: {
+    id?: string;
+    version?: string;
+    zone?: string;
+    weight?: number;
+    metadata?: Record<string, string>;
+    /** Address clients should dial; defaults to the bound address (a wildcard host becomes this machine's first IPv4). */
+    advertiseAddress?: string;
+  };
+  /** Interceptors, outermost first. More can be added with `use`. */
+  interceptors?: Interceptor[];
+  /** Largest request accepted, in bytes (default 4 MiB); larger ones get RESOURCE_EXHAUSTED. */
+  maxReceiveMessageBytes?: number;
+  /** Largest response sent, in bytes (default unlimited). */
+  maxSendMessageBytes?: number;
+  /** Transport credentials; insecure by default. */
+  credentials?: grpc.ServerCredentials;
+  /** How long `shutdown()` lets in-flight calls finish before force-closing (default 10 s). */
+  shutdownGraceMs?: number;
+  /**
+   * After deregistering, keep serving this long so clients' watches see the removal before
+   * connections close (default 100 ms when registered, 0 otherwise).
+   */
+  deregisterDelayMs?: number;
+  logger?: Logger;
+  /** Raw grpc-js server options, merged last. */
+  grpcOptions?: grpc.ServerOptions;
+}
+
+/** Server lifecycle: `serving` after listen, `draining` when shutdown starts, `closed` at the end. */
+export type ServerEvent = "serving" | "draining" | "closed";
+
+/** A protomesh server. Create it with {@link createServer}. */
+export interface Server {
+  /** Serves a service; `handlers` implements the definition's generated handler interface. */
+  add<H>(definition: ServiceDefinition<H, unknown>, handlers: H): this;
+  /** Appends interceptors (they run after the ones already added). */
+  use(...interceptors: Interceptor[]): this;
+  /** Binds, starts serving, then registers. Resolves with the bound port. */
+  listen(address?: string): Promise<number>;
+  /** Deregisters, stops accepting calls, drains in-flight ones within the grace period, then force-closes. */
+  shutdown(options?: { graceMs?: number }): Promise<void>;
+  /** Subscribes to a lifecycle event. */
+  on(event: ServerEvent, listener: () => void | Promise<void>): this;
+  readonly state: "idle" | "serving" | "draining" | "closed";
+  /** Bound port once listening. */
+  readonly port: number | undefined;
+  /** Address clients should dial once listening (`127.0.0.1:50051`). */
+  readonly address: string | undefined;
+  /** The registration, once registered. */
+  readonly registration: RegistrationHandle | undefined;
+  readonly services: readonly ServiceDefinition[];
+  readonly name: string | undefined;
+  readonly logger: Logger;
+  /** The underlying grpc-js server, for extensions that add raw grpc-js services. */
+  readonly grpc: grpc.Server;
+}
+
+/**
+ * Creates a server.
+ *
+ * @example
+ *   const server = createServer({ name: "greeter", registry });
+ *   server.add(GreeterDefinition, { async sayHello(req) { return { message: `hi ${req.name}` }; } });
+ *   const port = await server.listen("127.0.0.1:0");
+ */
+export function createServer(options: ServerOptions = {}): Server {
+  return new ProtomeshServer(options);
+}
+
+interface InFlight {
+  readonly controller: AbortController;
+}
+
+class ProtomeshServer implements Server {
+  readonly grpc: grpc.Server;
+  readonly logger: Logger;
+  readonly name: string | undefined;
+  state: Server["state"] = "idle";
+  port: number | undefined;
+  address: string | undefined;
+  registration: RegistrationHandle | undefined;
+  private readonly defs: ServiceDefinition[] = [];
+  private readonly interceptors: Interceptor[];
+  private readonly inFlight = new Set<InFlight>();
+  private readonly listeners = new Map<ServerEvent, Array<() => void | Promise<void>>>();
+  private shutdownPromise: Promise<void> | undefined;
+
+  constructor(private readonly options: ServerOptions) {
+    if (options.registry && !options.name) throw new TypeError("createServer: `name` is required when a `registry` is given");
+    this.name = options.name;
+    this.logger = (options.logger ?? getLogger()).child({ component: "server", ...(options.name ? { service: options.name } : {}) });
+    this.interceptors = [...(options.interceptors ?? [])];
+    const grpcOptions: grpc.ServerOptions = { ...options.grpcOptions };
+    if (options.maxReceiveMessageBytes !== undefined) grpcOptions["grpc.max_receive_message_length"] = positiveInt(options.maxReceiveMessageBytes, "maxReceiveMessageBytes");
+    if (options.maxSendMessageBytes !== undefined) grpcOptions["grpc.max_send_message_length"] = positiveInt(options.maxSendMessageBytes, "maxSendMessageBytes");
+    this.grpc = new grpc.Server(grpcOptions);
+  }
+
+  get services(): readonly ServiceDefinition[] {
+    return this.defs;
+  }
+
+  on(event: ServerEvent, listener: () => void | Promise<void>): this {
+    const list = this.listeners.get(event) ?? [];
+    list.push(listener);
+    this.listeners.set(event, list);
+    return this;
+  }
+
+  private async emit(event: ServerEvent): Promise<void> {
+    for (const listener of this.listeners.get(event) ?? []) {
+      try {
+        await listener();
+      } catch (err) {
+        this.logger.error(`${event} listener failed`, { err });
+      }
+    }
+  }
+
+  use(...interceptors: Interceptor[]): this {
+    this.interceptors.push(...interceptors);
+    return this;
+  }
+
+  add<H>(definition: ServiceDefinition<H, unknown>, handlers: H): this {
+    if (this.state !== "idle") throw new Error(`server.add(${definition.typeName}): add services before listen()`);
+    if (this.defs.some((d) => d.typeName === definition.typeName)) throw new Error(`server.add: ${definition.typeName} is already added`);
+    if (handlers === null || typeof handlers !== "object") throw new TypeError(`server.add(${definition.typeName}): handlers must be an object`);
+    const impl: grpc.UntypedServiceImplementation = {};
+    const grpcDef: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    const table = handlers as Record<string, unknown>;
+    for (const method of Object.values(definition.methods)) {
+      const fn = table[method.localName];
+      if (fn !== undefined && typeof fn !== "function") throw new TypeError(`server.add(${definition.typeName}): ${method.localName} must be a function`);
+      const handler = fn === undefined ? unimplemented(method) : (fn as HandlerFn).bind(handlers);
+      grpcDef[method.localName] = {
+        path: method.path,
+        requestStream: method.requestStream,
+        responseStream: method.responseStream,
+        requestSerialize: method.requestSerialize,
+        requestDeserialize: method.requestDeserialize,
+        responseSerialize: method.responseSerialize,
+        responseDeserialize: method.responseDeserialize,
+        originalName: method.name,
+      };
+      impl[method.localName] = this.adapt(method, handler);
+    }
+    this.grpc.addService(grpcDef, impl);
+    this.defs.push(definition as ServiceDefinition);
+    return this;
+  }
+
+  async listen(address = "0.0.0.0:0"): Promise<number> {
+    if (this.state !== "idle") throw new Error(`server.listen: server is ${this.state}`);
+    const { host } = parseListenAddress(address);
+    const credentials = this.options.credentials ?? grpc.ServerCredentials.createInsecure();
+    const port = await new Promise<number>((resolve, reject) => {
+      this.grpc.bindAsync(address, credentials, (err, boundPort) => (err ? reject(new Error(`server.listen(${address}): ${err.message}`)) : resolve(boundPort)));
+    });
+    this.port = port;
+    this.address = this.options.instance?.advertiseAddress ?? advertisedAddress(host, port);
+    this.state = "serving";
+    await this.emit("serving");
+    if (this.options.registry) {
+      const inst = this.options.instance ?? {};
+      this.registration = await this.options.registry.register({
+        service: this.options.name!,
+        address: this.address,
+        id: inst.id,
+        version: inst.version,
+        zone: inst.zone,
+        weight: inst.weight,
+        metadata: inst.metadata,
+      });
+    }
+    this.logger.info("serving", { address: this.address, services: this.defs.map((d) => d.typeName) });
+    return port;
+  }
+
+  shutdown(options: { graceMs?: number } = {}): Promise<void> {
+    this.shutdownPromise ??= this.doShutdown(options.graceMs ?? this.options.shutdownGraceMs ?? 10_000);
+    return this.shutdownPromise;
+  }
+
+  private async doShutdown(graceMs: number): Promise<void> {
+    if (this.state === "idle") {
+      this.state = "closed";
+      this.grpc.forceShutdown();
+      await this.emit("closed");
+      return;
+    }
+    this.state = "draining";
+    await this.emit("draining");
+    if (this.registration) {
+      try {
+        await this.registration.deregister();
+      } catch (err) {
+        this.logger.warn("deregistration failed; the lease will expire on its own", { err });
+      }
+      const delay = this.options.deregisterDelayMs ?? 100;
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.inFlight.size > 0) this.logger.warn("grace period over; cancelling in-flight calls", { inFlight: this.inFlight.size, graceMs });
+        for (const call of this.inFlight) call.controller.abort(new RpcError(Status.UNAVAILABLE, "server shutting down"));
+        this.grpc.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.state = "closed";
+    await this.emit("closed");
+    this.logger.info("closed");
+  }
+
+  /** Turns a protomesh handler into a grpc-js one for the method's call kind. */
+  private adapt(method: MethodDefinition, handler: HandlerFn): grpc.UntypedHandleCall {
+    const innermost: CallNext = async (req) => {
+      const ctx = req.context!;
+      const response = await runInCallScope(ctx, () => handler(req.request, ctx));
+      return { response };
+    };
+    const invoke = (ctx: CallContext, request: unknown): Promise<unknown> => {
+      const req: CallRequest = {
+        side: "server",
+        method,
+        metadata: ctx.metadata,
+        deadline: ctx.deadline,
+        signal: ctx.signal,
+        peer: ctx.peer,
+        request,
+        context: ctx,
+      };
+      const run = this.interceptors.length === 0 ? innermost : chain(this.interceptors, innermost);
+      return run(req).then((r) => r.response);
+    };
+
+    if (!method.responseStream) {
+      return (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const { ctx, done } = this.begin(method, call);
+        const request = method.requestStream ? requestStream(call as grpc.ServerReadableStream<unknown, unknown>, ctx.signal) : (call as grpc.ServerUnaryCall<unknown, unknown>).request;
+        invoke(ctx, request).then(
+          (response) => {
+            done();
+            if (isAsyncIterable(response)) {
+              callback(this.toStatus(new RpcError(Status.INTERNAL, "handler returned a stream for a unary response"), ctx, method), null);
+              return;
+            }
+            sendHeaderIfAny(call, ctx);
+            callback(null, response ?? {}, ctx.responseTrailer);
+          },
+          (err) => {
+            done();
+            sendHeaderIfAny(call, ctx);
+            callback(this.toStatus(err, ctx, method), null);
+          },
+        );
+      };
+    }
+
+    return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
+      const { ctx, done } = this.begin(method, call);
+      const request = method.requestStream ? requestStream(call as grpc.ServerDuplexStream<unknown, unknown>, ctx.signal) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
+      invoke(ctx, request)
+        .then(async (response) => {
+          if (!isAsyncIterable(response)) throw new RpcError(Status.INTERNAL, "handler must return an async iterable for a streaming response");
+          sendHeaderIfAny(call, ctx);
+          await runInCallScope(ctx, () => pump(response, call, ctx.signal));
+          if (ctx.signal.aborted) throw ctx.signal.reason;
+        })
+        .then(
+          () => {
+            done();
+            call.end(ctx.responseTrailer);
+          },
+          (err) => {
+            done();
+            sendHeaderIfAny(call, ctx);
+            call.emit("error", this.toStatus(err, ctx, method));
+          },
+        );
+    };
+  }
+
+  /** Builds the handler context and tracks the call until `done`. */
+  private begin(method: MethodDefinition, call: ServerSurfaceCall & { cancelled?: boolean }): { ctx: CallContext; done: () => void } {
+    const controller = new AbortController();
+    // A handler may fan out to many downstream calls, each listening on this signal.
+    setMaxListeners(0, controller.signal);
+    const rawDeadline = call.getDeadline();
+    const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
+    const deadline = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
+    let timer: NodeJS.Timeout | undefined;
+    if (deadline !== undefined) {
+      timer = setTimeout(() => controller.abort(new RpcError(Status.DEADLINE_EXCEEDED, "deadline exceeded")), Math.max(0, deadline - Date.now()));
+    }
+    const onCancel = () => controller.abort(new RpcError(Status.CANCELLED, "call cancelled by the client"));
+    const events = call as unknown as NodeJS.EventEmitter;
+    events.once("cancelled", onCancel);
+    const entry: InFlight = { controller };
+    this.inFlight.add(entry);
+    const ctx: CallContext = {
+      method,
+      metadata: call.metadata,
+      peer: call.getPeer(),
+      deadline,
+      remainingMs: () => (deadline === undefined ? undefined : Math.max(0, deadline - Date.now())),
+      signal: controller.signal,
+      responseHeader: new grpc.Metadata(),
+      responseTrailer: new grpc.Metadata(),
+    };
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      events.removeListener("cancelled", onCancel);
+      this.inFlight.delete(entry);
+    };
+    return { ctx, done };
+  }
+
+  private toStatus(err: unknown, ctx: CallContext, method: MethodDefinition): grpc.ServerErrorResponse {
+    const error = RpcError.from(err);
+    if (!(err instanceof RpcError) && error.code === Status.INTERNAL) {
+      this.logger.error("handler failed", { method: method.path, err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) });
+    }
+    const trailers = ctx.responseTrailer.clone();
+    trailers.merge(error.toTrailers());
+    return { name: "RpcError", message: error.rawMessage, code: error.code, details: error.rawMessage, metadata: trailers };
+  }
+}
+
+/** Any grpc-js server call; they share the surface used here (metadata, peer, deadline, events). */
+type ServerSurfaceCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+
+type HandlerFn = (request: unknown, ctx: CallContext) => unknown;
+
+function unimplemented(method: MethodDefinition): HandlerFn {
+  return () => {
+    throw new RpcError(Status.UNIMPLEMENTED, `${method.path} is not implemented`);
+  };
+}
+
+function sendHeaderIfAny(call: ServerSurfaceCall, ctx: CallContext): void {
+  if (Object.keys(ctx.responseHeader.getMap()).length > 0) {
+    try {
+      call.sendMetadata(ctx.responseHeader);
+    } catch {
+      // Headers already sent (e.g. by an interceptor); nothing to do.
+    }
+  }
+}
+
+/** The incoming message stream of a client- or bidi-streaming call; ends early when the call is cancelled. */
+async function* requestStream(call: grpc.ServerReadableStream<unknown, unknown>, signal: AbortSignal): AsyncGenerator<unknown> {
+  const onAbort = () => call.destroy();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    // Keep the call open when the request side ends: for a bidi call the response side still has to finish.
+    for await (const message of call.iterator({ destroyOnReturn: false })) yield message;
+  } catch (err) {
+    if (signal.aborted) throw signal.reason;
+    throw RpcError.from(err);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`createServer: ${name} must be a positive integer, got ${value}`);
+  return value;
+}
