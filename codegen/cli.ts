@@ -1,0 +1,56 @@
+import { ExitCode, type CliIo, type Command } from "./command";
+import { packageVersion } from "./package-root";
+
+/**
+ * The `protomesh` command line. Each command lives in its own module, loaded
+ * only when it runs, and is listed here once: adding a command is adding a line.
+ * (`require`, not `import()`: the sources also run through tsx's CommonJS hook.)
+ */
+const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Command }> = {
+  gen: { summary: "generate TypeScript from .proto files (ts-proto + protomesh, through buf)", load: () => (require("./gen-command") as typeof import("./gen-command")).genCommand },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    "usage: protomesh <command> [options]",
+    "",
+    "commands:",
+    ...lines,
+    "",
+    "options:",
+    "  -h, --help     show this help (or a command's: protomesh <command> --help)",
+    "      --version  print protomesh's version",
+    "",
+  ].join("\n");
+}
+
+/** Runs `protomesh …` with `argv` (without node and the script); resolves to the exit code. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "-h" || first === "--help" || first === "help") {
+    (first === undefined ? io.err : io.out)(usage());
+    return first === undefined ? ExitCode.usage : ExitCode.ok;
+  }
+  if (first === "--version" || first === "-v") {
+    io.out(`protomesh ${packageVersion()}\n`);
+    return ExitCode.ok;
+  }
+  const entry = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+  if (!entry) {
+    io.err(`protomesh: unknown command "${first}"\n\n${usage()}`);
+    return ExitCode.usage;
+  }
+  return entry.load().run(rest, io);
+}
+
+/** The real process: its cwd, environment, stdout and stderr. */
+export function processIo(): CliIo {
+  return {
+    cwd: process.cwd(),
+    env: process.env,
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+  };
+}
