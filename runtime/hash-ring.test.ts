@@ -1,0 +1,187 @@
+import { expect } from "chai";
+import { DEFAULT_VNODES, HashRing, MAX_POINTS, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
+
+const members = (n: number, from = 1): RingMember[] =>
+  Array.from({ length: n }, (_, i) => ({ key: `10.0.${(from + i) >> 8}.${(from + i) & 255}:50051`, weight: 1 }));
+
+// Deterministic pseudo-random keys, so a failure reproduces.
+function keys(count: number, seed = 1): string[] {
+  let x = seed;
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out.push(`user-${x.toString(36)}-${i}`);
+  }
+  return out;
+}
+
+function ownersOf(ring: HashRing, ks: readonly string[]): string[] {
+  return ks.map((k) => ring.owner(k)!.key);
+}
+
+function countByMember(ring: HashRing, ks: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>(ring.members.map((m) => [m.key, 0]));
+  for (const k of ks) {
+    const owner = ring.owner(k)!.key;
+    counts.set(owner, counts.get(owner)! + 1);
+  }
+  return counts;
+}
+
+describe("hash-ring: hashString", () => {
+  it("is MurmurHash3 x86-32 over UTF-8 (published test vectors)", () => {
+    expect(hashString("")).to.equal(0);
+    expect(hashString("hello")).to.equal(0x248bfa47);
+    expect(hashString("The quick brown fox jumps over the lazy dog")).to.equal(0x2e4ff723);
+  });
+
+  it("hashes non-ASCII text as its UTF-8 bytes", () => {
+    for (const text of ["é", "abcé", "clé-日本-😀", "\ud800 lone surrogate", "user-12345"]) {
+      expect(hashString(text), text).to.equal(murmur3Bytes(Buffer.from(text, "utf8")));
+    }
+  });
+});
+
+// A plain byte-at-a-time MurmurHash3 x86-32, to check the string path against.
+function murmur3Bytes(bytes: Buffer): number {
+  const mix = (k: number) => Math.imul(((Math.imul(k, 0xcc9e2d51) << 15) | (Math.imul(k, 0xcc9e2d51) >>> 17)), 0x1b873593);
+  let h = 0;
+  const whole = bytes.length - (bytes.length % 4);
+  for (let i = 0; i < whole; i += 4) {
+    h ^= mix(bytes.readUInt32LE(i));
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  }
+  let tail = 0;
+  for (let i = whole; i < bytes.length; i++) tail |= bytes[i] << (8 * (i - whole));
+  if (bytes.length % 4) h ^= mix(tail);
+  h ^= bytes.length;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+describe("hash-ring: HashRing", () => {
+  it("maps the same key to the same member on every lookup", () => {
+    const ring = new HashRing(members(10));
+    const first = ring.owner("user-42")!.key;
+    for (let i = 0; i < 1000; i++) expect(ring.owner("user-42")!.key).to.equal(first);
+  });
+
+  it("is the same ring whatever order membership arrives in", () => {
+    const list = members(10);
+    const a = new HashRing(list);
+    const b = new HashRing([...list].reverse());
+    const ks = keys(2000);
+    expect(ownersOf(b, ks)).to.deep.equal(ownersOf(a, ks));
+  });
+
+  it("keeps 10 equal members within 1.15 of the mean load at the default vnodes", () => {
+    const ring = new HashRing(members(10));
+    const ks = keys(200_000);
+    const counts = [...countByMember(ring, ks).values()];
+    const peakOverMean = Math.max(...counts) / (ks.length / 10);
+    expect(ring.vnodesPerMember).to.deep.equal(new Array(10).fill(DEFAULT_VNODES));
+    expect(peakOverMean).to.be.at.most(1.15);
+  });
+
+  it("moves at most 1.5/N of the keys when a member joins, all of them to the newcomer", () => {
+    const before = new HashRing(members(10));
+    const after = new HashRing(members(11));
+    const newcomer = members(11)[10].key;
+    const ks = keys(10_000);
+    let moved = 0;
+    for (const k of ks) {
+      const [was, now] = [before.owner(k)!.key, after.owner(k)!.key];
+      if (was !== now) {
+        moved++;
+        expect(now).to.equal(newcomer);
+      }
+    }
+    expect(moved / ks.length).to.be.at.most(1.5 / 10);
+    expect(moved).to.be.greaterThan(0);
+  });
+
+  it("moves at most 1.5/N of the keys when a member leaves, only the leaver's", () => {
+    const before = new HashRing(members(10));
+    const leaver = members(10)[3].key;
+    const after = new HashRing(members(10).filter((m) => m.key !== leaver));
+    const ks = keys(10_000, 7);
+    let moved = 0;
+    for (const k of ks) {
+      const was = before.owner(k)!.key;
+      if (was !== after.owner(k)!.key) {
+        moved++;
+        expect(was).to.equal(leaver);
+      }
+    }
+    expect(moved / ks.length).to.be.at.most(1.5 / 10);
+  });
+
+  it("gives a member of weight 2 about twice the keys of a member of weight 1", () => {
+    const list = members(5).map((m, i) => (i === 0 ? { ...m, weight: 2 } : m));
+    const ring = new HashRing(list);
+    const counts = countByMember(ring, keys(60_000, 3));
+    const heavy = counts.get(list[0].key)!;
+    const light = list.slice(1).map((m) => counts.get(m.key)!);
+    const lightMean = light.reduce((a, b) => a + b, 0) / light.length;
+    expect(heavy / lightMean).to.be.within(1.8, 2.2);
+    const [heavyVnodes, lightVnodes] = [ring.vnodesPerMember[ring.indexOf(list[0].key)], ring.vnodesPerMember[ring.indexOf(list[1].key)]];
+    expect(heavyVnodes).to.be.closeTo(2 * lightVnodes, 1);
+  });
+
+  it("walks every distinct member once, starting at the owner", () => {
+    const ring = new HashRing(members(10));
+    const walked = [...ring.walk("user-7")].map((m) => m.key);
+    expect(walked[0]).to.equal(ring.owner("user-7")!.key);
+    expect(new Set(walked).size).to.equal(10);
+    expect(walked).to.have.length(10);
+  });
+
+  it("find skips members the caller rejects, in ring order", () => {
+    const ring = new HashRing(members(10));
+    const order = [...ring.walkIndices(hashString("user-9"))];
+    const down = new Set(order.slice(0, 2));
+    expect(ring.find(hashString("user-9"), (i) => !down.has(i))).to.equal(order[2]);
+    expect(ring.find(hashString("user-9"), () => false)).to.equal(-1);
+  });
+
+  it("gives every member at least one vnode however light", () => {
+    const ring = new HashRing([{ key: "a:1", weight: 1000 }, { key: "b:1", weight: 0.001 }], 10);
+    expect(Math.min(...ring.vnodesPerMember)).to.equal(1);
+  });
+
+  it("caps the points of a very large membership", () => {
+    const ring = new HashRing(members(600));
+    expect(ring.points).to.be.at.most(MAX_POINTS);
+    expect(ring.size).to.equal(600);
+  });
+
+  it("answers nothing on an empty ring", () => {
+    const ring = new HashRing([]);
+    expect(ring.owner("k")).to.equal(undefined);
+    expect([...ring.walk("k")]).to.deep.equal([]);
+    expect(ring.find(1, () => true)).to.equal(-1);
+  });
+
+  it("rejects bad vnodes, weights and duplicate members", () => {
+    expect(() => new HashRing(members(2), 0)).to.throw(RangeError, /vnodes/);
+    expect(() => new HashRing(members(2), 1.5)).to.throw(RangeError, /vnodes/);
+    expect(() => new HashRing([{ key: "a:1", weight: 0 }])).to.throw(RangeError, /weight/);
+    expect(() => new HashRing([{ key: "a:1", weight: Number.NaN }])).to.throw(RangeError, /weight/);
+    expect(() => new HashRing([{ key: "a:1", weight: 1 }, { key: "a:1", weight: 1 }])).to.throw(RangeError, /duplicate/);
+  });
+});
+
+describe("hash-ring: boundedLoadCapacity", () => {
+  it("is ceil(c × (inFlight + 1) / members)", () => {
+    expect(boundedLoadCapacity(1.25, 0, 10)).to.equal(1);
+    expect(boundedLoadCapacity(1.25, 99, 10)).to.equal(13);
+    expect(boundedLoadCapacity(1.25, 100, 4)).to.equal(32);
+  });
+
+  it("always leaves room somewhere: capacities sum to more than the calls in flight", () => {
+    for (const n of [1, 3, 10]) {
+      for (let inFlight = 0; inFlight < 500; inFlight += 7) expect(n * boundedLoadCapacity(1.25, inFlight, n)).to.be.greaterThan(inFlight);
+    }
+  });
+});

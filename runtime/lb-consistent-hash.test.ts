@@ -1,0 +1,515 @@
+import { expect } from "chai";
+import * as grpc from "@grpc/grpc-js";
+import type { experimental } from "@grpc/grpc-js";
+import { HashRing } from "./hash-ring";
+import { INSTANCES_ATTRIBUTE, type InstanceInfo } from "./instances";
+import {
+  CONSISTENT_HASH_POLICY,
+  ConsistentHashLoadBalancer,
+  ConsistentHashLoadBalancingConfig,
+  DEFAULT_HASH_HEADER,
+  setup,
+} from "./lb-consistent-hash";
+
+const State = grpc.connectivityState;
+const { PickResultType, statusOrFromValue, statusOrFromError } = grpc.experimental;
+
+type StateListener = experimental.ConnectivityStateListener;
+
+/** A subchannel whose connectivity the test drives by hand. */
+class FakeSubchannel {
+  state: grpc.connectivityState = State.IDLE;
+  refs = 0;
+  private readonly listeners = new Set<StateListener>();
+  constructor(readonly address: string) {}
+
+  set(state: grpc.connectivityState, error?: string): void {
+    const previous = this.state;
+    if (previous === state) return;
+    this.state = state;
+    for (const listener of [...this.listeners]) listener(this.asInterface(), previous, state, 0, error);
+  }
+  asInterface(): experimental.SubchannelInterface {
+    return this as unknown as experimental.SubchannelInterface;
+  }
+  getConnectivityState() {
+    return this.state;
+  }
+  addConnectivityStateListener(listener: StateListener) {
+    this.listeners.add(listener);
+  }
+  removeConnectivityStateListener(listener: StateListener) {
+    this.listeners.delete(listener);
+  }
+  startConnecting() {
+    if (this.state === State.IDLE) this.set(State.CONNECTING);
+  }
+  getAddress() {
+    return this.address;
+  }
+  throttleKeepalive() {}
+  ref() {
+    this.refs++;
+  }
+  unref() {
+    this.refs--;
+  }
+  getChannelzRef() {
+    return { kind: "subchannel", id: 0, name: this.address };
+  }
+  isHealthy() {
+    return true;
+  }
+  addHealthStateWatcher() {}
+  removeHealthStateWatcher() {}
+  addDataWatcher() {}
+  getRealSubchannel() {
+    return this;
+  }
+  realSubchannelEquals(other: unknown) {
+    return other === this;
+  }
+}
+
+/** A channel stand-in: hands out one fake subchannel per address (like the subchannel pool) and records what the policy reports. */
+class FakeHelper implements experimental.ChannelControlHelper {
+  readonly subchannels = new Map<string, FakeSubchannel>();
+  state: grpc.connectivityState = State.IDLE;
+  picker: experimental.Picker | null = null;
+  errorMessage: string | null = null;
+  reresolutions = 0;
+
+  createSubchannel(address: experimental.SubchannelAddress): experimental.SubchannelInterface {
+    const key = grpc.experimental.subchannelAddressToString(address);
+    let sub = this.subchannels.get(key);
+    if (sub === undefined) this.subchannels.set(key, (sub = new FakeSubchannel(key)));
+    return sub.asInterface();
+  }
+  updateState(state: grpc.connectivityState, picker: experimental.Picker, errorMessage: string | null): void {
+    this.state = state;
+    this.picker = picker;
+    this.errorMessage = errorMessage;
+  }
+  requestReresolution(): void {
+    this.reresolutions++;
+  }
+  addChannelzChild(): void {}
+  removeChannelzChild(): void {}
+
+  sub(address: string): FakeSubchannel {
+    const sub = this.subchannels.get(address);
+    if (sub === undefined) throw new Error(`no subchannel for ${address}`);
+    return sub;
+  }
+}
+
+const addresses = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `10.0.0.${from + i}:50051`);
+const endpointsOf = (list: readonly string[]): experimental.Endpoint[] =>
+  list.map((a) => {
+    const [host, port] = a.split(":");
+    return { addresses: [{ host, port: Number(port) }] };
+  });
+
+function instanceTable(weights: Record<string, number>): Map<string, InstanceInfo> {
+  const table = new Map<string, InstanceInfo>();
+  for (const [address, weight] of Object.entries(weights)) {
+    table.set(address, { id: address, service: "svc", address, version: "1", zone: "", weight, metadata: {}, startedAt: 0 });
+  }
+  return table;
+}
+
+function configOf(json: object = {}) {
+  return ConsistentHashLoadBalancingConfig.createFromJson(json);
+}
+
+function start(list: readonly string[], json: object = {}, options: grpc.ChannelOptions = {}) {
+  const helper = new FakeHelper();
+  const lb = new ConsistentHashLoadBalancer(helper);
+  lb.updateAddressList(statusOrFromValue(endpointsOf(list)), configOf(json), options, "");
+  return { helper, lb };
+}
+
+function readyAll(helper: FakeHelper): void {
+  for (const sub of helper.subchannels.values()) sub.set(State.READY);
+}
+
+function pick(helper: FakeHelper, key?: string, header = DEFAULT_HASH_HEADER): experimental.PickResult {
+  const metadata = new grpc.Metadata();
+  if (key !== undefined) metadata.set(header, key);
+  return helper.picker!.pick({ metadata, extraPickInfo: {} });
+}
+
+function pickedAddress(helper: FakeHelper, key?: string, header?: string): string {
+  const result = pick(helper, key, header);
+  expect(result.pickResultType).to.equal(PickResultType.COMPLETE);
+  return result.subchannel!.getAddress();
+}
+
+const keys = (n: number, prefix = "k") => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+describe("lb-consistent-hash: config", () => {
+  it("fills in defaults and round-trips through toJsonObject", () => {
+    const config = configOf({});
+    expect(config.getLoadBalancerName()).to.equal(CONSISTENT_HASH_POLICY);
+    expect(config.settings).to.deep.equal({ header: DEFAULT_HASH_HEADER, vnodes: 1000, boundedLoad: undefined });
+    const full = configOf({ header: "X-User", vnodes: 300, boundedLoad: 1.5 });
+    expect(full.toJsonObject()).to.deep.equal({ consistent_hash: { header: "x-user", vnodes: 300, boundedLoad: 1.5 } });
+    expect(configOf((full.toJsonObject() as Record<string, object>).consistent_hash).settings).to.deep.equal(full.settings);
+  });
+
+  it("rejects bad fields with errors naming them", () => {
+    expect(() => configOf({ header: 5 })).to.throw(TypeError, /header must be a string/);
+    expect(() => configOf({ header: "bad header" })).to.throw(RangeError, /header/);
+    expect(() => configOf({ header: "grpc-timeout" })).to.throw(RangeError, /reserved grpc-/);
+    expect(() => configOf({ header: "x-key-bin" })).to.throw(RangeError, /-bin/);
+    expect(() => configOf({ vnodes: 0 })).to.throw(RangeError, /vnodes/);
+    expect(() => configOf({ vnodes: "9" })).to.throw(TypeError, /vnodes/);
+    expect(() => configOf({ boundedLoad: 1 })).to.throw(RangeError, /greater than 1/);
+    expect(() => configOf({ boundedLoad: Infinity })).to.throw(RangeError, /boundedLoad/);
+    expect(() => ConsistentHashLoadBalancingConfig.createFromJson([])).to.throw(TypeError, /expected an object/);
+  });
+
+  it("registers with grpc-js under consistent_hash", () => {
+    setup();
+    expect(grpc.experimental.isLoadBalancerNameRegistered(CONSISTENT_HASH_POLICY)).to.equal(true);
+    const parsed = grpc.experimental.parseLoadBalancingConfig({ consistent_hash: { vnodes: 50 } });
+    expect(parsed).to.be.instanceOf(ConsistentHashLoadBalancingConfig);
+    expect(() => grpc.experimental.parseLoadBalancingConfig({ consistent_hash: { vnodes: -1 } })).to.throw(/consistent_hash.*vnodes/);
+  });
+});
+
+describe("lb-consistent-hash: picking", () => {
+  it("sends the same key to the same member on 1,000 picks, the member the ring names", () => {
+    const list = addresses(10);
+    const { helper } = start(list);
+    readyAll(helper);
+    const ring = new HashRing(list.map((key) => ({ key, weight: 1 })));
+    const first = pickedAddress(helper, "user-42");
+    expect(first).to.equal(ring.owner("user-42")!.key);
+    for (let i = 0; i < 1000; i++) expect(pickedAddress(helper, "user-42")).to.equal(first);
+  });
+
+  it("reads the key from the configured header", () => {
+    const list = addresses(10);
+    const { helper } = start(list, { header: "x-user" });
+    readyAll(helper);
+    const ring = new HashRing(list.map((key) => ({ key, weight: 1 })));
+    for (const k of keys(50)) expect(pickedAddress(helper, k, "x-user")).to.equal(ring.owner(k)!.key);
+  });
+
+  it("sends a key whose owner is not READY to the next READY member in ring order", () => {
+    const list = addresses(10);
+    const { helper } = start(list);
+    readyAll(helper);
+    const ring = new HashRing(list.map((key) => ({ key, weight: 1 })));
+    const order = [...ring.walk("user-7")].map((m) => m.key);
+    helper.sub(order[0]).set(State.TRANSIENT_FAILURE, "refused");
+    helper.sub(order[1]).set(State.CONNECTING);
+    expect(pickedAddress(helper, "user-7")).to.equal(order[2]);
+  });
+
+  it("keeps every key's owner through CONNECTING → TRANSIENT_FAILURE → READY of one member", () => {
+    const list = addresses(10);
+    const { helper } = start(list);
+    readyAll(helper);
+    const ks = keys(3000);
+    const before = ks.map((k) => pickedAddress(helper, k));
+    const flapping = list[4];
+    const reresolutionsBefore = helper.reresolutions;
+
+    helper.sub(flapping).set(State.CONNECTING);
+    const during = ks.map((k) => pickedAddress(helper, k));
+    helper.sub(flapping).set(State.TRANSIENT_FAILURE, "connection refused");
+    expect(helper.state).to.equal(State.READY);
+    helper.sub(flapping).set(State.READY);
+    const after = ks.map((k) => pickedAddress(helper, k));
+
+    expect(after).to.deep.equal(before);
+    // While it was down only its own keys went elsewhere.
+    for (let i = 0; i < ks.length; i++) {
+      if (before[i] === flapping) expect(during[i]).to.not.equal(flapping);
+      else expect(during[i]).to.equal(before[i]);
+    }
+    expect(before.filter((a) => a === flapping).length).to.be.greaterThan(0);
+    expect(helper.reresolutions).to.be.greaterThan(reresolutionsBefore);
+  });
+
+  it("spreads calls without a key round-robin over the READY members only", () => {
+    const list = addresses(5);
+    const { helper } = start(list);
+    readyAll(helper);
+    helper.sub(list[1]).set(State.TRANSIENT_FAILURE, "down");
+    helper.sub(list[3]).set(State.CONNECTING);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const a = pickedAddress(helper);
+      counts.set(a, (counts.get(a) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort()).to.deep.equal([list[0], list[2], list[4]].sort());
+    expect([...counts.values()]).to.deep.equal([100, 100, 100]);
+  });
+
+  it("gives an instance of weight 2 about twice the keys, taking weights from the resolver's instance table", () => {
+    const list = addresses(4);
+    const options = { [INSTANCES_ATTRIBUTE]: instanceTable({ [list[0]]: 2, [list[1]]: 1, [list[2]]: 1 }) }; // list[3] absent: weight 1
+    const { helper } = start(list, {}, options);
+    readyAll(helper);
+    const counts = new Map<string, number>();
+    for (const k of keys(50_000)) {
+      const a = pickedAddress(helper, k);
+      counts.set(a, (counts.get(a) ?? 0) + 1);
+    }
+    const lightMean = (counts.get(list[1])! + counts.get(list[2])! + counts.get(list[3])!) / 3;
+    expect(counts.get(list[0])! / lightMean).to.be.within(1.8, 2.2);
+  });
+
+  it("keeps members under ceil(c × mean) in-flight calls with bounded load on, even for a hot key", () => {
+    const factor = 1.25;
+    const list = addresses(10);
+    const { helper } = start(list, { boundedLoad: factor });
+    readyAll(helper);
+    const inFlight = new Map<string, number>(list.map((a) => [a, 0]));
+    const running: { address: string; end: () => void }[] = [];
+    let total = 0;
+    let seed = 7;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    let worst = 0;
+    for (let i = 0; i < 20_000; i++) {
+      // Most calls share one key; calls end at random, so load keeps shifting.
+      if (running.length > 0 && random() < 0.45) {
+        const [call] = running.splice(Math.floor(random() * running.length), 1);
+        call.end();
+        inFlight.set(call.address, inFlight.get(call.address)! - 1);
+        total--;
+        continue;
+      }
+      const result = pick(helper, random() < 0.7 ? "hot" : `k-${i}`);
+      const address = result.subchannel!.getAddress();
+      result.onCallStarted!();
+      inFlight.set(address, inFlight.get(address)! + 1);
+      total++;
+      running.push({ address, end: () => result.onCallEnded!(grpc.status.OK, "", new grpc.Metadata()) });
+      const bound = Math.ceil((factor * total) / list.length);
+      expect(inFlight.get(address)).to.be.at.most(bound);
+      worst = Math.max(worst, inFlight.get(address)! / bound);
+    }
+    expect(worst).to.be.greaterThan(0.9); // the bound was actually reached, not merely never approached
+  });
+
+  it("without bounded load, lets a hot key pile onto its owner", () => {
+    const list = addresses(10);
+    const { helper } = start(list);
+    readyAll(helper);
+    const result = pick(helper, "hot");
+    expect(result.onCallStarted).to.equal(null); // no per-call bookkeeping when off
+    for (let i = 0; i < 100; i++) expect(pick(helper, "hot").subchannel).to.equal(result.subchannel);
+  });
+});
+
+describe("lb-consistent-hash: connectivity", () => {
+  it("queues picks while members connect and none is READY", () => {
+    const { helper } = start(addresses(3));
+    expect(helper.state).to.equal(State.CONNECTING);
+    expect(pick(helper, "k").pickResultType).to.equal(PickResultType.QUEUE);
+  });
+
+  it("is READY while any member is READY", () => {
+    const list = addresses(3);
+    const { helper } = start(list);
+    helper.sub(list[2]).set(State.READY);
+    expect(helper.state).to.equal(State.READY);
+    for (const k of keys(20)) expect(pickedAddress(helper, k)).to.equal(list[2]);
+  });
+
+  it("fails picks with UNAVAILABLE and the last error when every member failed", () => {
+    const list = addresses(2);
+    const { helper } = start(list);
+    helper.sub(list[0]).set(State.TRANSIENT_FAILURE, "connect ECONNREFUSED 10.0.0.1:50051");
+    helper.sub(list[1]).set(State.TRANSIENT_FAILURE, "connect ECONNREFUSED 10.0.0.2:50051");
+    expect(helper.state).to.equal(State.TRANSIENT_FAILURE);
+    const result = pick(helper, "k");
+    expect(result.pickResultType).to.equal(PickResultType.TRANSIENT_FAILURE);
+    expect(result.status!.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(result.status!.details).to.match(/consistent_hash: no connection established.*ECONNREFUSED/);
+    expect(helper.reresolutions).to.be.greaterThan(0);
+  });
+
+  it("fails with a clear message when the resolver reports no endpoints", () => {
+    const { helper } = start([]);
+    expect(helper.state).to.equal(State.TRANSIENT_FAILURE);
+    expect(pick(helper, "k").status!.details).to.match(/no addresses resolved/);
+  });
+
+  it("keeps serving the last membership when a resolution fails", () => {
+    const list = addresses(3);
+    const { helper, lb } = start(list);
+    readyAll(helper);
+    const owner = pickedAddress(helper, "k");
+    const error = { code: grpc.status.UNAVAILABLE, details: "registry unreachable", metadata: new grpc.Metadata() };
+    lb.updateAddressList(statusOrFromError(error), configOf(), {}, "");
+    expect(helper.state).to.equal(State.READY);
+    expect(pickedAddress(helper, "k")).to.equal(owner);
+  });
+
+  it("reports a failed first resolution as TRANSIENT_FAILURE", () => {
+    const helper = new FakeHelper();
+    const lb = new ConsistentHashLoadBalancer(helper);
+    const error = { code: grpc.status.UNAVAILABLE, details: "registry unreachable", metadata: new grpc.Metadata() };
+    lb.updateAddressList(statusOrFromError(error), configOf(), {}, "");
+    expect(helper.state).to.equal(State.TRANSIENT_FAILURE);
+    expect(pick(helper, "k").status!.details).to.equal("registry unreachable");
+  });
+
+  it("ignores a config meant for another policy", () => {
+    const helper = new FakeHelper();
+    const lb = new ConsistentHashLoadBalancer(helper);
+    const other = grpc.experimental.parseLoadBalancingConfig({ round_robin: {} });
+    expect(lb.updateAddressList(statusOrFromValue(endpointsOf(addresses(1))), other, {}, "")).to.equal(false);
+  });
+});
+
+describe("lb-consistent-hash: membership updates", () => {
+  it("keeps connections to members that stay, drops removed ones, and moves few keys", () => {
+    const list = addresses(10);
+    const { helper, lb } = start(list);
+    readyAll(helper);
+    const ks = keys(10_000);
+    const before = ks.map((k) => pickedAddress(helper, k));
+
+    const grown = [...list, ...addresses(1, 11)];
+    lb.updateAddressList(statusOrFromValue(endpointsOf(grown)), configOf(), {}, "");
+    expect(helper.state).to.equal(State.READY); // the 10 stayed connected through the update
+    helper.sub(grown[10]).set(State.READY);
+    const afterAdd = ks.map((k) => pickedAddress(helper, k));
+    const movedOnAdd = ks.filter((_, i) => afterAdd[i] !== before[i]).length;
+    expect(movedOnAdd / ks.length).to.be.at.most(1.5 / 10);
+    for (let i = 0; i < ks.length; i++) if (afterAdd[i] !== before[i]) expect(afterAdd[i]).to.equal(grown[10]);
+
+    const shrunk = grown.filter((a) => a !== list[0]);
+    lb.updateAddressList(statusOrFromValue(endpointsOf(shrunk)), configOf(), {}, "");
+    const afterRemove = ks.map((k) => pickedAddress(helper, k));
+    const movedOnRemove = ks.filter((_, i) => afterRemove[i] !== afterAdd[i]).length;
+    expect(movedOnRemove / ks.length).to.be.at.most(1.5 / 10);
+    expect(afterRemove).to.not.include(list[0]);
+    expect(helper.sub(list[0]).refs).to.equal(0); // released by the destroyed child
+  });
+
+  it("rebuilds the ring when a weight changes, not on an identical update", () => {
+    const list = addresses(3);
+    const { helper, lb } = start(list);
+    readyAll(helper);
+    const ks = keys(3000);
+    const owners = () => ks.map((k) => pickedAddress(helper, k));
+    const before = owners();
+    lb.updateAddressList(statusOrFromValue(endpointsOf(list)), configOf(), {}, "");
+    expect(owners()).to.deep.equal(before);
+    const heavier = { [INSTANCES_ATTRIBUTE]: instanceTable({ [list[0]]: 3 }) };
+    lb.updateAddressList(statusOrFromValue(endpointsOf(list)), configOf(), heavier, "");
+    const share = owners().filter((a) => a === list[0]).length / ks.length;
+    expect(share).to.be.within(0.5, 0.7); // 3 / (3 + 1 + 1)
+  });
+
+  it("releases every subchannel on destroy", () => {
+    const list = addresses(3);
+    const { helper, lb } = start(list);
+    readyAll(helper);
+    lb.destroy();
+    for (const a of list) expect(helper.sub(a).refs).to.equal(0);
+  });
+});
+
+describe("lb-consistent-hash: inside a real grpc-js channel", () => {
+  const path = "/test.Echo/Who";
+  const identity = (b: Buffer) => b;
+  const servers: grpc.Server[] = [];
+  const ports: number[] = [];
+  let client: grpc.Client;
+
+  before(async () => {
+    setup();
+    for (let i = 0; i < 3; i++) {
+      const server = new grpc.Server();
+      const port = await new Promise<number>((resolve, reject) => {
+        server.addService(
+          { who: { path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+          { who: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.from(String(i))) },
+        );
+        server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+      });
+      servers.push(server);
+      ports.push(port);
+    }
+    const serviceConfig = { loadBalancingConfig: [{ consistent_hash: { header: "x-user", boundedLoad: 1.25 } }] };
+    client = new grpc.Client(`ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(",")}`, grpc.credentials.createInsecure(), {
+      "grpc.service_config": JSON.stringify(serviceConfig),
+    });
+  });
+  after(() => {
+    client?.close();
+    for (const s of servers) s.forceShutdown();
+  });
+
+  const who = (key?: string) =>
+    new Promise<string>((resolve, reject) => {
+      const metadata = new grpc.Metadata();
+      if (key !== undefined) metadata.set("x-user", key);
+      client.makeUnaryRequest(path, identity, identity, Buffer.alloc(0), metadata, { deadline: Date.now() + 5000 }, (err, reply) =>
+        err ? reject(err) : resolve(reply!.toString()),
+      );
+    });
+
+  it("routes each key to one server every time and spreads keys over all servers", async () => {
+    // Until every server is connected a key may fall over to another; keyless calls go only
+    // to READY servers, so seeing all three answer means the ring is fully connected.
+    const warm = new Set<string>();
+    for (let i = 0; i < 200 && warm.size < 3; i++) warm.add(await who());
+    expect(warm.size).to.equal(3);
+    const seen = new Set<string>();
+    for (const k of keys(30, "user")) {
+      const first = await who(k);
+      for (let i = 0; i < 5; i++) expect(await who(k)).to.equal(first);
+      seen.add(first);
+    }
+    expect(seen.size).to.equal(3);
+  });
+
+  it("answers calls without a key", async () => {
+    const replies = await Promise.all(Array.from({ length: 30 }, () => who()));
+    expect(new Set(replies).size).to.be.greaterThan(1);
+  });
+});
+
+describe("lb-consistent-hash: pick cost (measured, not asserted)", () => {
+  it("reports nanoseconds per pick", function () {
+    this.timeout(60_000);
+    const list = addresses(10);
+    const measure = (json: object, withKey: boolean) => {
+      const { helper } = start(list, json);
+      readyAll(helper);
+      const picker = helper.picker!;
+      const args = Array.from({ length: 1024 }, (_, i) => {
+        const metadata = new grpc.Metadata();
+        if (withKey) metadata.set(DEFAULT_HASH_HEADER, `user-${i * 7919}`);
+        return { metadata, extraPickInfo: {} };
+      });
+      const run = (n: number) => {
+        for (let i = 0; i < n; i++) {
+          const r = picker.pick(args[i & 1023]);
+          if (r.onCallStarted) {
+            r.onCallStarted();
+            r.onCallEnded!(0, "", args[0].metadata);
+          }
+        }
+      };
+      run(200_000);
+      const n = 1_000_000;
+      const t0 = process.hrtime.bigint();
+      run(n);
+      return Number(process.hrtime.bigint() - t0) / n;
+    };
+    const keyed = measure({}, true);
+    const keyless = measure({}, false);
+    const bounded = measure({ boundedLoad: 1.25 }, true);
+    console.log(`      pick, 10 members × 1000 vnodes: keyed ${keyed.toFixed(0)} ns, keyless ${keyless.toFixed(0)} ns, keyed + bounded load (with start/end hooks) ${bounded.toFixed(0)} ns`);
+  });
+});

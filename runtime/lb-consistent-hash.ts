@@ -1,0 +1,436 @@
+/**
+ * `consistent_hash`: a grpc-js load-balancing policy that sends every call carrying the
+ * same key (a request header) to the same endpoint.
+ *
+ * The ring is built from every endpoint the resolver reports, whatever its connection
+ * state, so a reconnect moves no keys; only membership changes do. A key whose owner is
+ * not READY goes to the next READY member in ring order. Calls without a key are spread
+ * round-robin. With bounded load on, a member already holding its share of in-flight
+ * calls (times the factor) is passed over like a member that is not READY.
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { experimental } from "@grpc/grpc-js";
+import { DEFAULT_VNODES, HashRing, MAX_VNODES, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
+import { instancesFromOptions } from "./instances";
+
+type ChannelControlHelper = experimental.ChannelControlHelper;
+type Endpoint = experimental.Endpoint;
+type LoadBalancer = experimental.LoadBalancer;
+type Picker = experimental.Picker;
+type PickArgs = experimental.PickArgs;
+type PickResult = experimental.PickResult;
+type TypedLoadBalancingConfig = experimental.TypedLoadBalancingConfig;
+
+const { LeafLoadBalancer, QueuePicker, UnavailablePicker, createChildChannelControlHelper, registerLoadBalancerType, subchannelAddressToString } =
+  grpc.experimental;
+type LeafLoadBalancer = InstanceType<typeof LeafLoadBalancer>;
+
+const ConnectivityState = grpc.connectivityState;
+type ConnectivityState = grpc.connectivityState;
+
+/** Name of the policy in a service config's `loadBalancingConfig`. */
+export const CONSISTENT_HASH_POLICY = "consistent_hash";
+
+/** Request header read for the hash key when the config names none. */
+export const DEFAULT_HASH_HEADER = "x-protomesh-hash-key";
+
+function trace(text: string): void {
+  grpc.experimental.trace(grpc.logVerbosity.DEBUG, CONSISTENT_HASH_POLICY, text);
+}
+
+/** The policy's settings, validated. */
+export interface ConsistentHashSettings {
+  /** Lower-case request header that carries the key. */
+  readonly header: string;
+  /** Virtual nodes per member of mean weight. */
+  readonly vnodes: number;
+  /** Bounded-load factor `c` (> 1), or `undefined` when bounded load is off. */
+  readonly boundedLoad: number | undefined;
+}
+
+/**
+ * Validates consistent-hash settings (`{ header?, vnodes?, boundedLoad? }`), filling in
+ * defaults. Throws a `TypeError` or `RangeError` whose message starts with `where`.
+ */
+export function parseConsistentHashSettings(raw: unknown, where = CONSISTENT_HASH_POLICY): ConsistentHashSettings {
+  if (raw === undefined || raw === null) raw = {};
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new TypeError(`${where}: expected an object, got ${describe(raw)}`);
+  const obj = raw as Record<string, unknown>;
+
+  let header = DEFAULT_HASH_HEADER;
+  if (obj.header !== undefined) {
+    if (typeof obj.header !== "string") throw new TypeError(`${where}.header must be a string, got ${describe(obj.header)}`);
+    header = obj.header.trim().toLowerCase();
+    if (!/^[0-9a-z_.-]+$/.test(header)) {
+      throw new RangeError(`${where}.header must be a header name of [0-9a-z_.-] characters, got ${JSON.stringify(obj.header)}`);
+    }
+    if (header.startsWith("grpc-")) throw new RangeError(`${where}.header must not use the reserved grpc- prefix, got "${header}"`);
+    if (header.endsWith("-bin")) throw new RangeError(`${where}.header must be a text header, not a binary (-bin) one, got "${header}"`);
+  }
+
+  let vnodes = DEFAULT_VNODES;
+  if (obj.vnodes !== undefined) {
+    if (typeof obj.vnodes !== "number") throw new TypeError(`${where}.vnodes must be a number, got ${describe(obj.vnodes)}`);
+    if (!Number.isInteger(obj.vnodes) || obj.vnodes < 1 || obj.vnodes > MAX_VNODES) {
+      throw new RangeError(`${where}.vnodes must be an integer from 1 to ${MAX_VNODES}, got ${obj.vnodes}`);
+    }
+    vnodes = obj.vnodes;
+  }
+
+  let boundedLoad: number | undefined;
+  if (obj.boundedLoad !== undefined) {
+    if (typeof obj.boundedLoad !== "number") throw new TypeError(`${where}.boundedLoad must be a number, got ${describe(obj.boundedLoad)}`);
+    if (!Number.isFinite(obj.boundedLoad) || obj.boundedLoad <= 1) {
+      throw new RangeError(`${where}.boundedLoad must be a finite factor greater than 1 (such as 1.25), got ${obj.boundedLoad}`);
+    }
+    boundedLoad = obj.boundedLoad;
+  }
+  return { header, vnodes, boundedLoad };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "string" ? JSON.stringify(value) : typeof value;
+}
+
+/** The `consistent_hash` entry of a service config, parsed. */
+export class ConsistentHashLoadBalancingConfig implements TypedLoadBalancingConfig {
+  constructor(readonly settings: ConsistentHashSettings) {}
+
+  getLoadBalancerName(): string {
+    return CONSISTENT_HASH_POLICY;
+  }
+
+  toJsonObject(): object {
+    const { header, vnodes, boundedLoad } = this.settings;
+    return { [CONSISTENT_HASH_POLICY]: boundedLoad === undefined ? { header, vnodes } : { header, vnodes, boundedLoad } };
+  }
+
+  static createFromJson(obj: unknown): ConsistentHashLoadBalancingConfig {
+    return new ConsistentHashLoadBalancingConfig(parseConsistentHashSettings(obj));
+  }
+}
+
+/** In-flight calls on one member; outlives pickers so counts survive state changes. */
+export interface LoadCell {
+  inFlight: number;
+}
+
+/** In-flight calls on all members, including ones since removed whose calls still run. */
+export interface LoadBook {
+  total: number;
+}
+
+/** One endpoint of the current membership and the LeafLoadBalancer connecting to it. */
+interface Member {
+  readonly key: string;
+  readonly leaf: LeafLoadBalancer;
+  weight: number;
+  readonly load: LoadCell;
+  readonly onCallStarted: () => void;
+  readonly onCallEnded: () => void;
+}
+
+/** What a picker needs of one ring member: its picker when READY, and its load. */
+export interface PickerMember {
+  /** The member's own picker when it is READY, else `null`. */
+  readonly picker: Picker | null;
+  readonly load: LoadCell;
+  readonly onCallStarted: () => void;
+  readonly onCallEnded: () => void;
+}
+
+/**
+ * Picker for a policy with at least one READY member. Its view of the members is fixed
+ * (only the keyless round-robin cursor moves); the policy builds a new one on every change.
+ */
+export class ConsistentHashPicker implements Picker {
+  private readonly ready: number[];
+  private readonly isReady: (i: number) => boolean;
+  private readonly hasRoom: (i: number) => boolean;
+  private capacity = 0;
+
+  /**
+   * @param members Aligned with `ring.members`; at least one has a picker.
+   */
+  constructor(
+    private readonly ring: HashRing,
+    private readonly members: readonly PickerMember[],
+    private readonly header: string,
+    private readonly boundedLoad: number | undefined,
+    private readonly book: LoadBook,
+    private nextReady = 0,
+  ) {
+    this.ready = [];
+    for (const [i, m] of members.entries()) if (m.picker !== null) this.ready.push(i);
+    this.nextReady = nextReady % Math.max(1, this.ready.length);
+    this.isReady = (i) => this.members[i].picker !== null;
+    this.hasRoom = (i) => this.members[i].picker !== null && this.members[i].load.inFlight < this.capacity;
+  }
+
+  pick(pickArgs: PickArgs): PickResult {
+    const key = this.keyOf(pickArgs);
+    let chosen: number;
+    if (key === undefined) {
+      chosen = this.nextKeyless();
+    } else {
+      const hash = hashString(key);
+      if (this.boundedLoad === undefined) {
+        chosen = this.ring.find(hash, this.isReady);
+      } else {
+        this.capacity = boundedLoadCapacity(this.boundedLoad, this.book.total, this.ready.length);
+        chosen = this.ring.find(hash, this.hasRoom);
+        // Capacities sum to more than the calls in flight, so this is only a safety net.
+        if (chosen < 0) chosen = this.ring.find(hash, this.isReady);
+      }
+    }
+    const member = this.members[chosen];
+    const result = member.picker!.pick(pickArgs);
+    if (this.boundedLoad === undefined || result.pickResultType !== grpc.experimental.PickResultType.COMPLETE) return result;
+    return withLoadTracking(result, member);
+  }
+
+  private keyOf(pickArgs: PickArgs): string | undefined {
+    const values = pickArgs.metadata.get(this.header);
+    if (values.length === 0) return undefined;
+    const value = values[0];
+    return typeof value === "string" ? value : value.toString("latin1");
+  }
+
+  private nextKeyless(): number {
+    const chosen = this.ready[this.nextReady];
+    this.nextReady = (this.nextReady + 1) % this.ready.length;
+    return chosen;
+  }
+
+  /** Where the round-robin cursor for keyless calls stands, so a new picker can carry it on. */
+  get cursor(): number {
+    return this.nextReady;
+  }
+}
+
+function withLoadTracking(result: PickResult, member: PickerMember): PickResult {
+  const childStarted = result.onCallStarted;
+  const childEnded = result.onCallEnded;
+  return {
+    pickResultType: result.pickResultType,
+    subchannel: result.subchannel,
+    status: result.status,
+    onCallStarted:
+      childStarted === null
+        ? member.onCallStarted
+        : () => {
+            member.onCallStarted();
+            childStarted();
+          },
+    onCallEnded:
+      childEnded === null
+        ? member.onCallEnded
+        : (code, details, metadata) => {
+            member.onCallEnded();
+            childEnded(code, details, metadata);
+          },
+  };
+}
+
+function endpointKey(endpoint: Endpoint): string | undefined {
+  const first = endpoint.addresses[0];
+  return first === undefined ? undefined : subchannelAddressToString(first);
+}
+
+function sanitizeWeight(weight: unknown): number {
+  return typeof weight === "number" && Number.isFinite(weight) && weight > 0 ? weight : 1;
+}
+
+/**
+ * The `consistent_hash` policy. One LeafLoadBalancer per endpoint, kept across resolver
+ * updates while the endpoint stays; a picker rebuilt on every child state change.
+ */
+export class ConsistentHashLoadBalancer implements LoadBalancer {
+  private members = new Map<string, Member>();
+  private ring = new HashRing([]);
+  private settings: ConsistentHashSettings | undefined;
+  private readonly book: LoadBook = { total: 0 };
+  private currentState: ConnectivityState = ConnectivityState.IDLE;
+  private currentPicker: ConsistentHashPicker | null = null;
+  private updatesPaused = false;
+  private destroyed = false;
+  private lastError: string | null = null;
+  private readonly childHelper: ChannelControlHelper;
+
+  constructor(private readonly channelControlHelper: ChannelControlHelper) {
+    this.childHelper = createChildChannelControlHelper(channelControlHelper, {
+      updateState: (state, _picker, errorMessage) => {
+        // As round_robin does: losing a connection may mean the address went away, so
+        // ask the resolver to look again (resolvers rate-limit this).
+        if (this.currentState === ConnectivityState.READY && state !== ConnectivityState.READY) {
+          this.channelControlHelper.requestReresolution();
+        }
+        if (errorMessage) this.lastError = errorMessage;
+        this.calculateAndUpdateState();
+      },
+    });
+  }
+
+  updateAddressList(
+    maybeEndpoints: experimental.StatusOr<Endpoint[]>,
+    lbConfig: TypedLoadBalancingConfig,
+    options: grpc.ChannelOptions,
+    resolutionNote: string,
+  ): boolean {
+    if (!(lbConfig instanceof ConsistentHashLoadBalancingConfig) || this.destroyed) return false;
+    this.settings = lbConfig.settings;
+    if (!maybeEndpoints.ok) {
+      // A failed resolution keeps the last membership: only fail if there is none.
+      if (this.members.size === 0) {
+        this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(maybeEndpoints.error), maybeEndpoints.error.details);
+      }
+      return true;
+    }
+
+    const instances = instancesFromOptions(options);
+    const next = new Map<string, Member>();
+    const endpoints: [Member, Endpoint, boolean][] = [];
+    for (const endpoint of maybeEndpoints.value) {
+      const key = endpointKey(endpoint);
+      if (key === undefined || next.has(key)) continue;
+      const weight = sanitizeWeight(instances?.get(key)?.weight);
+      const existing = this.members.get(key);
+      const member = existing ?? this.createMember(key, endpoint, options, resolutionNote);
+      member.weight = weight;
+      next.set(key, member);
+      endpoints.push([member, endpoint, existing !== undefined]);
+    }
+
+    this.updatesPaused = true;
+    for (const [key, member] of this.members) {
+      if (!next.has(key)) member.leaf.destroy();
+    }
+    this.members = next;
+    for (const [member, endpoint, reused] of endpoints) {
+      if (reused) member.leaf.updateEndpoint(endpoint, options);
+      else member.leaf.startConnecting();
+    }
+    this.ring = this.ringFor(next, lbConfig.settings.vnodes);
+    this.updatesPaused = false;
+    trace(`membership ${[...next.keys()].join(", ")} (${this.ring.points} points)`);
+
+    if (next.size === 0) {
+      const message = `${CONSISTENT_HASH_POLICY}: no addresses resolved. Resolution note: ${resolutionNote}`;
+      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
+      return true;
+    }
+    this.calculateAndUpdateState();
+    return true;
+  }
+
+  exitIdle(): void {
+    for (const member of this.members.values()) {
+      if (member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
+    }
+  }
+
+  resetBackoff(): void {
+    // Backoff lives in the subchannels; LeafLoadBalancer offers no reset.
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    for (const member of this.members.values()) member.leaf.destroy();
+    this.members.clear();
+    this.currentPicker = null;
+  }
+
+  getTypeName(): string {
+    return CONSISTENT_HASH_POLICY;
+  }
+
+  private createMember(key: string, endpoint: Endpoint, options: grpc.ChannelOptions, resolutionNote: string): Member {
+    const load: LoadCell = { inFlight: 0 };
+    const book = this.book;
+    return {
+      key,
+      leaf: new LeafLoadBalancer(endpoint, this.childHelper, options, resolutionNote),
+      weight: 1,
+      load,
+      onCallStarted: () => {
+        load.inFlight++;
+        book.total++;
+      },
+      onCallEnded: () => {
+        load.inFlight--;
+        book.total--;
+      },
+    };
+  }
+
+  /** Reuses the current ring when membership and weights are unchanged. */
+  private ringFor(members: ReadonlyMap<string, Member>, vnodes: number): HashRing {
+    const ring = this.ring;
+    let same = ring.vnodes === vnodes && ring.size === members.size;
+    if (same) {
+      for (const [key, member] of members) {
+        const i = ring.indexOf(key);
+        if (i < 0 || ring.members[i].weight !== member.weight) {
+          same = false;
+          break;
+        }
+      }
+    }
+    if (same) return ring;
+    const list: RingMember[] = [...members.values()].map((m) => ({ key: m.key, weight: m.weight }));
+    return new HashRing(list, vnodes);
+  }
+
+  private calculateAndUpdateState(): void {
+    if (this.updatesPaused || this.destroyed || this.settings === undefined) return;
+    let ready = 0;
+    let connecting = 0;
+    let failing = 0;
+    for (const member of this.members.values()) {
+      const state = member.leaf.getConnectivityState();
+      if (state === ConnectivityState.READY) ready++;
+      else if (state === ConnectivityState.CONNECTING) connecting++;
+      else if (state === ConnectivityState.TRANSIENT_FAILURE) failing++;
+    }
+    if (ready > 0) {
+      const pickerMembers: PickerMember[] = this.ring.members.map((rm) => {
+        const member = this.members.get(rm.key)!;
+        const isReady = member.leaf.getConnectivityState() === ConnectivityState.READY;
+        return { picker: isReady ? member.leaf.getPicker() : null, load: member.load, onCallStarted: member.onCallStarted, onCallEnded: member.onCallEnded };
+      });
+      const { header, boundedLoad } = this.settings;
+      const cursor = this.currentPicker?.cursor ?? Math.floor(Math.random() * ready);
+      this.updateState(ConnectivityState.READY, new ConsistentHashPicker(this.ring, pickerMembers, header, boundedLoad, this.book, cursor), null);
+    } else if (connecting > 0) {
+      this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
+    } else if (failing > 0) {
+      const message = `${CONSISTENT_HASH_POLICY}: no connection established. Last error: ${this.lastError}`;
+      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message);
+    } else {
+      this.updateState(ConnectivityState.IDLE, new QueuePicker(this), null);
+    }
+    // Keep every member connected, so a key whose owner fails has a READY successor at
+    // once. This cannot live in the child's updateState callback: it does not say which
+    // child changed.
+    for (const member of this.members.values()) {
+      if (member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
+    }
+  }
+
+  private updateState(state: ConnectivityState, picker: Picker, errorMessage: string | null): void {
+    trace(`${ConnectivityState[this.currentState]} -> ${ConnectivityState[state]}`);
+    this.currentState = state;
+    this.currentPicker = picker instanceof ConsistentHashPicker ? picker : null;
+    this.channelControlHelper.updateState(state, picker, errorMessage);
+  }
+}
+
+/**
+ * Registers `consistent_hash` with grpc-js. Call once before creating a channel whose
+ * service config names it; repeating the call is harmless.
+ */
+export function setup(): void {
+  registerLoadBalancerType(CONSISTENT_HASH_POLICY, ConsistentHashLoadBalancer, ConsistentHashLoadBalancingConfig);
+}
