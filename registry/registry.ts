@@ -39,6 +39,12 @@ export interface DiscoveryUpdate {
 /** Lists and watches instances of services. */
 export interface Discovery {
   list(service: string): Promise<InstanceInfo[]>;
-  /** Calls `onUpdate` with the initial set and after every change; never with an empty set because the backend is unreachable. */
-  watch(service: string, onUpdate: (update: DiscoveryUpdate) => void): { stop(): void };
+  /**
+   * Calls `onUpdate` with the initial set and after every change; never with an empty set because the backend is unreachable.
+   * `onError` hears why there is no initial set yet (backend unreachable); once a set was delivered, errors are not reported.
+   * Callbacks are never invoked synchronously from `watch` itself.
+   */
+  watch(service: string, onUpdate: (update: DiscoveryUpdate) => void, onError?: (error: Error) => void): { stop(): void };
 }
+
+export { DISCOVERY_OPTION } from "../runtime/instances";

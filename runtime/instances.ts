@@ -33,3 +33,6 @@ export function instancesFromOptions(options: { readonly [key: string]: unknown 
   const value = options[INSTANCES_ATTRIBUTE];
   return value instanceof Map ? (value as InstanceTable) : undefined;
 }
+
+/** Channel-option key carrying a `Discovery` object to registry resolvers (`etcd:///…`), overriding their default. */
+export const DISCOVERY_OPTION = "grpc.internal.no_subchannel.protomesh.discovery";

@@ -218,14 +218,19 @@ describe("lb-consistent-hash: picking", () => {
     const reresolutionsBefore = helper.reresolutions;
 
     helper.sub(flapping).set(State.CONNECTING);
-    const during = ks.map((k) => pickedAddress(helper, k));
+    // While its owner connects, a key waits for it (queued) instead of moving.
+    for (let i = 0; i < ks.length; i++) {
+      if (before[i] === flapping) expect(pick(helper, ks[i]).pickResultType).to.equal(PickResultType.QUEUE);
+      else expect(pickedAddress(helper, ks[i])).to.equal(before[i]);
+    }
     helper.sub(flapping).set(State.TRANSIENT_FAILURE, "connection refused");
     expect(helper.state).to.equal(State.READY);
+    const during = ks.map((k) => pickedAddress(helper, k));
     helper.sub(flapping).set(State.READY);
     const after = ks.map((k) => pickedAddress(helper, k));
 
     expect(after).to.deep.equal(before);
-    // While it was down only its own keys went elsewhere.
+    // While it had failed only its own keys went elsewhere.
     for (let i = 0; i < ks.length; i++) {
       if (before[i] === flapping) expect(during[i]).to.not.equal(flapping);
       else expect(during[i]).to.equal(before[i]);
@@ -318,6 +323,16 @@ describe("lb-consistent-hash: connectivity", () => {
     const { helper } = start(list);
     helper.sub(list[2]).set(State.READY);
     expect(helper.state).to.equal(State.READY);
+    // Keys owned by the still-connecting members wait for them; keyless calls go to the READY one.
+    const ring = new HashRing(list.map((key) => ({ key, weight: 1 })));
+    for (const k of keys(20)) {
+      if (ring.owner(k)!.key === list[2]) expect(pickedAddress(helper, k)).to.equal(list[2]);
+      else expect(pick(helper, k).pickResultType).to.equal(PickResultType.QUEUE);
+    }
+    expect(pickedAddress(helper)).to.equal(list[2]);
+    // Once the others have failed, their keys fall over to the READY member.
+    helper.sub(list[0]).set(State.TRANSIENT_FAILURE, "refused");
+    helper.sub(list[1]).set(State.TRANSIENT_FAILURE, "refused");
     for (const k of keys(20)) expect(pickedAddress(helper, k)).to.equal(list[2]);
   });
 

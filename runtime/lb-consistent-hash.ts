@@ -136,6 +136,10 @@ interface Member {
 export interface PickerMember {
   /** The member's own picker when it is READY, else `null`. */
   readonly picker: Picker | null;
+  /** Connectivity state when the picker was built. */
+  readonly state: ConnectivityState;
+  /** Asks the member to connect (used when a key's owner is IDLE). */
+  readonly exitIdle: () => void;
   readonly load: LoadCell;
   readonly onCallStarted: () => void;
   readonly onCallEnded: () => void;
@@ -176,6 +180,13 @@ export class ConsistentHashPicker implements Picker {
       chosen = this.nextKeyless();
     } else {
       const hash = hashString(key);
+      // Like gRPC's ring_hash: while a key's owner is still connecting (or idle), wait for it
+      // rather than send the key elsewhere; fall over only when the owner has failed.
+      const owner = this.members[this.ring.find(hash, () => true)];
+      if (owner !== undefined && owner.picker === null && owner.state !== ConnectivityState.TRANSIENT_FAILURE) {
+        if (owner.state === ConnectivityState.IDLE) process.nextTick(owner.exitIdle);
+        return QUEUED;
+      }
       if (this.boundedLoad === undefined) {
         chosen = this.ring.find(hash, this.isReady);
       } else {
@@ -209,6 +220,8 @@ export class ConsistentHashPicker implements Picker {
     return this.nextReady;
   }
 }
+
+const QUEUED: PickResult = { pickResultType: grpc.experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
 
 function withLoadTracking(result: PickResult, member: PickerMember): PickResult {
   const childStarted = result.onCallStarted;
@@ -398,7 +411,14 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
       const pickerMembers: PickerMember[] = this.ring.members.map((rm) => {
         const member = this.members.get(rm.key)!;
         const isReady = member.leaf.getConnectivityState() === ConnectivityState.READY;
-        return { picker: isReady ? member.leaf.getPicker() : null, load: member.load, onCallStarted: member.onCallStarted, onCallEnded: member.onCallEnded };
+        return {
+          picker: isReady ? member.leaf.getPicker() : null,
+          state: member.leaf.getConnectivityState(),
+          exitIdle: () => member.leaf.exitIdle(),
+          load: member.load,
+          onCallStarted: member.onCallStarted,
+          onCallEnded: member.onCallEnded,
+        };
       });
       const { header, boundedLoad } = this.settings;
       const cursor = this.currentPicker?.cursor ?? Math.floor(Math.random() * ready);
