@@ -5,6 +5,8 @@ import { chain, type CallNext, type CallRequest, type Interceptor } from "./inte
 import { RpcError, Status, fromServiceError } from "./errors";
 import { currentCallContext } from "./call-scope";
 import { pump } from "./streams";
+import { DISCOVERY_OPTION } from "./instances";
+import { builtinInterceptors, type ObservabilityOptions } from "./observability";
 import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./service-config";
 import { setup as setupConsistentHash } from "./lb-consistent-hash";
 
@@ -16,6 +18,10 @@ export interface ClientOptions {
   retry?: RetryOption | boolean;
   /** Interceptors, outermost first. */
   interceptors?: Interceptor[];
+  /** Spans for every call (see `protomesh/tracing`). Unset: on once `setupTracing` ran; `false`: off. */
+  tracing?: ObservabilityOptions["tracing"];
+  /** Prometheus metrics per method (`grpc_client_*`); expose them with `serveMetrics`. */
+  metrics?: ObservabilityOptions["metrics"];
   /** Transport credentials; insecure by default. */
   credentials?: grpc.ChannelCredentials;
   /** Deadline applied to calls that set none (milliseconds). */
@@ -40,8 +46,6 @@ export interface ClientHandle {
   $close(): void;
 }
 
-/** Channel-option key carrying a discovery source to registry resolvers. */
-export const DISCOVERY_OPTION = "grpc.internal.no_subchannel.protomesh.discovery";
 
 /**
  * Creates a typed client for `definition` at `target`: `host:port`, `dns:…`, `ipv4:…`, or a
@@ -101,7 +105,7 @@ class Caller {
     options: ClientOptions,
     private readonly hashHeader: string,
   ) {
-    this.interceptors = options.interceptors ?? [];
+    this.interceptors = [...builtinInterceptors(options), ...(options.interceptors ?? [])];
     this.defaultDeadlineMs = options.defaultDeadlineMs;
   }
 

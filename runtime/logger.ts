@@ -1,8 +1,11 @@
 /**
- * One logger interface for the whole framework. Pass your own (pino, winston, …)
- * through `setLogger` or per server/client; the default writes one JSON line per
- * entry to stderr at `PROTOMESH_LOG_LEVEL` (default `info`).
+ * One logger interface for the whole framework. The default is pino, writing one JSON
+ * line per entry to stderr at `PROTOMESH_LOG_LEVEL` (default `info`). Plug in your own
+ * through `setLogger` or per server/client: an existing pino logger with `fromPino`, or
+ * anything else that implements {@link Logger}.
  */
+import pino from "pino";
+import { trace } from "@opentelemetry/api";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type LogFields = Record<string, unknown>;
@@ -16,38 +19,93 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
 
 function levelFromEnv(): LogLevel {
   const v = (process.env.PROTOMESH_LOG_LEVEL ?? "info").toLowerCase();
-  return v in ORDER ? (v as LogLevel) : "info";
+  return (LEVELS as readonly string[]).includes(v) ? (v as LogLevel) : "info";
 }
 
-/** A dependency-free JSON-lines logger. */
-export function createJsonLogger(options: { level?: LogLevel; bindings?: LogFields; write?: (line: string) => void } = {}): Logger {
-  const level = options.level ?? levelFromEnv();
-  const bindings = options.bindings ?? {};
-  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
-  const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
-    if (ORDER[lvl] < ORDER[level]) return;
-    const entry: LogFields = { level: lvl, time: new Date().toISOString(), ...bindings, msg, ...fields };
-    for (const [k, v] of Object.entries(entry)) if (v instanceof Error) entry[k] = { name: v.name, message: v.message };
-    write(JSON.stringify(entry));
-  };
+/** Options of {@link createJsonLogger}. */
+export interface JsonLoggerOptions {
+  /** Lowest level written (default `PROTOMESH_LOG_LEVEL`, else `info`). */
+  level?: LogLevel;
+  /** Fields on every entry. */
+  bindings?: LogFields;
+  /** Receives each JSON line (without the newline); default: stderr. */
+  write?: (line: string) => void;
+}
+
+/**
+ * The default logger: pino, JSON lines with `level` as a word, an ISO `time`, and the
+ * `trace_id`/`span_id` of the active span when tracing is on, so logs and traces join up.
+ *
+ * @example
+ *   setLogger(createJsonLogger({ level: "debug", bindings: { app: "checkout" } }));
+ */
+export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
+  const write = options.write;
+  const destination: pino.DestinationStream = write
+    ? { write: (chunk: string) => write(chunk.endsWith("\n") ? chunk.slice(0, -1) : chunk) }
+    : pino.destination({ dest: 2, sync: true });
+  const instance = pino(
+    {
+      level: options.level ?? levelFromEnv(),
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: serializeErrors,
+      },
+      mixin: traceFields,
+    },
+    destination,
+  );
+  return fromPino(options.bindings ? instance.child(options.bindings) : instance);
+}
+
+/**
+ * Adapts a pino logger (yours, with your transports and redaction) to protomesh's
+ * {@link Logger}.
+ *
+ * @example
+ *   setLogger(fromPino(pino({ level: "debug" })));
+ */
+export function fromPino(instance: pino.Logger): Logger {
   return {
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f),
-    child: (f) => createJsonLogger({ level, bindings: { ...bindings, ...f }, write }),
+    debug: (msg, fields) => (fields ? instance.debug(fields, msg) : instance.debug(msg)),
+    info: (msg, fields) => (fields ? instance.info(fields, msg) : instance.info(msg)),
+    warn: (msg, fields) => (fields ? instance.warn(fields, msg) : instance.warn(msg)),
+    error: (msg, fields) => (fields ? instance.error(fields, msg) : instance.error(msg)),
+    child: (fields) => fromPino(instance.child(fields)),
   };
 }
 
-let current: Logger = createJsonLogger();
+/** Errors anywhere at the top level of the fields keep their message and stack (pino itself serializes only `err`). */
+function serializeErrors(fields: Record<string, unknown>): Record<string, unknown> {
+  let out = fields;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value instanceof Error && key !== "err") {
+      if (out === fields) out = { ...fields };
+      out[key] = pino.stdSerializers.err(value);
+    }
+  }
+  return out;
+}
+
+function traceFields(): Record<string, string> {
+  const span = trace.getActiveSpan();
+  if (!span) return {};
+  const ctx = span.spanContext();
+  if (!trace.isSpanContextValid(ctx)) return {};
+  const { traceId, spanId } = ctx;
+  return { trace_id: traceId, span_id: spanId };
+}
+
+let current: Logger | undefined;
 
 /** The framework-wide default logger. */
 export function getLogger(): Logger {
-  return current;
+  return (current ??= createJsonLogger());
 }
 
 /** Replaces the framework-wide default logger. */

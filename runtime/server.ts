@@ -9,6 +9,10 @@ import { runInCallScope } from "./call-scope";
 import { isAsyncIterable, pump } from "./streams";
 import type { Registrar, RegistrationHandle } from "../registry/registry";
 import { advertisedAddress, parseListenAddress } from "./address";
+import { builtinInterceptors, metricsEndpointOf, type ServerMetricsOption } from "./observability";
+import { serveMetrics, type MetricsEndpoint } from "./metrics-endpoint";
+import { attachHealth, type Health } from "./health";
+import { attachReflection } from "./reflection";
 
 /** Options of {@link createServer}. Every field is optional. */
 export interface ServerOptions {
@@ -42,6 +46,14 @@ export interface ServerOptions {
    */
   deregisterDelayMs?: number;
   logger?: Logger;
+  /** Spans for every call (see `protomesh/tracing`). Unset: on once `setupTracing` ran; `false`: off. */
+  tracing?: boolean;
+  /** Prometheus metrics per method; `{ port }` also serves `/metrics` on that port while the server runs. */
+  metrics?: ServerMetricsOption;
+  /** Serve gRPC reflection (`grpc.reflection.v1` and `v1alpha`) from the added services' embedded descriptors (default true). */
+  reflection?: boolean;
+  /** Serve `grpc.health.v1.Health`, which follows the lifecycle (default true). */
+  health?: boolean;
   /** Raw grpc-js server options, merged last. */
   grpcOptions?: grpc.ServerOptions;
 }
@@ -66,6 +78,8 @@ export interface Server {
   readonly port: number | undefined;
   /** Address clients should dial once listening (`127.0.0.1:50051`). */
   readonly address: string | undefined;
+  /** Port of the metrics endpoint, when the `metrics` option asked for one. */
+  readonly metricsPort: number | undefined;
   /** The registration, once registered. */
   readonly registration: RegistrationHandle | undefined;
   readonly services: readonly ServiceDefinition[];
@@ -73,6 +87,8 @@ export interface Server {
   readonly logger: Logger;
   /** The underlying grpc-js server, for extensions that add raw grpc-js services. */
   readonly grpc: grpc.Server;
+  /** Health status per service; `server.health.set(name, "NOT_SERVING")` marks one down. */
+  readonly health: Health;
 }
 
 /**
@@ -93,12 +109,14 @@ interface InFlight {
 
 class ProtomeshServer implements Server {
   readonly grpc: grpc.Server;
+  readonly health: Health;
   readonly logger: Logger;
   readonly name: string | undefined;
   state: Server["state"] = "idle";
   port: number | undefined;
   address: string | undefined;
   registration: RegistrationHandle | undefined;
+  private metricsEndpoint: MetricsEndpoint | undefined;
   private readonly defs: ServiceDefinition[] = [];
   private readonly interceptors: Interceptor[];
   private readonly inFlight = new Set<InFlight>();
@@ -109,11 +127,18 @@ class ProtomeshServer implements Server {
     if (options.registry && !options.name) throw new TypeError("createServer: `name` is required when a `registry` is given");
     this.name = options.name;
     this.logger = (options.logger ?? getLogger()).child({ component: "server", ...(options.name ? { service: options.name } : {}) });
-    this.interceptors = [...(options.interceptors ?? [])];
+    this.interceptors = [...builtinInterceptors(options), ...(options.interceptors ?? [])];
     const grpcOptions: grpc.ServerOptions = { ...options.grpcOptions };
     if (options.maxReceiveMessageBytes !== undefined) grpcOptions["grpc.max_receive_message_length"] = positiveInt(options.maxReceiveMessageBytes, "maxReceiveMessageBytes");
     if (options.maxSendMessageBytes !== undefined) grpcOptions["grpc.max_send_message_length"] = positiveInt(options.maxSendMessageBytes, "maxSendMessageBytes");
     this.grpc = new grpc.Server(grpcOptions);
+    // Before any user listener, so NOT_SERVING is reported first when shutdown starts.
+    this.health = attachHealth(this, options.health !== false);
+    if (options.reflection !== false) attachReflection(this, { health: options.health !== false });
+  }
+
+  get metricsPort(): number | undefined {
+    return this.metricsEndpoint?.port;
   }
 
   get services(): readonly ServiceDefinition[] {
@@ -174,8 +199,13 @@ class ProtomeshServer implements Server {
     if (this.state !== "idle") throw new Error(`server.listen: server is ${this.state}`);
     const { host } = parseListenAddress(address);
     const credentials = this.options.credentials ?? grpc.ServerCredentials.createInsecure();
+    const metricsOptions = metricsEndpointOf(this.options.metrics);
+    if (metricsOptions) this.metricsEndpoint = await serveMetrics(metricsOptions);
     const port = await new Promise<number>((resolve, reject) => {
       this.grpc.bindAsync(address, credentials, (err, boundPort) => (err ? reject(new Error(`server.listen(${address}): ${err.message}`)) : resolve(boundPort)));
+    }).catch(async (err: unknown) => {
+      await this.metricsEndpoint?.close();
+      throw err;
     });
     this.port = port;
     this.address = this.options.instance?.advertiseAddress ?? advertisedAddress(host, port);
@@ -232,6 +262,7 @@ class ProtomeshServer implements Server {
         resolve();
       });
     });
+    await this.metricsEndpoint?.close();
     this.state = "closed";
     await this.emit("closed");
     this.logger.info("closed");

@@ -1,0 +1,159 @@
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type JsonValue, type Registry } from "@bufbuild/protobuf";
+import { RpcError, Status, fromServiceError } from "./errors";
+
+/**
+ * Calls any method known only by its descriptor, with JSON in and JSON out
+ * (the canonical proto3 JSON mapping). Used by the explorer CLI and the docs
+ * page's "try it" endpoint, which learn methods from reflection or `buf build`.
+ */
+
+export interface DynamicCallOptions {
+  metadata?: grpc.Metadata;
+  /** Absolute deadline (epoch milliseconds). */
+  deadline?: number;
+  /** Write fields that hold their default value too (default false, as proto3 JSON does). */
+  emitDefaults?: boolean;
+  /** Registry for `google.protobuf.Any` and extensions in JSON. */
+  registry?: Registry;
+  signal?: AbortSignal;
+  /** Hears the response headers. */
+  onHeader?: (metadata: grpc.Metadata) => void;
+  /** Hears the trailers at the end of a successful call. */
+  onTrailer?: (metadata: grpc.Metadata) => void;
+}
+
+/** `/package.Service/Method`. */
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+/** JSON → wire bytes of `desc`; a bad value is an INVALID_ARGUMENT naming the message. */
+export function encodeJson(desc: DescMessage, value: JsonValue, registry?: Registry): Buffer {
+  try {
+    return Buffer.from(toBinary(desc, fromJson(desc, value, { registry })));
+  } catch (err) {
+    throw new RpcError(Status.INVALID_ARGUMENT, `request is not a valid ${desc.typeName}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Wire bytes of `desc` → JSON. */
+export function decodeJson(desc: DescMessage, bytes: Uint8Array, options: Pick<DynamicCallOptions, "emitDefaults" | "registry"> = {}): JsonValue {
+  return toJson(desc, fromBinary(desc, bytes), { registry: options.registry, alwaysEmitImplicit: options.emitDefaults === true });
+}
+
+const identity = (b: Buffer) => b;
+
+/**
+ * Performs `method` on `client`. `requests` are JSON messages: unary and
+ * server-streaming methods take exactly one (none means `{}`), streaming
+ * requests are sent as they are produced. Yields each response as JSON;
+ * failures are thrown as `RpcError`.
+ */
+export async function* dynamicCall(
+  client: grpc.Client,
+  method: DescMethod,
+  requests: AsyncIterable<JsonValue> | Iterable<JsonValue>,
+  options: DynamicCallOptions = {},
+): AsyncGenerator<JsonValue> {
+  const path = methodPath(method);
+  const metadata = options.metadata ?? new grpc.Metadata();
+  const callOptions: grpc.CallOptions = options.deadline === undefined ? {} : { deadline: options.deadline };
+  const encode = (value: JsonValue) => encodeJson(method.input, value, options.registry);
+  const decode = (bytes: Buffer) => decodeJson(method.output, bytes, options);
+  const requestStream = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
+  const responseStream = method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming";
+
+  let call: grpc.ClientUnaryCall | grpc.ClientReadableStream<Buffer> | grpc.ClientWritableStream<Buffer> | grpc.ClientDuplexStream<Buffer, Buffer>;
+  let unaryResult: Promise<Buffer> | undefined;
+  let sendError: unknown;
+  if (!requestStream) {
+    const request = encode(await single(requests, method));
+    if (responseStream) {
+      call = client.makeServerStreamRequest(path, identity, identity, request, metadata, callOptions);
+    } else {
+      unaryResult = new Promise((resolve, reject) => {
+        call = client.makeUnaryRequest(path, identity, identity, request, metadata, callOptions, (err, value) => (err ? reject(fromServiceError(err)) : resolve(value!)));
+      });
+    }
+  } else if (responseStream) {
+    call = client.makeBidiStreamRequest(path, identity, identity, metadata, callOptions);
+  } else {
+    unaryResult = new Promise((resolve, reject) => {
+      call = client.makeClientStreamRequest(path, identity, identity, metadata, callOptions, (err, value) => (err ? reject(sendError ?? fromServiceError(err)) : resolve(value!)));
+    });
+  }
+  const active = call!;
+  if (options.onHeader) active.on("metadata", options.onHeader);
+  if (options.onTrailer) active.on("status", (s: grpc.StatusObject) => s.code === Status.OK && options.onTrailer!(s.metadata));
+  const onAbort = () => active.cancel();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  if (requestStream) {
+    const writable = active as grpc.ClientWritableStream<Buffer>;
+    send(requests, writable, encode).then(
+      () => writable.end(),
+      (err: unknown) => {
+        sendError = RpcError.from(err, Status.INVALID_ARGUMENT);
+        active.cancel();
+      },
+    );
+  }
+
+  let finished = false;
+  try {
+    if (unaryResult) {
+      yield decode(await unaryResult);
+    } else {
+      try {
+        for await (const bytes of active as grpc.ClientReadableStream<Buffer>) yield decode(bytes as Buffer);
+      } catch (err) {
+        if (sendError) throw sendError;
+        throw isServiceError(err) ? fromServiceError(err) : RpcError.from(err);
+      }
+      if (sendError) throw sendError;
+    }
+    finished = true;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    if (!finished) active.cancel();
+  }
+}
+
+/** The one request of a unary or server-streaming call. */
+async function single(requests: AsyncIterable<JsonValue> | Iterable<JsonValue>, method: DescMethod): Promise<JsonValue> {
+  const it = (Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : toAsync(requests as Iterable<JsonValue>));
+  const first = await it.next();
+  if (first.done) return {};
+  const second = await it.next();
+  if (!second.done) {
+    await it.return?.();
+    throw new RpcError(Status.INVALID_ARGUMENT, `${method.parent.typeName}/${method.name} takes one request message, got more`);
+  }
+  return first.value;
+}
+
+async function* toAsyncGen<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
+}
+
+function toAsync<T>(items: Iterable<T>): AsyncIterator<T> {
+  return toAsyncGen(items)[Symbol.asyncIterator]();
+}
+
+/** Writes every request, waiting for the stream to drain when its buffer is full. */
+async function send(requests: AsyncIterable<JsonValue> | Iterable<JsonValue>, stream: grpc.ClientWritableStream<Buffer>, encode: (v: JsonValue) => Buffer): Promise<void> {
+  for await (const value of requests) {
+    if (stream.destroyed || stream.writableEnded) return;
+    if (!stream.write(encode(value))) {
+      await new Promise<void>((resolve) => {
+        stream.once("drain", resolve);
+        stream.once("close", resolve);
+      });
+    }
+  }
+}
+
+function isServiceError(e: unknown): e is grpc.ServiceError {
+  return e instanceof Error && typeof (e as grpc.ServiceError).code === "number" && (e as grpc.ServiceError).metadata instanceof grpc.Metadata;
+}

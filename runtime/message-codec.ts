@@ -1,0 +1,18 @@
+import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+
+/**
+ * grpc-js (de)serializers for a message known only by its descriptor. `T` is the
+ * shape the caller reads and writes (plain objects, oneofs as `{ case, value }`);
+ * it is not checked against the descriptor.
+ */
+export interface MessageCodec<T> {
+  serialize(value: T): Buffer;
+  deserialize(bytes: Buffer): T;
+}
+
+export function messageCodec<T>(desc: DescMessage): MessageCodec<T> {
+  return {
+    serialize: (value) => Buffer.from(toBinary(desc, create(desc, value as never))),
+    deserialize: (bytes) => fromBinary(desc, bytes) as unknown as T,
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * OpenTelemetry spans for protomesh calls, on both sides, through `@opentelemetry/api`
+ * only: an SDK (see `protomesh/tracing`) decides where spans go. Span names and
+ * attributes follow the OpenTelemetry semantic conventions for gRPC; the trace context
+ * travels in metadata as W3C `traceparent` / `tracestate`.
+ */
+import {
+  context,
+  propagation,
+  trace,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type Attributes,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Tracer,
+  type TracerProvider,
+} from "@opentelemetry/api";
+import type { Metadata } from "@grpc/grpc-js";
+import type { CallNext, CallRequest, CallResponse, Interceptor } from "./interceptor";
+import type { MethodDefinition } from "./definition";
+import type { CallContext } from "./context";
+import { RpcError, Status, codeName } from "./errors";
+import { currentCallContext } from "./call-scope";
+import { observeStream, callOutcome } from "./observed-stream";
+import { isAsyncIterable } from "./streams";
+
+const TRACER_NAME = "protomesh";
+
+let switchedOn = false;
+
+/**
+ * Turns tracing on (or off) for every server and client whose `tracing` option is left
+ * unset. `setupTracing` from `protomesh/tracing` calls it; call it yourself when you
+ * register your own OpenTelemetry SDK.
+ */
+export function enableTracing(on = true): void {
+  switchedOn = on;
+}
+
+/** Whether servers and clients without a `tracing` option create spans right now. */
+export function isTracingEnabled(): boolean {
+  return switchedOn;
+}
+
+/** Reads W3C trace headers from grpc-js metadata. */
+export const metadataGetter: TextMapGetter<Metadata> = {
+  keys: (md) => Object.keys(md.getMap()),
+  get(md, key) {
+    const values = md.get(key).filter((v): v is string => typeof v === "string");
+    if (values.length === 0) return undefined;
+    return values.length === 1 ? values[0] : values;
+  },
+};
+
+/** Writes W3C trace headers into grpc-js metadata. */
+export const metadataSetter: TextMapSetter<Metadata> = {
+  set: (md, key, value) => md.set(key, value),
+};
+
+/** Options of {@link tracingInterceptor}. */
+export interface TracingInterceptorOptions {
+  /**
+   * `true` traces every call, `false` never; unset follows {@link enableTracing}, so an
+   * interceptor built before `setupTracing` starts tracing once it runs.
+   */
+  enabled?: boolean;
+  /** Defaults to the globally registered provider. */
+  tracerProvider?: TracerProvider;
+}
+
+/**
+ * Creates a span for each call: CLIENT spans on clients, SERVER spans on servers. A
+ * streaming call's span ends when its response stream ends. Servers and clients add one
+ * by themselves (option `tracing`); use this only to place it in a custom chain.
+ *
+ * @example
+ *   createClient(GreeterDefinition, "etcd:///greeter", { tracing: false, interceptors: [myAuth, tracingInterceptor()] });
+ */
+export function tracingInterceptor(options: TracingInterceptorOptions = {}): Interceptor {
+  if (options.enabled === false) return (next) => next;
+  const tracerOf = tracerSource(options.tracerProvider);
+  return (next) => {
+    const traced: CallNext = (req) => (req.side === "client" ? traceClient(tracerOf(), req, next) : traceServer(tracerOf(), req, next));
+    if (options.enabled === true) return traced;
+    return (req) => (switchedOn ? traced(req) : next(req));
+  };
+}
+
+/** The server span's context of each call being served, for client calls made from its handler. */
+const serverContexts = new WeakMap<CallContext, Context>();
+
+function traceClient(tracer: Tracer, req: CallRequest, next: CallNext): Promise<CallResponse> {
+  const parent = parentContext();
+  const names = methodNames(req.method);
+  const attributes: Attributes = { ...names.attributes, ...targetAttributes(req.peer) };
+  const span = tracer.startSpan(names.spanName, { kind: SpanKind.CLIENT, attributes }, parent);
+  const ctx = trace.setSpan(parent, span);
+  propagation.inject(ctx, req.metadata, metadataSetter);
+  return settle(span, "client", req, ctx, next);
+}
+
+function traceServer(tracer: Tracer, req: CallRequest, next: CallNext): Promise<CallResponse> {
+  const parent = propagation.extract(ROOT_CONTEXT, req.metadata, metadataGetter);
+  const names = methodNames(req.method);
+  const attributes: Attributes = { ...names.attributes, ...peerAttributes(req.peer) };
+  const span = tracer.startSpan(names.spanName, { kind: SpanKind.SERVER, attributes }, parent);
+  const ctx = trace.setSpan(parent, span);
+  // Call scope is a second way to find the parent, for set-ups without a context manager.
+  if (req.context) serverContexts.set(req.context, ctx);
+  return settle(span, "server", req, ctx, next);
+}
+
+/** Runs the rest of the chain inside the span and ends the span when the call is over. */
+function settle(span: Span, side: "client" | "server", req: CallRequest, ctx: Context, next: CallNext): Promise<CallResponse> {
+  let pending: Promise<CallResponse>;
+  try {
+    pending = context.with(ctx, next, undefined, req);
+  } catch (err) {
+    finish(span, side, err);
+    throw err;
+  }
+  return pending.then(
+    (res) => {
+      if (!req.method.responseStream) {
+        finish(span, side, callOutcome(undefined, req.signal));
+        return res;
+      }
+      if (!isAsyncIterable(res.response)) {
+        finish(span, side, new RpcError(Status.INTERNAL, "streaming call produced no stream"));
+        return res;
+      }
+      const response = observeStream(res.response, {
+        // A server-streaming handler's body runs while the stream is read: keep its span current there.
+        run: side === "server" ? (step) => context.with(ctx, step) : undefined,
+        onEnd: (err, early) => finish(span, side, callOutcome(err, req.signal, early)),
+      });
+      return { response };
+    },
+    (err: unknown) => {
+      finish(span, side, err);
+      throw err;
+    },
+  );
+}
+
+
+/** Codes that mark a SERVER span as failed; the others are the caller's doing (semantic conventions). */
+const SERVER_ERROR_CODES = new Set<number>([Status.UNKNOWN, Status.DEADLINE_EXCEEDED, Status.UNIMPLEMENTED, Status.INTERNAL, Status.UNAVAILABLE, Status.DATA_LOSS]);
+
+function finish(span: Span, side: "client" | "server", err: unknown): void {
+  if (err === undefined) {
+    span.setAttribute("rpc.grpc.status_code", Status.OK);
+  } else {
+    const error = RpcError.from(err);
+    span.setAttribute("rpc.grpc.status_code", error.code);
+    span.setAttribute("error.type", codeName(error.code));
+    if (side === "client" || SERVER_ERROR_CODES.has(error.code)) {
+      // The original error (with its stack) stays inside the trace; callers only ever see the RpcError.
+      span.recordException(err instanceof Error ? err : error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
+    }
+  }
+  span.end();
+}
+
+function parentContext(): Context {
+  const active = context.active();
+  if (trace.getSpan(active)) return active;
+  const scope = currentCallContext();
+  return (scope && serverContexts.get(scope)) || active;
+}
+
+function tracerSource(provider: TracerProvider | undefined): () => Tracer {
+  if (provider) {
+    const tracer = provider.getTracer(TRACER_NAME);
+    return () => tracer;
+  }
+  // The global provider object changes only when an SDK is (re)registered; cache per provider.
+  let lastProvider: TracerProvider | undefined;
+  let lastTracer: Tracer | undefined;
+  return () => {
+    const current = trace.getTracerProvider();
+    if (current !== lastProvider || !lastTracer) {
+      lastProvider = current;
+      lastTracer = current.getTracer(TRACER_NAME);
+    }
+    return lastTracer;
+  };
+}
+
+interface MethodNames {
+  readonly spanName: string;
+  readonly attributes: Attributes;
+}
+
+const methodCache = new WeakMap<MethodDefinition, MethodNames>();
+
+function methodNames(method: MethodDefinition): MethodNames {
+  let names = methodCache.get(method);
+  if (!names) {
+    const path = method.path.startsWith("/") ? method.path.slice(1) : method.path;
+    const slash = path.lastIndexOf("/");
+    const service = slash >= 0 ? path.slice(0, slash) : path;
+    names = { spanName: path, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method.name } };
+    methodCache.set(method, names);
+  }
+  return names;
+}
+
+let lastTarget: string | undefined;
+let lastTargetAttributes: Attributes = {};
+
+/** `server.address` / `server.port` of a client target (`host:port`, `dns:///host:port`, `etcd:///service`). */
+function targetAttributes(target: string): Attributes {
+  if (target === lastTarget) return lastTargetAttributes;
+  let rest = target;
+  const scheme = /^([a-z][a-z0-9+.-]*):(?!\d+$)/i.exec(target);
+  if (scheme) {
+    rest = target.slice(scheme[0].length);
+    if (rest.startsWith("//")) rest = rest.slice(rest.indexOf("/", 2) + 1);
+  }
+  const first = rest.split(",")[0] ?? rest;
+  const { host, port } = splitHostPort(first);
+  const attributes: Attributes = { "server.address": host };
+  if (port !== undefined) attributes["server.port"] = port;
+  lastTarget = target;
+  lastTargetAttributes = attributes;
+  return attributes;
+}
+
+/** `network.peer.*` of a server-side peer (`ipv4:127.0.0.1:50123`, `ipv6:[::1]:50123`). */
+function peerAttributes(peer: string): Attributes {
+  const bare = peer.replace(/^(ipv4|ipv6|unix):/, "");
+  const { host, port } = splitHostPort(bare);
+  const attributes: Attributes = { "network.peer.address": host };
+  if (port !== undefined) attributes["network.peer.port"] = port;
+  return attributes;
+}
+
+function splitHostPort(value: string): { host: string; port: number | undefined } {
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
+  if (bracket) return { host: bracket[1]!, port: bracket[2] === undefined ? undefined : Number(bracket[2]) };
+  const colon = value.lastIndexOf(":");
+  if (colon > 0 && value.indexOf(":") === colon && /^\d+$/.test(value.slice(colon + 1))) {
+    return { host: value.slice(0, colon), port: Number(value.slice(colon + 1)) };
+  }
+  return { host: value, port: undefined };
+}

@@ -1,0 +1,93 @@
+/**
+ * Sets up the OpenTelemetry SDK for a protomesh process: a tracer provider with a
+ * parent-based ratio sampler, the chosen exporters, an AsyncLocalStorage context manager
+ * (so a handler's outgoing calls continue its trace) and W3C trace-context propagation.
+ */
+import { context, propagation, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+  type Sampler,
+  type SpanExporter,
+  type SpanProcessor,
+} from "@opentelemetry/sdk-trace";
+import { enableTracing } from "../runtime/tracing-interceptor";
+import { resolveTracingOptions, type TracingOptions } from "./options";
+import { createExporter } from "./exporters";
+
+/**
+ * Stops tracing when called: flushes pending spans, shuts the exporters down and
+ * unregisters the SDK. `flush()` only sends what is pending.
+ */
+export interface TracingHandle {
+  (): Promise<void>;
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+  /** The SDK provider, for adding span processors or getting tracers of your own. */
+  readonly provider: TracerProvider;
+}
+
+let active: TracingHandle | undefined;
+
+/**
+ * Starts tracing for this process; servers and clients created with the default
+ * `tracing` option start making spans. Call it once, early, and await the returned
+ * function before the process exits so the last spans are sent.
+ *
+ * @example
+ *   const stopTracing = setupTracing({ serviceName: "checkout", exporter: "otlp", endpoint: "http://jaeger:4318" });
+ *   process.on("SIGTERM", async () => { await server.shutdown(); await stopTracing(); });
+ */
+export function setupTracing(options: TracingOptions = {}): TracingHandle {
+  if (active) throw new Error("setupTracing: tracing is already set up in this process; call the returned function first to set it up again");
+  const resolved = resolveTracingOptions(options);
+
+  const spanProcessors: SpanProcessor[] = [];
+  for (const entry of resolved.exporters) {
+    const exporter: SpanExporter | undefined = typeof entry === "string" ? createExporter(entry, entry === "jaeger" || entry === "otlp" ? resolved.endpoints[entry] : undefined) : entry;
+    if (!exporter) continue;
+    // stdout gets each span as it ends; network exporters get batches.
+    spanProcessors.push(entry === "console" ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter, scheduledDelayMillis: resolved.exportDelayMs }));
+  }
+
+  const resource = defaultResource()
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(resourceFromAttributes({ ...resolved.resourceAttributes, ...(resolved.serviceName ? { "service.name": resolved.serviceName } : {}) }));
+
+  const provider = new TracerProvider({ resource, sampler: samplerFor(resolved.sampleRatio), spanProcessors });
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  if (!trace.setGlobalTracerProvider(provider)) throw new Error("setupTracing: another OpenTelemetry tracer provider is already registered");
+  context.setGlobalContextManager(contextManager);
+  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  enableTracing(true);
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (stopping ??= (async () => {
+      enableTracing(false);
+      try {
+        await provider.shutdown();
+      } finally {
+        trace.disable();
+        context.disable();
+        propagation.disable();
+        if (active === handle) active = undefined;
+      }
+    })());
+  const handle: TracingHandle = Object.assign(shutdown, { flush: () => provider.forceFlush(), shutdown, provider });
+  active = handle;
+  return handle;
+}
+
+function samplerFor(ratio: number): Sampler {
+  const root = ratio >= 1 ? new AlwaysOnSampler() : ratio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio);
+  return new ParentBasedSampler({ root });
+}
