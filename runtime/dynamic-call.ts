@@ -122,23 +122,12 @@ export async function* dynamicCall(
 
 /** The one request of a unary or server-streaming call. */
 async function single(requests: AsyncIterable<JsonValue> | Iterable<JsonValue>, method: DescMethod): Promise<JsonValue> {
-  const it = (Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : toAsync(requests as Iterable<JsonValue>));
-  const first = await it.next();
-  if (first.done) return {};
-  const second = await it.next();
-  if (!second.done) {
-    await it.return?.();
-    throw new RpcError(Status.INVALID_ARGUMENT, `${method.parent.typeName}/${method.name} takes one request message, got more`);
+  const taken: JsonValue[] = [];
+  for await (const value of requests) {
+    taken.push(value);
+    if (taken.length > 1) throw new RpcError(Status.INVALID_ARGUMENT, `${method.parent.typeName}/${method.name} takes one request message, got more`);
   }
-  return first.value;
-}
-
-async function* toAsyncGen<T>(items: Iterable<T>): AsyncGenerator<T> {
-  yield* items;
-}
-
-function toAsync<T>(items: Iterable<T>): AsyncIterator<T> {
-  return toAsyncGen(items)[Symbol.asyncIterator]();
+  return taken[0] ?? {};
 }
 
 /** Writes every request, waiting for the stream to drain when its buffer is full. */

@@ -4,6 +4,7 @@ import { buildFile } from "./proto-builder";
 
 /** `grpc/health/v1/health.proto` as a descriptor, with its message types. */
 
+/** The health service's full name. */
 export const HEALTH_SERVICE = "grpc.health.v1.Health";
 
 /** The values of `HealthCheckResponse.ServingStatus`, by number. */
@@ -12,6 +13,7 @@ export type ServingStatus = (typeof SERVING_STATUS)[number];
 
 let file: FileDescriptorProto | undefined;
 
+/** The health proto, built once. */
 export function healthFile(): FileDescriptorProto {
   file ??= buildFile({
     name: "grpc/health/v1/health.proto",
@@ -38,10 +40,16 @@ export function healthFile(): FileDescriptorProto {
   return file;
 }
 
+let messages: { request: DescMessage; response: DescMessage } | undefined;
+
+/** `HealthCheckRequest` and `HealthCheckResponse`. */
 export function healthMessages(): { request: DescMessage; response: DescMessage } {
-  const registry = createFileRegistry(healthFile(), () => undefined);
-  return {
-    request: registry.getMessage("grpc.health.v1.HealthCheckRequest")!,
-    response: registry.getMessage("grpc.health.v1.HealthCheckResponse")!,
-  };
+  if (!messages) {
+    const registry = createFileRegistry(healthFile(), () => undefined);
+    messages = {
+      request: registry.getMessage("grpc.health.v1.HealthCheckRequest")!,
+      response: registry.getMessage("grpc.health.v1.HealthCheckResponse")!,
+    };
+  }
+  return messages;
 }

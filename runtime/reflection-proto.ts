@@ -9,6 +9,7 @@ import { buildFile } from "./proto-builder";
  * other tools speak only v1alpha.
  */
 
+/** The reflection versions protomesh serves, newest first. */
 export const REFLECTION_VERSIONS = ["v1", "v1alpha"] as const;
 export type ReflectionVersion = (typeof REFLECTION_VERSIONS)[number];
 

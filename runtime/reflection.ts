@@ -47,8 +47,16 @@ export function addReflection(server: grpc.Server, source: ReflectionSource, ver
   }
 }
 
+const methods = new Map<ReflectionVersion, grpc.MethodDefinition<ReflectionRequest, ReflectionResponse>>();
+
 /** The grpc-js definition of `ServerReflectionInfo` in `version`; clients use it too. */
 export function reflectionMethod(version: ReflectionVersion): grpc.MethodDefinition<ReflectionRequest, ReflectionResponse> {
+  let method = methods.get(version);
+  if (!method) methods.set(version, (method = buildMethod(version)));
+  return method;
+}
+
+function buildMethod(version: ReflectionVersion): grpc.MethodDefinition<ReflectionRequest, ReflectionResponse> {
   const messages = reflectionMessages(version);
   const request = messageCodec<ReflectionRequest>(messages.request);
   const response = messageCodec<ReflectionResponse>(messages.response);
