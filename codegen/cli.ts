@@ -8,6 +8,7 @@ import { packageVersion } from "./package-root";
  */
 const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Command }> = {
   gen: { summary: "generate TypeScript from .proto files (ts-proto + protomesh, through buf)", load: () => (require("./gen-command") as typeof import("./gen-command")).genCommand },
+  config: { summary: "read, write, version and gray-release app config in etcd", load: () => (require("../config/cli/command") as typeof import("../config/cli/command")).configCommand },
   docs: { summary: "write Markdown and HTML API docs from the .proto files; --serve to try calls", load: () => (require("../apidocs/docs-command") as typeof import("../apidocs/docs-command")).docsCommand },
   ls: { summary: "list a server's services or a service's methods (gRPC reflection)", load: () => (require("../explorer/ls-command") as typeof import("../explorer/ls-command")).lsCommand },
   describe: { summary: "print services, methods and messages as .proto source (gRPC reflection)", load: () => (require("../explorer/describe-command") as typeof import("../explorer/describe-command")).describeCommand },
