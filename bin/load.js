@@ -2,11 +2,17 @@
 const fs = require("node:fs");
 const path = require("node:path");
 
-/** Loads `<module>` from dist/ when built, else from the TypeScript source through tsx. */
+/**
+ * Loads `<module>`: from the TypeScript source through tsx inside a checkout (so edits take
+ * effect without a build), from the compiled `dist/` in an installed package (which ships no
+ * sources).
+ */
 module.exports = function load(module) {
   const root = path.join(__dirname, "..");
-  const built = path.join(root, "dist", module + ".js");
-  if (fs.existsSync(built)) return require(built);
-  require("tsx/cjs");
-  return require(path.join(root, module + ".ts"));
+  const source = path.join(root, module + ".ts");
+  if (fs.existsSync(source)) {
+    require("tsx/cjs");
+    return require(source);
+  }
+  return require(path.join(root, "dist", module + ".js"));
 };
