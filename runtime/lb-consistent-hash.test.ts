@@ -301,6 +301,20 @@ describe("lb-consistent-hash: picking", () => {
     expect(worst).to.be.greaterThan(0.9); // the bound was actually reached, not merely never approached
   });
 
+  it("counts a call from its pick, so a burst picked before any call starts stays under the bound", async () => {
+    const list = addresses(10);
+    const { helper } = start(list, { boundedLoad: 1.25 });
+    readyAll(helper);
+    // grpc-js starts a picked call only after an asynchronous step: a burst is picked first, started later.
+    const burst = Array.from({ length: 400 }, () => pick(helper, "hot").subchannel!.getAddress());
+    const counts = new Map<string, number>();
+    for (const a of burst) counts.set(a, (counts.get(a) ?? 0) + 1);
+    expect(Math.max(...counts.values())).to.be.at.most(Math.ceil((1.25 * 400) / list.length));
+    // Picks whose calls never started give their count back on the next turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pick(helper, "hot").subchannel!.getAddress()).to.equal(burst[0]);
+  });
+
   it("without bounded load, lets a hot key pile onto its owner", () => {
     const list = addresses(10);
     const { helper } = start(list);

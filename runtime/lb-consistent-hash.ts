@@ -223,27 +223,81 @@ export class ConsistentHashPicker implements Picker {
 
 const QUEUED: PickResult = { pickResultType: grpc.experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
 
+/**
+ * One picked call's share of its member's load. grpc-js runs `onCallStarted` only after an
+ * asynchronous credentials step, so counting from there would let every pick of a burst
+ * (all made in one tick) see the load from before the burst, and a hot key's burst would
+ * land on its owner alone. So the call counts from its pick. A pick whose call has not
+ * started by the next turn of the event loop (cancelled, or picked again because its
+ * subchannel left READY) gives its count back then; should it start later after all
+ * (slow call credentials), it counts again from its start.
+ */
+class LoadClaim {
+  private readonly pickedIn = turn;
+  private state: "picked" | "started" | "ended" = "picked";
+
+  constructor(private readonly member: PickerMember) {
+    member.onCallStarted();
+    unstarted.set(member, (unstarted.get(member) ?? 0) + 1);
+    if (!releaseScheduled) {
+      releaseScheduled = true;
+      setImmediate(releaseUnstarted);
+    }
+  }
+
+  start(): void {
+    if (this.state !== "picked") return;
+    this.state = "started";
+    if (this.pickedIn === turn) this.settle();
+    else this.member.onCallStarted(); // released meanwhile: count it again
+  }
+
+  end(): void {
+    if (this.state === "ended") return;
+    const wasStarted = this.state === "started";
+    this.state = "ended";
+    if (!wasStarted) {
+      if (this.pickedIn !== turn) return; // already released
+      this.settle();
+    }
+    this.member.onCallEnded();
+  }
+
+  /** No longer waiting to start. */
+  private settle(): void {
+    unstarted.set(this.member, unstarted.get(this.member)! - 1);
+  }
+}
+
+/** Advances once per event-loop turn in which calls were picked; unstarted claims of earlier turns are released. */
+let turn = 0;
+let releaseScheduled = false;
+/** Claims of the current turn whose calls have not started, per member. */
+const unstarted = new Map<PickerMember, number>();
+
+function releaseUnstarted(): void {
+  releaseScheduled = false;
+  turn++;
+  for (const [member, count] of unstarted) for (let i = 0; i < count; i++) member.onCallEnded();
+  unstarted.clear();
+}
+
 function withLoadTracking(result: PickResult, member: PickerMember): PickResult {
   const childStarted = result.onCallStarted;
   const childEnded = result.onCallEnded;
+  const claim = new LoadClaim(member);
   return {
     pickResultType: result.pickResultType,
     subchannel: result.subchannel,
     status: result.status,
-    onCallStarted:
-      childStarted === null
-        ? member.onCallStarted
-        : () => {
-            member.onCallStarted();
-            childStarted();
-          },
-    onCallEnded:
-      childEnded === null
-        ? member.onCallEnded
-        : (code, details, metadata) => {
-            member.onCallEnded();
-            childEnded(code, details, metadata);
-          },
+    onCallStarted: () => {
+      claim.start();
+      childStarted?.();
+    },
+    onCallEnded: (code, details, metadata) => {
+      claim.end();
+      childEnded?.(code, details, metadata);
+    },
   };
 }
 
