@@ -9,6 +9,7 @@ import { DISCOVERY_OPTION } from "./instances";
 import { builtinInterceptors, type ObservabilityOptions } from "./observability";
 import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./service-config";
 import { setup as setupConsistentHash } from "./lb-consistent-hash";
+import { MAX_METADATA_BYTES, metadataBytes } from "./metadata-size";
 
 /** Options of {@link createClient}. */
 export interface ClientOptions {
@@ -66,7 +67,9 @@ export function createClient<C>(definition: ServiceDefinition<unknown, C>, targe
     "grpc.service_config": JSON.stringify(serviceConfig),
     // A registry is the source of truth for addresses; do not let a stale service config from DNS override ours.
     "grpc.service_config_disable_resolution": 1,
-    "grpc.enable_retries": retry ? 1 : 0,
+    // Always on, even without a retry policy: grpc-js then still retries transparently the calls that never
+    // reached a handler (a stream refused by a draining server, one that could not be opened); off, those fail.
+    "grpc.enable_retries": 1,
   };
   if (options.maxReceiveMessageBytes !== undefined) channelOptions["grpc.max_receive_message_length"] = options.maxReceiveMessageBytes;
   if (options.maxSendMessageBytes !== undefined) channelOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
@@ -110,10 +113,15 @@ class Caller {
   }
 
   method(method: MethodDefinition): (request: unknown, options?: CallOptions) => unknown {
-    const transport = this.transport(method);
+    const transport = boundedMetadata(this.transport(method));
     const run = this.interceptors.length === 0 ? transport : chain(this.interceptors, transport);
     const start = (request: unknown, opts: CallOptions | undefined): Promise<unknown> => {
-      const prepared = this.prepare(opts);
+      let prepared: Prepared;
+      try {
+        prepared = this.prepare(opts);
+      } catch (err) {
+        return Promise.reject(err); // a bad option fails the call's promise, never the caller's stack
+      }
       const signal = linkSignals(prepared.signals);
       const req: CallRequest = { side: "client", method, metadata: prepared.metadata, deadline: prepared.deadline, signal, peer: this.target, request };
       return run(req).then((r) => r.response);
@@ -198,7 +206,7 @@ class Caller {
     if (opts?.deadlineMs !== undefined) deadline = earlier(deadline, Date.now() + checkDeadlineMs(opts.deadlineMs, "deadlineMs"));
     if (deadline === undefined && this.defaultDeadlineMs !== undefined) deadline = Date.now() + this.defaultDeadlineMs;
     if (parent?.deadline !== undefined) deadline = earlier(deadline, parent.deadline);
-    if (deadline !== undefined && !Number.isFinite(deadline)) deadline = undefined;
+    if (deadline !== undefined && !(deadline - Date.now() <= FARTHEST_DEADLINE_MS)) deadline = undefined;
 
     const metadata = toMetadata(opts?.metadata);
     if (opts?.hashKey !== undefined) metadata.set(this.hashHeader, String(opts.hashKey));
@@ -209,6 +217,23 @@ class Caller {
     if (opts?.onHeader || opts?.onTrailer) observers.set(metadata, { onHeader: opts.onHeader, onTrailer: opts.onTrailer });
     return prepared;
   }
+}
+
+/**
+ * The farthest deadline sent, 2^31-1 ms (about 24.8 days); a farther one, like an infinite one,
+ * counts as none. grpc-js servers read `grpc-timeout` into a 32-bit integer, so a longer timeout
+ * wraps around and usually expires the call at once; past 8 digits of hours the grpc-js client
+ * throws from inside a promise and the call never ends.
+ */
+const FARTHEST_DEADLINE_MS = 2 ** 31 - 1;
+
+/** Fails a call whose request metadata no server would accept, before it is sent. */
+function boundedMetadata(next: CallNext): CallNext {
+  return (req) => {
+    const size = metadataBytes(req.metadata);
+    if (size <= MAX_METADATA_BYTES) return next(req);
+    return Promise.reject(new RpcError(Status.RESOURCE_EXHAUSTED, `request metadata is ${size} bytes, over the ${MAX_METADATA_BYTES}-byte limit`));
+  };
 }
 
 /** Header/trailer callbacks of a call, keyed by its metadata object (which travels through interceptors). */

@@ -13,6 +13,7 @@ import { builtinInterceptors, metricsEndpointOf, type ServerMetricsOption } from
 import { serveMetrics, type MetricsEndpoint } from "./metrics-endpoint";
 import { attachHealth, type Health } from "./health";
 import { attachReflection } from "./reflection";
+import { clearMetadata, MAX_METADATA_BYTES, MAX_STATUS_MESSAGE_CHARS, metadataBytes } from "./metadata-size";
 
 /** Options of {@link createServer}. Every field is optional. */
 export interface ServerOptions {
@@ -301,11 +302,14 @@ class ProtomeshServer implements Server {
               callback(this.toStatus(new RpcError(Status.INTERNAL, "handler returned a stream for a unary response"), ctx, method), null);
               return;
             }
+            const tooLarge = this.dropOversizedMetadata(ctx, method);
+            if (tooLarge) return callback(this.toStatus(tooLarge, ctx, method), null);
             sendHeaderIfAny(call, ctx);
             callback(null, response ?? {}, ctx.responseTrailer);
           },
           (err) => {
             done();
+            this.dropOversizedMetadata(ctx, method);
             sendHeaderIfAny(call, ctx);
             callback(this.toStatus(err, ctx, method), null);
           },
@@ -319,6 +323,8 @@ class ProtomeshServer implements Server {
       invoke(ctx, request)
         .then(async (response) => {
           if (!isAsyncIterable(response)) throw new RpcError(Status.INTERNAL, "handler must return an async iterable for a streaming response");
+          const tooLarge = this.dropOversizedMetadata(ctx, method);
+          if (tooLarge) throw tooLarge;
           sendHeaderIfAny(call, ctx);
           await runInCallScope(ctx, () => pump(response, call, ctx.signal));
           if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -326,10 +332,13 @@ class ProtomeshServer implements Server {
         .then(
           () => {
             done();
+            const tooLarge = this.dropOversizedMetadata(ctx, method);
+            if (tooLarge) return void call.emit("error", this.toStatus(tooLarge, ctx, method));
             call.end(ctx.responseTrailer);
           },
           (err) => {
             done();
+            this.dropOversizedMetadata(ctx, method);
             sendHeaderIfAny(call, ctx);
             call.emit("error", this.toStatus(err, ctx, method));
           },
@@ -377,9 +386,30 @@ class ProtomeshServer implements Server {
     if (!(err instanceof RpcError) && error.code === Status.INTERNAL) {
       this.logger.error("handler failed", { method: method.path, err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) });
     }
-    const trailers = ctx.responseTrailer.clone();
+    let trailers = ctx.responseTrailer.clone();
     trailers.merge(error.toTrailers());
-    return { name: "RpcError", message: error.rawMessage, code: error.code, details: error.rawMessage, metadata: trailers };
+    const bytes = metadataBytes(trailers);
+    if (bytes > MAX_METADATA_BYTES) {
+      this.logger.error("error trailers over the metadata limit; sending the status without them", { method: method.path, bytes, limit: MAX_METADATA_BYTES });
+      trailers = new grpc.Metadata();
+    }
+    const raw = error.rawMessage;
+    const message = raw.length > MAX_STATUS_MESSAGE_CHARS ? `${raw.slice(0, MAX_STATUS_MESSAGE_CHARS)}… (truncated)` : raw;
+    return { name: "RpcError", message, code: error.code, details: message, metadata: trailers };
+  }
+
+  /**
+   * Response metadata over {@link MAX_METADATA_BYTES} would leave the caller's connection
+   * waiting (see metadata-size.ts): drop it, log why, and return the error to answer with.
+   */
+  private dropOversizedMetadata(ctx: CallContext, method: MethodDefinition): RpcError | undefined {
+    const headerBytes = metadataBytes(ctx.responseHeader);
+    const trailerBytes = metadataBytes(ctx.responseTrailer);
+    if (headerBytes <= MAX_METADATA_BYTES && trailerBytes <= MAX_METADATA_BYTES) return undefined;
+    this.logger.error("response metadata over the limit; failing the call", { method: method.path, headerBytes, trailerBytes, limit: MAX_METADATA_BYTES });
+    clearMetadata(ctx.responseHeader);
+    clearMetadata(ctx.responseTrailer);
+    return new RpcError(Status.RESOURCE_EXHAUSTED, `response metadata over the ${MAX_METADATA_BYTES}-byte limit`);
   }
 }
 

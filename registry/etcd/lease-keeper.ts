@@ -11,7 +11,7 @@
  * etcd3's `Lease` has its own keepalive and "lost" event; we do not use them so
  * that every call has a deadline and every loss path is ours to test.
  */
-import type { Etcd3 } from "etcd3";
+import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdUserNotFoundError, type Etcd3 } from "etcd3";
 import type { Logger } from "../../runtime/logger";
 import { Backoff, sleep, type BackoffOptions } from "./backoff";
 import { deadlineIn } from "./options";
@@ -57,6 +57,7 @@ export class LeaseKeeper {
   private readonly backoff: Backoff;
   private readonly ttlMs: number;
   private loop: Promise<void> | undefined;
+  private refusal: Error | undefined;
 
   constructor(private readonly options: LeaseKeeperOptions) {
     this.ttlMs = checkTtl(options.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000;
@@ -72,6 +73,11 @@ export class LeaseKeeper {
     return this.lease;
   }
 
+  /** Why the keeper gave up before ever registering: etcd refused these credentials or this key. */
+  get refused(): Error | undefined {
+    return this.refusal;
+  }
+
   /** Starts the loop; idempotent. */
   start(): void {
     this.loop ??= this.run();
@@ -80,11 +86,11 @@ export class LeaseKeeper {
   /** Resolves the next time the key is in place (at once if it is); rejects if stopped first. */
   whenRegistered(): Promise<void> {
     if (this.currentState === "registered") return Promise.resolve();
-    if (this.currentState === "stopped") return Promise.reject(new Error("lease keeper stopped"));
+    if (this.currentState === "stopped") return Promise.reject(this.refusal ?? new Error("lease keeper stopped"));
     return new Promise((resolve, reject) => {
       const off = this.onStateChange((state) => {
         if (state === "registered") resolve();
-        else if (state === "stopped") reject(new Error("lease keeper stopped"));
+        else if (state === "stopped") reject(this.refusal ?? new Error("lease keeper stopped"));
         else return;
         off();
       });
@@ -111,6 +117,12 @@ export class LeaseKeeper {
       try {
         hold = await this.acquire();
       } catch (err) {
+        // A first registration that etcd refuses is a configuration error: say so instead of retrying
+        // forever. Once registered, a refusal (say a role revoked for a while) is retried like an outage.
+        if (!this.everRegistered && isAccessError(err)) {
+          this.refuse(err as Error);
+          break;
+        }
         this.noteFailure(err);
         await sleep(this.backoff.next(), signal);
         continue;
@@ -131,6 +143,17 @@ export class LeaseKeeper {
       await sleep(this.backoff.next(), signal);
     }
     await this.revokeCurrent();
+    if (this.refusal) this.setState("stopped", { reason: this.refusal.message });
+  }
+
+  private refuse(err: Error): void {
+    const { key, logger } = this.options;
+    const prefix = key.split("/").slice(0, 3).join("/") + "/";
+    this.refusal = new Error(
+      `etcd refused to register ${key}: ${err.message}. Check the etcd user and password, and that its role grants read-write on ${prefix}`,
+      { cause: err },
+    );
+    logger.error("etcd refused the registration; not retrying", { key, err });
   }
 
   /** Grants a lease and puts the key under it. */
@@ -259,7 +282,8 @@ export class LeaseKeeper {
   private noteFailure(err: unknown): void {
     if (this.unreachableSince !== undefined || this.abort.signal.aborted) return;
     this.unreachableSince = Date.now();
-    this.options.logger.warn("etcd unreachable; will keep retrying", { key: this.options.key, err });
+    const message = isAccessError(err) ? "etcd refused access; will keep retrying" : "etcd unreachable; will keep retrying";
+    this.options.logger.warn(message, { key: this.options.key, err });
   }
 
   private noteSuccess(): void {
@@ -282,6 +306,11 @@ export class LeaseKeeper {
   private revokeQuietly(id: string): void {
     this.options.client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
   }
+}
+
+/** etcd turned the request down for who is asking (bad password, unknown user, no rights on the key). */
+function isAccessError(err: unknown): boolean {
+  return err instanceof EtcdPermissionDeniedError || err instanceof EtcdAuthenticationFailedError || err instanceof EtcdUserNotFoundError;
 }
 
 /** One keepalive round trip; resolves with the TTL etcd reports (≤ 0: the lease is gone). */

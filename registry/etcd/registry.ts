@@ -76,6 +76,10 @@ export function etcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
     keeper.start();
     const registered = keeper.whenRegistered().then(() => true, () => false);
     const inTime = await Promise.race([registered, sleep(registerWaitMs).then(() => false)]);
+    if (keeper.refused) {
+      if (keepers.get(key) === keeper) keepers.delete(key);
+      throw keeper.refused;
+    }
     if (!inTime && keeper.state !== "stopped") {
       logger.warn("not registered yet; still trying in the background", { key, waitedMs: registerWaitMs });
     }
