@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { MethodDefinition, ServiceDefinition } from "./definition";
 import type { CallOptions } from "./context";
 import { chain, type CallNext, type CallRequest, type Interceptor } from "./interceptor";
+import { MessageReader } from "./message-reader";
 import { RpcError, Status, fromServiceError } from "./errors";
 import { currentCallContext } from "./call-scope";
 import { pump } from "./streams";
@@ -290,20 +291,16 @@ function cancelled(signal: AbortSignal): RpcError {
 }
 
 /** Reads a grpc-js response stream as an async iterable; breaking out of the loop cancels the call. */
-async function* readStream(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>, signal: AbortSignal, sendError: () => RpcError | undefined): AsyncGenerator<unknown> {
+function readStream(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>, signal: AbortSignal, sendError: () => RpcError | undefined): AsyncIterableIterator<unknown> {
   const onAbort = () => call.cancel();
   listen(signal, onAbort);
-  let finished = false;
-  try {
-    for await (const message of call) yield message;
-    finished = true;
-  } catch (err) {
-    finished = true;
-    throw sendError() ?? (isServiceError(err) ? fromServiceError(err) : RpcError.from(err));
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-    if (!finished) call.cancel();
-  }
+  return new MessageReader(call, {
+    mapError: (err) => sendError() ?? (isServiceError(err) ? fromServiceError(err) : RpcError.from(err)),
+    onFinish(completed) {
+      signal.removeEventListener("abort", onAbort);
+      if (!completed) call.cancel();
+    },
+  });
 }
 
 function isServiceError(e: unknown): e is grpc.ServiceError {
@@ -315,9 +312,15 @@ function streamOf(start: () => Promise<unknown>): AsyncIterable<unknown> {
   return {
     [Symbol.asyncIterator]() {
       let inner: AsyncIterator<unknown> | undefined;
-      const open = async () => (inner ??= (await start() as AsyncIterable<unknown>)[Symbol.asyncIterator]());
+      let opening: Promise<AsyncIterator<unknown>> | undefined;
+      const open = () =>
+        (opening ??= start().then((stream) => {
+          inner = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+          return inner;
+        }));
       return {
-        next: async () => (await open()).next(),
+        // Once open, straight to the stream's iterator: no extra promise per message.
+        next: () => (inner ? inner.next() : open().then((it) => it.next())),
         return: async (value?: unknown) => {
           if (inner?.return) await inner.return(value);
           return { done: true, value: undefined };

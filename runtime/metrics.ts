@@ -146,7 +146,7 @@ function measure(m: SideMetrics, req: CallRequest, next: CallNext): Promise<Call
     (res) => {
       if (!req.method.responseStream) {
         responseCounter.inc(labels);
-        finish(callOutcome(undefined, req.signal));
+        finish(callOutcome(undefined, req));
         return res;
       }
       if (!isAsyncIterable(res.response)) {
@@ -155,7 +155,7 @@ function measure(m: SideMetrics, req: CallRequest, next: CallNext): Promise<Call
       }
       const response = observeStream(res.response, {
         onMessage: () => responseCounter.inc(labels),
-        onEnd: (err, early) => finish(callOutcome(err, req.signal, early)),
+        onEnd: (err, early) => finish(callOutcome(err, req, early)),
       });
       return { response };
     },

@@ -4,6 +4,8 @@
  * when a streaming call finishes rather than when it starts.
  */
 import { RpcError, Status } from "./errors";
+import { abortStateOf } from "./call-abort";
+import type { CallRequest } from "./interceptor";
 
 /** What {@link observeStream} reports. */
 export interface StreamObserver {
@@ -71,8 +73,9 @@ export function observeStream<T>(source: AsyncIterable<T> | Iterable<T>, observe
  * signal fired (cancelled, deadline), the signal's reason; else a cancellation when the
  * stream stopped early; else nothing (OK).
  */
-export function callOutcome(error: unknown, signal: AbortSignal, early = false): unknown {
+export function callOutcome(error: unknown, req: CallRequest, early = false): unknown {
   if (error !== undefined) return error;
-  if (signal.aborted) return RpcError.from(signal.reason, Status.CANCELLED);
+  const state = abortStateOf(req);
+  if (state.aborted) return RpcError.from(state.reason, Status.CANCELLED);
   return early ? new RpcError(Status.CANCELLED, "stream closed before its end") : undefined;
 }

@@ -1,12 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
-import { setMaxListeners } from "node:events";
 import type { ServiceDefinition, MethodDefinition } from "./definition";
 import type { CallContext } from "./context";
 import { chain, type CallNext, type CallRequest, type Interceptor } from "./interceptor";
 import { RpcError, Status } from "./errors";
 import { getLogger, type Logger } from "./logger";
 import { runInCallScope } from "./call-scope";
+import { CallAbort, ServerCallContext, ServerCallRequest, type CancellableCall } from "./call-abort";
 import { isAsyncIterable, pump } from "./streams";
+import { isTracingEnabled } from "./tracing-interceptor";
 import type { Registrar, RegistrationHandle } from "../registry/registry";
 import { advertisedAddress, parseListenAddress } from "./address";
 import { builtinInterceptors, metricsEndpointOf, type ServerMetricsOption } from "./observability";
@@ -104,9 +105,6 @@ export function createServer(options: ServerOptions = {}): Server {
   return new ProtomeshServer(options);
 }
 
-interface InFlight {
-  readonly controller: AbortController;
-}
 
 class ProtomeshServer implements Server {
   readonly grpc: grpc.Server;
@@ -120,7 +118,10 @@ class ProtomeshServer implements Server {
   private metricsEndpoint: MetricsEndpoint | undefined;
   private readonly defs: ServiceDefinition[] = [];
   private readonly interceptors: Interceptor[];
-  private readonly inFlight = new Set<InFlight>();
+  /** Bumped by `use()`, so each method rebuilds its cached chain. */
+  private interceptorsVersion = 0;
+  private onlyBuiltinTracing: boolean;
+  private readonly inFlight = new Set<CallAbort>();
   private readonly listeners = new Map<ServerEvent, Array<() => void | Promise<void>>>();
   private shutdownPromise: Promise<void> | undefined;
 
@@ -128,7 +129,9 @@ class ProtomeshServer implements Server {
     if (options.registry && !options.name) throw new TypeError("createServer: `name` is required when a `registry` is given");
     this.name = options.name;
     this.logger = (options.logger ?? getLogger()).child({ component: "server", ...(options.name ? { service: options.name } : {}) });
-    this.interceptors = [...builtinInterceptors(options), ...(options.interceptors ?? [])];
+    const builtin = builtinInterceptors(options);
+    this.interceptors = [...builtin, ...(options.interceptors ?? [])];
+    this.onlyBuiltinTracing = builtin.length === 1 && !options.metrics && this.interceptors.length === 1;
     const grpcOptions: grpc.ServerOptions = { ...options.grpcOptions };
     if (options.maxReceiveMessageBytes !== undefined) grpcOptions["grpc.max_receive_message_length"] = positiveInt(options.maxReceiveMessageBytes, "maxReceiveMessageBytes");
     if (options.maxSendMessageBytes !== undefined) grpcOptions["grpc.max_send_message_length"] = positiveInt(options.maxSendMessageBytes, "maxSendMessageBytes");
@@ -165,7 +168,19 @@ class ProtomeshServer implements Server {
 
   use(...interceptors: Interceptor[]): this {
     this.interceptors.push(...interceptors);
+    this.interceptorsVersion++;
+    if (interceptors.length > 0) this.onlyBuiltinTracing = false;
     return this;
+  }
+
+  /**
+   * True when no interceptor would act on a call: there is none, or the only one is the
+   * built-in tracing interceptor and tracing is off.
+   */
+  private passThrough(): boolean {
+    if (this.interceptors.length === 0) return true;
+    if (!this.onlyBuiltinTracing) return false;
+    return this.options.tracing === false || (this.options.tracing === undefined && !isTracingEnabled());
   }
 
   add<H>(definition: ServiceDefinition<H, unknown>, handlers: H): this {
@@ -254,7 +269,7 @@ class ProtomeshServer implements Server {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         if (this.inFlight.size > 0) this.logger.warn("grace period over; cancelling in-flight calls", { inFlight: this.inFlight.size, graceMs });
-        for (const call of this.inFlight) call.controller.abort(new RpcError(Status.UNAVAILABLE, "server shutting down"));
+        for (const call of this.inFlight) call.abort(new RpcError(Status.UNAVAILABLE, "server shutting down"));
         this.grpc.forceShutdown();
         resolve();
       }, graceMs);
@@ -276,19 +291,23 @@ class ProtomeshServer implements Server {
       const response = await runInCallScope(ctx, () => handler(req.request, ctx));
       return { response };
     };
-    const invoke = (ctx: CallContext, request: unknown): Promise<unknown> => {
-      const req: CallRequest = {
-        side: "server",
-        method,
-        metadata: ctx.metadata,
-        deadline: ctx.deadline,
-        signal: ctx.signal,
-        peer: ctx.peer,
-        request,
-        context: ctx,
-      };
-      const run = this.interceptors.length === 0 ? innermost : chain(this.interceptors, innermost);
-      return run(req).then((r) => r.response);
+    let run: CallNext | undefined;
+    let runVersion = -1;
+    const invoke = (ctx: ServerCallContext, request: unknown): Promise<unknown> => {
+      // Nothing would intercept: skip the request object and the chain.
+      if (this.passThrough()) return direct(ctx, request);
+      if (runVersion !== this.interceptorsVersion) {
+        run = chain(this.interceptors, innermost);
+        runVersion = this.interceptorsVersion;
+      }
+      return run!(new ServerCallRequest(ctx, request)).then((r) => r.response);
+    };
+    const direct = (ctx: ServerCallContext, request: unknown): Promise<unknown> => {
+      try {
+        return Promise.resolve(runInCallScope(ctx, () => handler(request, ctx)));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     };
 
     if (!method.responseStream) {
@@ -305,7 +324,7 @@ class ProtomeshServer implements Server {
             const tooLarge = this.dropOversizedMetadata(ctx, method);
             if (tooLarge) return callback(this.toStatus(tooLarge, ctx, method), null);
             sendHeaderIfAny(call, ctx);
-            callback(null, response ?? {}, ctx.responseTrailer);
+            callback(null, response ?? {}, ctx.peekTrailer());
           },
           (err) => {
             done();
@@ -334,7 +353,7 @@ class ProtomeshServer implements Server {
             done();
             const tooLarge = this.dropOversizedMetadata(ctx, method);
             if (tooLarge) return void call.emit("error", this.toStatus(tooLarge, ctx, method));
-            call.end(ctx.responseTrailer);
+            call.end(ctx.peekTrailer());
           },
           (err) => {
             done();
@@ -347,36 +366,16 @@ class ProtomeshServer implements Server {
   }
 
   /** Builds the handler context and tracks the call until `done`. */
-  private begin(method: MethodDefinition, call: ServerSurfaceCall & { cancelled?: boolean }): { ctx: CallContext; done: () => void } {
-    const controller = new AbortController();
-    // A handler may fan out to many downstream calls, each listening on this signal.
-    setMaxListeners(0, controller.signal);
+  private begin(method: MethodDefinition, call: ServerSurfaceCall): { ctx: ServerCallContext; done: () => void } {
     const rawDeadline = call.getDeadline();
     const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
     const deadline = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
-    let timer: NodeJS.Timeout | undefined;
-    if (deadline !== undefined) {
-      timer = setTimeout(() => controller.abort(new RpcError(Status.DEADLINE_EXCEEDED, "deadline exceeded")), Math.max(0, deadline - Date.now()));
-    }
-    const onCancel = () => controller.abort(new RpcError(Status.CANCELLED, "call cancelled by the client"));
-    const events = call as unknown as NodeJS.EventEmitter;
-    events.once("cancelled", onCancel);
-    const entry: InFlight = { controller };
-    this.inFlight.add(entry);
-    const ctx: CallContext = {
-      method,
-      metadata: call.metadata,
-      peer: call.getPeer(),
-      deadline,
-      remainingMs: () => (deadline === undefined ? undefined : Math.max(0, deadline - Date.now())),
-      signal: controller.signal,
-      responseHeader: new grpc.Metadata(),
-      responseTrailer: new grpc.Metadata(),
-    };
+    const abort = new CallAbort(call as unknown as CancellableCall, deadline, CALL_ABORT_REASONS);
+    this.inFlight.add(abort);
+    const ctx = new ServerCallContext(method, call.metadata, call.getPeer(), deadline, abort);
     const done = () => {
-      if (timer) clearTimeout(timer);
-      events.removeListener("cancelled", onCancel);
-      this.inFlight.delete(entry);
+      abort.finish();
+      this.inFlight.delete(abort);
     };
     return { ctx, done };
   }
@@ -402,9 +401,12 @@ class ProtomeshServer implements Server {
    * Response metadata over {@link MAX_METADATA_BYTES} would leave the caller's connection
    * waiting (see metadata-size.ts): drop it, log why, and return the error to answer with.
    */
-  private dropOversizedMetadata(ctx: CallContext, method: MethodDefinition): RpcError | undefined {
-    const headerBytes = metadataBytes(ctx.responseHeader);
-    const trailerBytes = metadataBytes(ctx.responseTrailer);
+  private dropOversizedMetadata(ctx: ServerCallContext, method: MethodDefinition): RpcError | undefined {
+    const header = ctx.peekHeader();
+    const trailer = ctx.peekTrailer();
+    if (!header && !trailer) return undefined;
+    const headerBytes = header ? metadataBytes(header) : 0;
+    const trailerBytes = trailer ? metadataBytes(trailer) : 0;
     if (headerBytes <= MAX_METADATA_BYTES && trailerBytes <= MAX_METADATA_BYTES) return undefined;
     this.logger.error("response metadata over the limit; failing the call", { method: method.path, headerBytes, trailerBytes, limit: MAX_METADATA_BYTES });
     clearMetadata(ctx.responseHeader);
@@ -412,6 +414,11 @@ class ProtomeshServer implements Server {
     return new RpcError(Status.RESOURCE_EXHAUSTED, `response metadata over the ${MAX_METADATA_BYTES}-byte limit`);
   }
 }
+
+const CALL_ABORT_REASONS = {
+  cancelled: () => new RpcError(Status.CANCELLED, "call cancelled by the client"),
+  deadline: () => new RpcError(Status.DEADLINE_EXCEEDED, "deadline exceeded"),
+};
 
 /** Any grpc-js server call; they share the surface used here (metadata, peer, deadline, events). */
 type ServerSurfaceCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
@@ -424,10 +431,11 @@ function unimplemented(method: MethodDefinition): HandlerFn {
   };
 }
 
-function sendHeaderIfAny(call: ServerSurfaceCall, ctx: CallContext): void {
-  if (Object.keys(ctx.responseHeader.getMap()).length > 0) {
+function sendHeaderIfAny(call: ServerSurfaceCall, ctx: ServerCallContext): void {
+  const header = ctx.peekHeader();
+  if (header && Object.keys(header.getMap()).length > 0) {
     try {
-      call.sendMetadata(ctx.responseHeader);
+      call.sendMetadata(header);
     } catch {
       // Headers already sent (e.g. by an interceptor); nothing to do.
     }

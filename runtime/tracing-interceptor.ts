@@ -126,7 +126,7 @@ function settle(span: Span, side: "client" | "server", req: CallRequest, ctx: Co
   return pending.then(
     (res) => {
       if (!req.method.responseStream) {
-        finish(span, side, callOutcome(undefined, req.signal));
+        finish(span, side, callOutcome(undefined, req));
         return res;
       }
       if (!isAsyncIterable(res.response)) {
@@ -136,7 +136,7 @@ function settle(span: Span, side: "client" | "server", req: CallRequest, ctx: Co
       const response = observeStream(res.response, {
         // A server-streaming handler's body runs while the stream is read: keep its span current there.
         run: side === "server" ? (step) => context.with(ctx, step) : undefined,
-        onEnd: (err, early) => finish(span, side, callOutcome(err, req.signal, early)),
+        onEnd: (err, early) => finish(span, side, callOutcome(err, req, early)),
       });
       return { response };
     },

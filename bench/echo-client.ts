@@ -1,0 +1,144 @@
+/**
+ * Worker: the clients of one library, driven by the orchestrator one measured window at
+ * a time. One process per library, for the same reason as the servers.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { createChannel, createClient as createNiceClient, type Client as NiceClient } from "nice-grpc";
+import { createClient, type CallOptions } from "protomesh";
+import { etcdRegistry, registerEtcdResolver, setDefaultDiscovery } from "protomesh/registry";
+import { GreeterDefinition, type GreeterClient as ProtomeshGreeter } from "../gen/examples/greeter/v1/greeter_protomesh";
+import { GreeterClient as RawGreeter } from "../gen/examples/greeter/v1/greeter";
+import { NiceGreeterDefinition, payload } from "./echo-services";
+import { closedLoop, streamLoop, type StreamResult, type UnaryResult, type Window } from "./load";
+import { serveCommands } from "./ipc";
+import { traceIntoTheVoid } from "./trace-sink";
+
+export type ClientKind = "raw" | "protomesh" | "nice";
+
+export interface InitClientArgs {
+  kind: ClientKind;
+  etcdEndpoints: string[];
+  namespace: string;
+  /** protomesh only: set up the OpenTelemetry SDK (spans dropped). */
+  tracing?: boolean;
+}
+
+/** Where calls go: a static `host:port`, or (protomesh) `etcd:///<service>` with a balancer. */
+export interface TargetSpec {
+  address?: string;
+  service?: string;
+  balancer?: "round_robin" | "consistent_hash";
+}
+
+export interface UnaryArgs {
+  target: TargetSpec;
+  payloadBytes: number;
+  window: Window;
+}
+
+export interface StreamArgs {
+  target: TargetSpec;
+  payloadBytes: number;
+  perStream: number;
+  window: Window;
+}
+
+/** What one library's client must do for the benchmarks. */
+interface EchoClient {
+  unary(name: string, seq: number): Promise<unknown>;
+  stream(name: string, count: number, onMessage: () => void): Promise<void>;
+}
+
+let kind: ClientKind | undefined;
+const clients = new Map<string, EchoClient>();
+
+/** Keys for consistent hashing: one per call, drawn from a set large enough to spread. */
+const HASH_KEYS = Array.from({ length: 4096 }, (_, i) => `user-${i}`);
+
+function rawClient(address: string): EchoClient {
+  const client = new RawGreeter(address, grpc.credentials.createInsecure());
+  return {
+    unary: (name) =>
+      new Promise((resolve, reject) => {
+        client.sayHello({ name }, (err, reply) => (err ? reject(err) : resolve(reply)));
+      }),
+    stream: (name, count, onMessage) =>
+      new Promise((resolve, reject) => {
+        const call = client.streamHellos({ name, count, intervalMs: 0 });
+        call.on("data", onMessage);
+        call.on("error", reject);
+        call.on("end", resolve);
+      }),
+  };
+}
+
+function niceClient(address: string): EchoClient {
+  const client: NiceClient<typeof NiceGreeterDefinition> = createNiceClient(NiceGreeterDefinition, createChannel(address));
+  return {
+    unary: (name) => client.sayHello({ name }),
+    async stream(name, count, onMessage) {
+      for await (const _ of client.streamHellos({ name, count })) onMessage();
+    },
+  };
+}
+
+function protomeshClient(target: TargetSpec): EchoClient {
+  const consistent = target.balancer === "consistent_hash";
+  const client: ProtomeshGreeter = createClient(GreeterDefinition, target.service ? `etcd:///${target.service}` : target.address!, {
+    balancer: consistent ? { consistentHash: {} } : "round_robin",
+  });
+  // One options object per key, made up front: the call's own cost is what is measured.
+  const perKey: CallOptions[] = HASH_KEYS.map((hashKey) => ({ hashKey }));
+  return {
+    unary: consistent ? (name, seq) => client.sayHello({ name }, perKey[seq & 4095]) : (name) => client.sayHello({ name }),
+    async stream(name, count, onMessage) {
+      for await (const _ of client.streamHellos({ name, count })) onMessage();
+    },
+  };
+}
+
+function clientFor(target: TargetSpec): EchoClient {
+  const key = JSON.stringify(target);
+  let client = clients.get(key);
+  if (client) return client;
+  if (kind === undefined) throw new Error("echo client: init first");
+  if (kind !== "protomesh" && !target.address) throw new Error(`${kind} client needs a static address`);
+  client = kind === "raw" ? rawClient(target.address!) : kind === "nice" ? niceClient(target.address!) : protomeshClient(target);
+  clients.set(key, client);
+  return client;
+}
+
+serveCommands({
+  /** Resolves once one call to `target` has succeeded (the channel resolved and connected). */
+  async ready(args: { target: TargetSpec; timeoutMs: number }): Promise<void> {
+    const client = clientFor(args.target);
+    const deadline = Date.now() + args.timeoutMs;
+    for (;;) {
+      try {
+        await client.unary("ready", 0);
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  },
+  init(args: InitClientArgs) {
+    kind = args.kind;
+    if (args.kind === "protomesh") {
+      registerEtcdResolver();
+      setDefaultDiscovery(etcdRegistry({ endpoints: args.etcdEndpoints, namespace: args.namespace }));
+      if (args.tracing) traceIntoTheVoid("bench-echo-client");
+    }
+  },
+  unary(args: UnaryArgs): Promise<UnaryResult> {
+    const client = clientFor(args.target);
+    const name = payload(args.payloadBytes);
+    return closedLoop((seq) => client.unary(name, seq), args.window);
+  },
+  stream(args: StreamArgs): Promise<StreamResult> {
+    const client = clientFor(args.target);
+    const name = payload(args.payloadBytes);
+    return streamLoop((onMessage) => client.stream(name, args.perStream, onMessage), args.window);
+  },
+});

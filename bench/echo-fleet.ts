@@ -1,0 +1,104 @@
+/**
+ * The processes the throughput scenarios share: one echo server per library (and a
+ * traced protomesh one), one client process per library (and a traced protomesh one).
+ * Idle processes cost nothing, so they all stay up while contenders take turns.
+ */
+import type { BenchContext } from "./context";
+import type { ClientKind, InitClientArgs, TargetSpec } from "./echo-client";
+import type { ServerKind, StartServerArgs } from "./echo-server";
+import type { StreamResult, UnaryResult } from "./load";
+import { BenchWorker } from "./workers";
+
+/** Service names the protomesh echo servers register under. */
+export const ECHO_SERVICE = "bench-echo";
+export const TRACED_ECHO_SERVICE = "bench-echo-traced";
+
+export type ClientProcess = ClientKind | "traced";
+export type ServerProcess = ServerKind | "traced";
+
+export interface EchoFleet {
+  readonly addresses: Record<ServerProcess, string>;
+  readonly servers: Record<ServerProcess, BenchWorker>;
+  readonly clients: Record<ClientProcess, BenchWorker>;
+  stop(): Promise<void>;
+}
+
+/** One side of a comparison: which client process calls which target, served by which server process. */
+export interface Contender {
+  readonly id: string;
+  readonly label: string;
+  readonly client: ClientProcess;
+  readonly server: ServerProcess;
+  readonly target: TargetSpec;
+}
+
+export async function startEchoFleet(ctx: BenchContext): Promise<EchoFleet> {
+  const etcd = { etcdEndpoints: ctx.etcdEndpoints, namespace: ctx.namespace };
+  const serverSpecs: [ServerProcess, StartServerArgs][] = [
+    ["raw", { kind: "raw" }],
+    ["protomesh", { kind: "protomesh", service: ECHO_SERVICE, ...etcd }],
+    ["nice", { kind: "nice" }],
+    ["traced", { kind: "protomesh", service: TRACED_ECHO_SERVICE, tracing: true, ...etcd }],
+  ];
+  const clientSpecs: [ClientProcess, InitClientArgs][] = [
+    ["raw", { kind: "raw", ...etcd }],
+    ["protomesh", { kind: "protomesh", ...etcd }],
+    ["nice", { kind: "nice", ...etcd }],
+    ["traced", { kind: "protomesh", tracing: true, ...etcd }],
+  ];
+  const workers: BenchWorker[] = [];
+  const serverWorkers: BenchWorker[] = [];
+  try {
+    const startServers = Promise.all(
+      serverSpecs.map(async ([name, args]) => {
+        const worker = await BenchWorker.start(`${name}-server`, "echo-server.ts", { cpu: ctx.cpus.server, profileDir: ctx.profileDir });
+        workers.push(worker);
+        serverWorkers.push(worker);
+        const { address } = await worker.call<{ address: string }>("start", args);
+        return [name, address, worker] as const;
+      }),
+    );
+    const startClients = Promise.all(
+      clientSpecs.map(async ([name, args]) => {
+        const worker = await BenchWorker.start(`${name}-client`, "echo-client.ts", { cpu: ctx.cpus.client, profileDir: ctx.profileDir });
+        workers.push(worker);
+        await worker.call("init", args);
+        return [name, worker] as const;
+      }),
+    );
+    // Both groups at once: start-up is mostly compiling TypeScript, on every core.
+    const [servers, clients] = await Promise.all([startServers, startClients]);
+    return {
+      addresses: Object.fromEntries(servers.map(([name, address]) => [name, address])) as EchoFleet["addresses"],
+      servers: Object.fromEntries(servers.map(([name, , worker]) => [name, worker])) as EchoFleet["servers"],
+      clients: Object.fromEntries(clients) as EchoFleet["clients"],
+      async stop() {
+        // Servers first: a protomesh server deregisters before its process goes.
+        await Promise.all(serverWorkers.map((w) => w.call("stop").catch(() => undefined)));
+        await Promise.all(workers.map((w) => w.stop()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.stop()));
+    throw err;
+  }
+}
+
+/** A client worker's result plus the CPU its server used over the same run. */
+export type WithServerCpu<T extends UnaryResult | StreamResult> = T & { serverCpuMicros: number };
+
+/** Runs `command` on the contender's client and measures the server's CPU time around it. */
+export async function measure<T extends UnaryResult | StreamResult>(fleet: EchoFleet, c: Contender, command: "unary" | "stream", args: object): Promise<WithServerCpu<T>> {
+  const server = fleet.servers[c.server];
+  const before = await server.call<number>("cpu");
+  const result = await fleet.clients[c.client].call<T>(command, args);
+  const after = await server.call<number>("cpu");
+  return { ...result, serverCpuMicros: after - before };
+}
+
+/** The contenders in rotated order for round `round`, so no one always goes first (or right after the same rival). */
+export function rotate<T>(list: readonly T[], round: number): T[] {
+  const k = round % list.length;
+  const rotated = [...list.slice(k), ...list.slice(0, k)];
+  return round % 2 === 1 ? rotated.reverse() : rotated;
+}

@@ -1,0 +1,121 @@
+/**
+ * `npm run bench`: protomesh side by side with raw grpc-js and nice-grpc.
+ *
+ * Starts a private etcd, runs the scenarios (each in worker processes: servers on one
+ * core, clients on the other), and prints a Markdown report. `--quick` runs everything
+ * briefly to prove the harness works; see `options.ts` for the other flags.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { startEmbeddedEtcd, type EmbeddedEtcd } from "protomesh/registry";
+import type { BenchContext } from "./context";
+import { startEchoFleet } from "./echo-fleet";
+import { parseOptions, type BenchOptions } from "./options";
+import { render, type Section } from "./report";
+import { runDiscovery } from "./scenario-discovery";
+import { runHashQuality } from "./scenario-hash";
+import { runOverhead } from "./scenario-overhead";
+import { runScale } from "./scenario-scale";
+import { runStreaming } from "./scenario-streaming";
+import { runUnary } from "./scenario-unary";
+import { pinProcess, planCpus, stopAllWorkers } from "./workers";
+
+const ROOT = path.join(__dirname, "..");
+
+const startedAtMs = Date.now();
+
+function log(line: string): void {
+  process.stderr.write(`[bench +${((Date.now() - startedAtMs) / 1000).toFixed(1)} s] ${line}\n`);
+}
+
+function packageVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "?";
+  }
+}
+
+function etcdVersion(): string {
+  try {
+    return execFileSync(process.env.ETCD_BIN ?? "etcd", ["--version"], { encoding: "utf8" }).split("\n")[0]!.trim();
+  } catch {
+    return "etcd ?";
+  }
+}
+
+async function run(options: BenchOptions): Promise<void> {
+  const startedAt = new Date();
+  const t0 = Date.now();
+  const cpus = planCpus(options.pin);
+  log(cpus.description);
+  let etcd: EmbeddedEtcd | undefined;
+  const sections: Section[] = [];
+  try {
+    etcd = await startEmbeddedEtcd();
+    for (const member of etcd.members) if (member.pid !== undefined) pinProcess(member.pid, cpus.server);
+    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+    const ctx: BenchContext = {
+      quick: options.quick,
+      rounds: options.rounds,
+      warmupMs: options.warmupMs,
+      windowMs: options.windowMs,
+      etcdEndpoints: etcd.endpoints,
+      namespace: `bench-${randomBytes(3).toString("hex")}`,
+      cpus,
+      profileDir: options.profileDir,
+      log,
+    };
+    const wants = (name: BenchOptions["only"][number]) => options.only.includes(name);
+    if (wants("unary") || wants("streaming")) {
+      log("starting echo servers and clients");
+      const fleet = await startEchoFleet(ctx);
+      try {
+        if (wants("unary")) sections.push(...(await runUnary(ctx, fleet)));
+        if (wants("streaming")) sections.push(await runStreaming(ctx, fleet));
+      } finally {
+        await fleet.stop();
+      }
+    }
+    if (wants("discovery")) sections.push(await runDiscovery(ctx));
+    if (wants("hash")) sections.push(await runHashQuality(ctx));
+    if (wants("scale")) sections.push(await runScale(ctx));
+    if (wants("overhead")) sections.push(await runOverhead(ctx));
+  } finally {
+    await stopAllWorkers();
+    await etcd?.stop();
+  }
+  const args = process.argv.slice(2);
+  const report = render(
+    {
+      command: `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`,
+      mode: options.quick ? "quick" : "full",
+      startedAt,
+      cpuPlan: cpus.description,
+      etcdVersion: etcdVersion(),
+      packages: { "@grpc/grpc-js": packageVersion("@grpc/grpc-js"), "nice-grpc": packageVersion("nice-grpc") },
+      seconds: (Date.now() - t0) / 1000,
+    },
+    sections,
+  );
+  process.stdout.write(report + "\n");
+  if (options.out) writeFileSync(options.out, report + "\n");
+  if (options.json) writeFileSync(options.json, JSON.stringify({ startedAt, options, sections }, null, 2) + "\n");
+}
+
+let options: BenchOptions;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(2);
+}
+run(options).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,151 @@
+/**
+ * Starting worker processes: each benchmark server and client runs in its own Node
+ * process, pinned to a core when the machine allows, and is driven over IPC.
+ */
+import { fork, spawnSync, type ChildProcess } from "node:child_process";
+import { availableParallelism } from "node:os";
+import * as path from "node:path";
+import { READY_MESSAGE, type CommandReply } from "./ipc";
+
+const ROOT = path.join(__dirname, "..");
+const RUNNER = path.join(ROOT, "bin", "run.js");
+
+/** Which core each side gets. `undefined` means the process may run on any core. */
+export interface CpuPlan {
+  readonly server: number | undefined;
+  readonly client: number | undefined;
+  /** One line for the report. */
+  readonly description: string;
+}
+
+/** Servers (and etcd) on core 0, clients on core 1, when `taskset` exists and there are two cores or more. */
+export function planCpus(pin: boolean): CpuPlan {
+  const cores = availableParallelism();
+  const haveTaskset = spawnSync("taskset", ["-V"], { stdio: "ignore" }).status === 0;
+  if (pin && cores >= 2 && haveTaskset) {
+    return { server: 0, client: 1, description: `server processes and etcd pinned to core 0, client processes to core 1 (taskset); each side had 1 of ${cores} cores` };
+  }
+  const why = !pin ? "pinning turned off (--no-pin)" : cores < 2 ? "only one core" : "taskset not found";
+  return { server: undefined, client: undefined, description: `not pinned (${why}): servers, clients and etcd shared all ${cores} cores` };
+}
+
+/** Pins an already running process (every thread of it) to `cpu`. */
+export function pinProcess(pid: number, cpu: number | undefined): void {
+  if (cpu === undefined) return;
+  spawnSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
+}
+
+export interface WorkerOptions {
+  /** Core to pin to; unpinned when undefined. */
+  cpu?: number;
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** Extra Node flags (`--expose-gc`, …). */
+  nodeArgs?: string[];
+  /** Write a CPU profile of the worker to `<dir>/<name>.cpuprofile` when it exits. */
+  profileDir?: string;
+  /** How long to wait for the worker to start, in ms (default 30 s). */
+  startTimeoutMs?: number;
+}
+
+const live = new Set<BenchWorker>();
+
+/** A worker process and the commands it answers. */
+export class BenchWorker {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; command: string }>();
+  readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    child.on("message", (raw: unknown) => {
+      const reply = raw as CommandReply;
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.result);
+      else waiter.reject(new Error(`${this.name}: ${waiter.command} failed: ${reply.error}`));
+    });
+    void this.exited.then((code) => {
+      live.delete(this);
+      for (const [, waiter] of this.pending) waiter.reject(new Error(`${this.name} exited (code ${code}) during ${waiter.command}`));
+      this.pending.clear();
+    });
+  }
+
+  /** Starts `file` (a TypeScript worker under bench/) and resolves once it answers commands. */
+  static async start(name: string, file: string, options: WorkerOptions = {}): Promise<BenchWorker> {
+    const script = path.join(__dirname, file);
+    const nodeArgs = [...(options.nodeArgs ?? [])];
+    if (options.profileDir) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.resolve(options.profileDir)}`, `--cpu-prof-name=${name}.cpuprofile`);
+    const child = fork(RUNNER, [script], {
+      cwd: ROOT,
+      execArgv: nodeArgs,
+      env: { ...process.env, PROTOMESH_LOG_LEVEL: process.env.PROTOMESH_LOG_LEVEL ?? "error", ...options.env },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const worker = new BenchWorker(name, child);
+    live.add(worker);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within ${options.startTimeoutMs ?? 30_000} ms`)), options.startTimeoutMs ?? 30_000);
+      const onMessage = (message: unknown) => {
+        if (message !== READY_MESSAGE) return;
+        clearTimeout(timer);
+        child.off("message", onMessage);
+        resolve();
+      };
+      child.on("message", onMessage);
+      void worker.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited (code ${code}) while starting`));
+      });
+    });
+    // Pinned once started (start-up, mostly compiling TypeScript, may use every core):
+    // every thread that exists now is moved, and threads made later inherit the mask.
+    pinProcess(child.pid!, options.cpu);
+    return worker;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Sends a command and resolves with the worker's reply. */
+  call<T>(command: string, args: object = {}): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, command });
+      this.child.send({ id, command, args }, (err) => {
+        if (!err) return;
+        this.pending.delete(id);
+        reject(new Error(`${this.name}: cannot send ${command}: ${err.message}`));
+      });
+    });
+  }
+
+  /** Sends `signal` and waits for the process to exit. */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    await this.exited;
+  }
+
+  /** Closes the IPC channel (the worker exits on its own), then kills it if it lingers. */
+  async stop(graceMs = 3000): Promise<void> {
+    if (this.child.connected) this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Stops every worker still running (used on the way out, also after a failure). */
+export async function stopAllWorkers(): Promise<void> {
+  await Promise.all([...live].map((w) => w.stop()));
+}
+
+process.on("exit", () => {
+  for (const worker of live) void worker.kill("SIGKILL");
+});
