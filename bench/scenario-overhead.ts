@@ -33,7 +33,7 @@ export async function runOverhead(ctx: BenchContext): Promise<Section> {
         table(
           ["suspect on its own", "µs"],
           [
-            ["`new AbortController().signal` (the server makes one per call)", us(r.abortSignal)],
+            ["`new AbortController().signal` (what a handler that reads `ctx.signal` pays; the server makes it only then)", us(r.abortSignal)],
             ["`await` of a resolved promise, before any AsyncLocalStorage.run", us(r.awaitBeforeAls)],
             ["the same once AsyncLocalStorage has run (promise hooks on, process-wide)", us(r.awaitAfterAls)],
           ],
