@@ -157,6 +157,8 @@ function report(graceful: GracefulTrial[], kills: KillTrial[]): Section {
           row("registration start → put acknowledged (lease grant + put)", pick("putMs")),
           row("registration start → in the client's endpoint set", pick("toEndpointSetMs")),
           row("registration start → first call served", firstCall),
+          // The same without etcd's own write latency (its fsync), which the trials above include.
+          row("put acknowledged → first call served (the watch, resolver, connect and pick)", graceful.map((t) => t.toFirstCallMs - t.putMs)),
           row("shutdown start → last call received", pick("toLastCallMs")),
           row("shutdown start → out of the client's endpoint set", pick("toRemovalMs")),
           row("shutdown start → closed (deregister, 100 ms delay, drain)", pick("drainMs")),

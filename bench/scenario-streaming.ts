@@ -19,6 +19,10 @@ export async function runStreaming(ctx: BenchContext, fleet: EchoFleet): Promise
     { id: "raw", label: "raw grpc-js (static address)", client: "raw", server: "raw", target: { address: a.raw } },
     { id: "protomesh", label: "protomesh (etcd:///, round_robin)", client: "protomesh", server: "protomesh", target: { service: ECHO_SERVICE, balancer: "round_robin" } },
     { id: "nice", label: "nice-grpc (static address)", client: "nice", server: "nice", target: { address: a.nice } },
+    // Where a difference comes from: each side swapped for raw grpc-js, and the resolver taken out.
+    { id: "pm-client-raw-server", label: "protomesh client → raw grpc-js server", client: "protomesh", server: "raw", target: { address: a.raw } },
+    { id: "raw-client-pm-server", label: "raw grpc-js client → protomesh server", client: "raw", server: "protomesh", target: { address: a.protomesh } },
+    { id: "pm-static", label: "protomesh client (static address) → protomesh server", client: "protomesh", server: "protomesh", target: { address: a.protomesh } },
   ];
   const run = async (c: Contender, warmupMs: number, durationMs: number) => {
     const args: StreamArgs = { target: c.target, payloadBytes: PAYLOAD_BYTES, perStream: PER_STREAM, window: { concurrency: STREAMS, warmupMs, durationMs } };
