@@ -69,7 +69,7 @@ export interface Server {
   add<H>(definition: ServiceDefinition<H, unknown>, handlers: H): this;
   /** Appends interceptors (they run after the ones already added). */
   use(...interceptors: Interceptor[]): this;
-  /** Binds, starts serving, then registers. Resolves with the bound port. */
+  /** Binds, starts serving, then registers. Resolves with the bound port; if registration fails, closes the server and rejects. */
   listen(address?: string): Promise<number>;
   /** Deregisters, stops accepting calls, drains in-flight ones within the grace period, then force-closes. */
   shutdown(options?: { graceMs?: number }): Promise<void>;
@@ -229,18 +229,35 @@ class ProtomeshServer implements Server {
     await this.emit("serving");
     if (this.options.registry) {
       const inst = this.options.instance ?? {};
-      this.registration = await this.options.registry.register({
-        service: this.options.name!,
-        address: this.address,
-        id: inst.id,
-        version: inst.version,
-        zone: inst.zone,
-        weight: inst.weight,
-        metadata: inst.metadata,
-      });
+      try {
+        this.registration = await this.options.registry.register({
+          service: this.options.name!,
+          address: this.address,
+          id: inst.id,
+          version: inst.version,
+          zone: inst.zone,
+          weight: inst.weight,
+          metadata: inst.metadata,
+        });
+      } catch (err) {
+        // Nobody could find an unregistered instance: stop serving rather than leave the port bound.
+        this.logger.error("registration failed; closing the server", { err });
+        this.shutdownPromise = this.closeAfterFailedRegistration();
+        await this.shutdownPromise;
+        throw err;
+      }
     }
     this.logger.info("serving", { address: this.address, services: this.defs.map((d) => d.typeName) });
     return port;
+  }
+
+  private async closeAfterFailedRegistration(): Promise<void> {
+    this.state = "draining";
+    await this.emit("draining");
+    this.grpc.forceShutdown();
+    await this.metricsEndpoint?.close();
+    this.state = "closed";
+    await this.emit("closed");
   }
 
   shutdown(options: { graceMs?: number } = {}): Promise<void> {

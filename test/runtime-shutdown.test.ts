@@ -1,6 +1,8 @@
 import { expect } from "chai";
-import { RpcError, Status } from "protomesh";
+import { RpcError, Status, createServer } from "protomesh";
 import { startGreeter, greeterClient, delay, GreeterDefinition } from "./helpers/greeter";
+import type { Registrar } from "protomesh/registry/registry";
+import type { GreeterHandlers } from "../gen/examples/greeter/v1/greeter_protomesh";
 
 describe("runtime: graceful shutdown", () => {
   it("lets an in-flight call finish within the grace period, then refuses new calls", async () => {
@@ -83,5 +85,30 @@ describe("runtime: graceful shutdown", () => {
     await server.listen("127.0.0.1:0").catch((e: unknown) => (err = e));
     expect(String(err)).to.match(/serving/);
     await server.shutdown({ graceMs: 10 });
+  });
+});
+
+describe("runtime: a registration that fails", () => {
+  it("rejects listen(), stops serving the bound port, and leaves shutdown() a no-op", async () => {
+    let registeredAt: string | undefined;
+    const refusing: Registrar = {
+      async register(instance) {
+        registeredAt = instance.address;
+        throw new Error("etcd refused the registration: permission denied");
+      },
+      async close() {},
+    };
+    const server = createServer({ name: "greeter", registry: refusing });
+    server.add(GreeterDefinition, { async sayHello() { return { message: "should not be reachable" }; } } as unknown as GreeterHandlers);
+    const err = await server.listen("127.0.0.1:0").then(() => undefined, (e: Error) => e);
+    expect(err?.message).to.match(/permission denied/);
+    expect(server.state).to.equal("closed");
+    expect(registeredAt, "it tried to register the bound address").to.match(/^127\.0\.0\.1:\d+$/);
+    const client = greeterClient(registeredAt!);
+    const callErr = (await client.sayHello({ name: "y" }, { deadlineMs: 1000 }).catch((x: unknown) => x)) as RpcError;
+    expect(callErr.code).to.be.oneOf([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED]);
+    client.$close();
+    await server.shutdown();
+    expect(server.state).to.equal("closed");
   });
 });
