@@ -10,8 +10,8 @@
  * replayed in order. If they were compacted away, the pointers are re-read.
  */
 import type { Etcd3, IEvent } from "etcd3";
-import { Backoff, sleep } from "../registry/etcd/backoff";
-import { openWatch, prefixEnd, type WatchEnd } from "../registry/etcd/watch-stream";
+import { Backoff } from "../registry/etcd/backoff";
+import { runListWatch } from "../registry/etcd/list-watch";
 import type { Logger } from "../runtime/logger";
 import { GarbageLog } from "./garbage";
 import { classifyKey, type ConfigKeys } from "./keys";
@@ -42,8 +42,6 @@ export interface ConfigWatcherOptions<V> {
   onApplied(next: Applied<V>, prev: Applied<V> | undefined): void;
 }
 
-/** A watch that stayed up this long counts as healthy: the next failure retries fast again. */
-const HEALTHY_WATCH_MS = 5000;
 /** Version records kept from watch events, so a pointer move needs no extra read. */
 const RECENT_VERSIONS = 8;
 
@@ -133,55 +131,33 @@ export class ConfigWatcher<V> {
     await this.reconciling;
   }
 
-  private async run(): Promise<void> {
-    const signal = this.abort.signal;
-    let needSync = !this.synced;
-    while (!signal.aborted) {
-      if (needSync) {
-        try {
-          await this.sync();
-          needSync = false;
-          this.noteRecovered();
-        } catch (err) {
-          if (signal.aborted) break;
-          this.noteFailure(err);
-          await sleep(this.backoff.next(), signal);
-          continue;
-        }
-      }
-      const startedAt = Date.now();
-      const end = await this.watchFrom(this.revision + 1n, signal);
-      if (end.kind === "stopped") break;
-      if (end.kind === "compacted") {
-        this.o.logger.info("config watch fell behind etcd compaction; re-reading", {
-          fromRevision: String(this.revision + 1n),
-          compactRevision: String(end.compactRevision),
-        });
-        needSync = true;
-        continue;
-      }
-      this.noteFailure(end.error);
-      if (Date.now() - startedAt >= HEALTHY_WATCH_MS) this.backoff.reset();
-      await sleep(this.backoff.next(), signal);
-    }
-  }
-
-  private watchFrom(startRevision: bigint, signal: AbortSignal): Promise<WatchEnd> {
-    const prefix = this.o.keys.prefix;
-    const watch = openWatch(
-      this.o.client,
-      { key: Buffer.from(prefix), rangeEnd: prefixEnd(prefix), startRevision, createTimeoutMs: this.o.callTimeoutMs },
+  private run(): Promise<void> {
+    return runListWatch(
       {
-        onCreated: () => {
+        client: this.o.client,
+        prefix: this.o.keys.prefix,
+        callTimeoutMs: this.o.callTimeoutMs,
+        backoff: this.backoff,
+        sync: async () => {
+          await this.sync();
+          this.noteRecovered();
+        },
+        revision: () => this.revision,
+        apply: (events) => this.apply(events),
+        onWatching: () => {
           this.noteRecovered();
           this.kick(); // a fetch that failed during the outage is due again
         },
-        onEvents: (events) => this.apply(events),
+        onFailure: (err) => this.noteFailure(err),
+        onCompacted: (fromRevision, compactRevision) =>
+          this.o.logger.info("config watch fell behind etcd compaction; re-reading", {
+            fromRevision: String(fromRevision),
+            compactRevision: String(compactRevision),
+          }),
       },
+      this.abort.signal,
+      this.synced,
     );
-    const onAbort = () => watch.stop();
-    signal.addEventListener("abort", onAbort, { once: true });
-    return watch.ended.finally(() => signal.removeEventListener("abort", onAbort));
   }
 
   private apply(events: IEvent[]): void {

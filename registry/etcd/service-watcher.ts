@@ -9,11 +9,11 @@
 import type { Etcd3, IEvent, IKeyValue } from "etcd3";
 import type { InstanceInfo } from "../../runtime/instances";
 import type { Logger } from "../../runtime/logger";
-import { Backoff, sleep, type BackoffOptions } from "./backoff";
+import { Backoff, type BackoffOptions } from "./backoff";
 import type { GarbageReporter } from "./garbage-reporter";
 import { decodeInstance, servicePrefix } from "./keys";
 import { readPrefix } from "./read-prefix";
-import { openWatch, prefixEnd, type WatchEnd } from "./watch-stream";
+import { runListWatch } from "./list-watch";
 import { registryMetrics } from "../../runtime/metrics-registry";
 
 export interface WatchSubscriber {
@@ -32,8 +32,6 @@ export interface ServiceWatcherContext {
   backoff?: BackoffOptions;
 }
 
-/** A watch that stayed up this long counts as healthy: the next failure retries fast again. */
-const HEALTHY_WATCH_MS = 5000;
 
 export class ServiceWatcher {
   private readonly entries = new Map<string, InstanceInfo>();
@@ -86,37 +84,27 @@ export class ServiceWatcher {
     await this.loop;
   }
 
-  private async run(): Promise<void> {
-    const signal = this.abort.signal;
-    let needList = true;
-    while (!signal.aborted) {
-      if (needList) {
-        try {
-          await this.relist();
-          needList = false;
-        } catch (err) {
-          if (signal.aborted) break;
-          this.noteFailure(err);
-          await sleep(this.backoff.next(), signal);
-          continue;
-        }
-      }
-      const startedAt = Date.now();
-      const end = await this.watchFrom(this.revision + 1n, signal);
-      if (end.kind === "stopped") break;
-      if (end.kind === "compacted") {
-        this.ctx.logger.info("watch fell behind etcd compaction; relisting", {
-          service: this.ctx.service,
-          fromRevision: String(this.revision + 1n),
-          compactRevision: String(end.compactRevision),
-        });
-        needList = true;
-        continue;
-      }
-      this.noteFailure(end.error);
-      if (Date.now() - startedAt >= HEALTHY_WATCH_MS) this.backoff.reset();
-      await sleep(this.backoff.next(), signal);
-    }
+  private run(): Promise<void> {
+    return runListWatch(
+      {
+        client: this.ctx.client,
+        prefix: this.prefix,
+        callTimeoutMs: this.ctx.callTimeoutMs,
+        backoff: this.backoff,
+        sync: () => this.relist(),
+        revision: () => this.revision,
+        apply: (events) => this.apply(events),
+        onWatching: () => this.noteRecovered(),
+        onFailure: (err) => this.noteFailure(err),
+        onCompacted: (fromRevision, compactRevision) =>
+          this.ctx.logger.info("watch fell behind etcd compaction; relisting", {
+            service: this.ctx.service,
+            fromRevision: String(fromRevision),
+            compactRevision: String(compactRevision),
+          }),
+      },
+      this.abort.signal,
+    );
   }
 
   private async relist(): Promise<void> {
@@ -139,17 +127,6 @@ export class ServiceWatcher {
     this.lastError = undefined;
     this.noteRecovered();
     if (changed) this.emit();
-  }
-
-  private watchFrom(startRevision: bigint, signal: AbortSignal): Promise<WatchEnd> {
-    const watch = openWatch(
-      this.ctx.client,
-      { key: Buffer.from(this.prefix), rangeEnd: prefixEnd(this.prefix), startRevision, createTimeoutMs: this.ctx.callTimeoutMs },
-      { onCreated: () => this.noteRecovered(), onEvents: (events) => this.apply(events) },
-    );
-    const onAbort = () => watch.stop();
-    signal.addEventListener("abort", onAbort, { once: true });
-    return watch.ended.finally(() => signal.removeEventListener("abort", onAbort));
   }
 
   private apply(events: IEvent[]): void {
