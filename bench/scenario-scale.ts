@@ -200,7 +200,7 @@ function report(count: number, results: ScaleResult[]): Section {
   const add = (label: string, f: (r: ScaleResult) => string) => rows.push([label, ...results.map(f)]);
   add("puts acknowledged (transactions of 100)", (r) => ms(r.putMs));
   add("etcd change → first new instance in the client's endpoint set", (r) => ms(r.toFirstInSetMs));
-  add(`etcd change → all ${int(count)} in the client's endpoint set`, (r) => `${ms(r.toEndpointSetMs)} (${r.resolverUpdates} resolver updates)`);
+  add(`etcd change → all ${int(count)} in the client's endpoint set`, (r) => `${ms(r.toEndpointSetMs)} (${r.resolverUpdates} discovery updates)`);
   add("etcd change → first call served by a new instance", (r) => ms(r.toFirstNewAnswerMs));
   add(`etcd change → every new instance has served a call`, (r) => ms(r.toAllAnsweredMs));
   add("  of which the probe's call rate alone needs", (r) => ms(r.sweepFloorMs));

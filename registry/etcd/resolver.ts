@@ -17,6 +17,9 @@ import { etcdRegistry } from "./registry";
 /** The URI scheme this resolver serves. */
 export const ETCD_SCHEME = "etcd";
 
+/** Changes that follow a handed-over one within this many ms are handed over together. */
+export const COALESCE_MS = 20;
+
 let defaultDiscovery: Discovery | undefined;
 let envDiscovery: Discovery | undefined;
 
@@ -66,6 +69,11 @@ class EtcdResolver implements experimental.Resolver {
   private hadInstances = false;
   /** Bumped by destroy(): callbacks from an older subscription are dropped. */
   private generation = 0;
+  /** When the last instance set was handed over (after the policy took it), for coalescing bursts. */
+  private lastReportAt = Number.NEGATIVE_INFINITY;
+  /** A set that arrived within {@link COALESCE_MS} of the last report, waiting for `flushTimer`. */
+  private pending: readonly InstanceInfo[] | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
     target: experimental.GrpcUri,
@@ -94,7 +102,7 @@ class EtcdResolver implements experimental.Resolver {
     try {
       this.subscription = discoveryFor(this.options).watch(
         this.service,
-        (update) => later(() => this.reportInstances(update.instances, false)),
+        (update) => later(() => this.onInstances(update.instances)),
         (error) => later(() => this.reportError(`etcd:///${this.service}: no instance list yet, etcd unreachable: ${error.message}`)),
       );
     } catch (err) {
@@ -103,8 +111,37 @@ class EtcdResolver implements experimental.Resolver {
     }
   }
 
+  /**
+   * A change is handed over at once, unless another was handed over less than
+   * {@link COALESCE_MS} ago: then it waits out the rest of that window with any that follow, and
+   * they go over as one. A burst (a fleet registering, a thousand instances in a few
+   * transactions) costs the LB policy a few rebuilds instead of one per watch event; a lone change
+   * is never delayed.
+   */
+  private onInstances(instances: readonly InstanceInfo[]): void {
+    const sinceLast = performance.now() - this.lastReportAt;
+    if (this.flushTimer === undefined && sinceLast >= COALESCE_MS) {
+      this.reportInstances(instances, false);
+      return;
+    }
+    this.pending = instances;
+    if (this.flushTimer === undefined) {
+      const generation = this.generation;
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        const next = this.pending;
+        this.pending = undefined;
+        if (generation === this.generation && next) this.reportInstances(next, false);
+      }, Math.max(0, COALESCE_MS - sinceLast));
+    }
+  }
+
   destroy(): void {
     this.generation++;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.pending = undefined;
+    this.lastReportAt = Number.NEGATIVE_INFINITY;
     this.subscription?.stop();
     this.subscription = undefined;
     this.lastReport = undefined;
@@ -138,6 +175,8 @@ class EtcdResolver implements experimental.Resolver {
     const note = endpoints.length === 0 ? `no instances of ${this.service} registered` : "";
     const attributes = { [INSTANCES_ATTRIBUTE]: table as ReadonlyMap<string, InstanceInfo> };
     this.lastAccepted = this.listener(experimental.statusOrFromValue(endpoints), attributes, null, note);
+    // After the policy took the set (it rebuilds synchronously): changes queued meanwhile coalesce.
+    this.lastReportAt = performance.now();
     if (endpoints.length === 0) {
       // With no endpoints grpc-js's built-in policies queue calls until their deadline
       // (round_robin goes IDLE; pick_first refuses the update). The empty list above has
