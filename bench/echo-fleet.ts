@@ -12,9 +12,11 @@ import { BenchWorker } from "./workers";
 /** Service names the protomesh echo servers register under. */
 export const ECHO_SERVICE = "bench-echo";
 export const TRACED_ECHO_SERVICE = "bench-echo-traced";
+export const UNSCOPED_ECHO_SERVICE = "bench-echo-unscoped";
 
 export type ClientProcess = ClientKind | "traced";
-export type ServerProcess = ServerKind | "traced";
+/** `unscoped`: a protomesh server with `callScope: false` (no AsyncLocalStorage). */
+export type ServerProcess = ServerKind | "traced" | "unscoped";
 
 export interface EchoFleet {
   readonly addresses: Record<ServerProcess, string>;
@@ -39,6 +41,7 @@ export async function startEchoFleet(ctx: BenchContext): Promise<EchoFleet> {
     ["protomesh", { kind: "protomesh", service: ECHO_SERVICE, ...etcd }],
     ["nice", { kind: "nice" }],
     ["traced", { kind: "protomesh", service: TRACED_ECHO_SERVICE, tracing: true, ...etcd }],
+    ["unscoped", { kind: "protomesh", service: UNSCOPED_ECHO_SERVICE, callScope: false, ...etcd }],
   ];
   const clientSpecs: [ClientProcess, InitClientArgs][] = [
     ["raw", { kind: "raw", ...etcd }],

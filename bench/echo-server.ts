@@ -21,6 +21,8 @@ export interface StartServerArgs {
   namespace?: string;
   /** protomesh only: set up the OpenTelemetry SDK (spans dropped) before serving. */
   tracing?: boolean;
+  /** protomesh only: the server's `callScope` option. */
+  callScope?: boolean;
 }
 
 let stopServer: (() => Promise<void>) | undefined;
@@ -49,7 +51,7 @@ async function start(args: StartServerArgs): Promise<{ address: string }> {
       if (args.tracing) traceIntoTheVoid("bench-echo-server");
       let registry: EtcdRegistry | undefined;
       if (args.service) registry = etcdRegistry({ endpoints: args.etcdEndpoints, namespace: args.namespace });
-      const server: Server = createServer({ name: args.service, registry });
+      const server: Server = createServer({ name: args.service, registry, callScope: args.callScope });
       server.add(GreeterDefinition, protomeshEchoHandlers() as GreeterHandlers);
       const port = await server.listen("127.0.0.1:0");
       stopServer = async () => {

@@ -4,7 +4,7 @@
  */
 import type { BenchContext } from "./context";
 import type { StreamArgs } from "./echo-client";
-import { ECHO_SERVICE, measure, rotate, type Contender, type EchoFleet, type WithServerCpu } from "./echo-fleet";
+import { ECHO_SERVICE, UNSCOPED_ECHO_SERVICE, measure, rotate, type Contender, type EchoFleet, type WithServerCpu } from "./echo-fleet";
 import type { StreamResult } from "./load";
 import { int, pct, table, times, type Section } from "./report";
 import { median, ratios } from "./stats";
@@ -23,6 +23,8 @@ export async function runStreaming(ctx: BenchContext, fleet: EchoFleet): Promise
     { id: "pm-client-raw-server", label: "protomesh client → raw grpc-js server", client: "protomesh", server: "raw", target: { address: a.raw } },
     { id: "raw-client-pm-server", label: "raw grpc-js client → protomesh server", client: "raw", server: "protomesh", target: { address: a.protomesh } },
     { id: "pm-static", label: "protomesh client (static address) → protomesh server", client: "protomesh", server: "protomesh", target: { address: a.protomesh } },
+    // The server without its call scope (`callScope: false`): Node 20's AsyncLocalStorage cost, isolated.
+    { id: "pm-unscoped", label: "protomesh, server with callScope: false (etcd:///, round_robin)", client: "protomesh", server: "unscoped", target: { service: UNSCOPED_ECHO_SERVICE, balancer: "round_robin" } },
   ];
   const run = async (c: Contender, warmupMs: number, durationMs: number) => {
     const args: StreamArgs = { target: c.target, payloadBytes: PAYLOAD_BYTES, perStream: PER_STREAM, window: { concurrency: STREAMS, warmupMs, durationMs } };

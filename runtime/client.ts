@@ -198,7 +198,7 @@ class Caller {
   }
 
   private prepare(opts: CallOptions | undefined): Prepared {
-    const parent = opts?.detached ? undefined : currentCallContext();
+    const parent = opts?.detached ? undefined : (opts?.parent ?? currentCallContext());
     let deadline: number | undefined;
     if (opts?.deadline !== undefined) {
       deadline = opts.deadline instanceof Date ? opts.deadline.getTime() : opts.deadline;

@@ -35,6 +35,12 @@ export interface CallOptions {
   hashKey?: string;
   /** Do not inherit the deadline and cancellation of the handler this call is made from. */
   detached?: boolean;
+  /**
+   * The handler context whose deadline and cancellation this call inherits. Inside a handler
+   * that is found on its own (the call scope); pass it when the server runs with
+   * `callScope: false`, or to tie a call made elsewhere to a served call.
+   */
+  parent?: CallContext;
   /** Called with the response headers when they arrive. */
   onHeader?: (header: Metadata) => void;
   /** Called with the trailers when the call ends (also on error). */

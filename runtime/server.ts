@@ -56,6 +56,14 @@ export interface ServerOptions {
   reflection?: boolean;
   /** Serve `grpc.health.v1.Health`, which follows the lifecycle (default true). */
   health?: boolean;
+  /**
+   * Run handlers in the call scope (default true), so client calls made inside a handler inherit
+   * its remaining deadline and cancellation without being told. The scope is an
+   * `AsyncLocalStorage`; on Node 20 that makes every promise in the process dearer (about 0.3 µs),
+   * which shows in streaming throughput. `false` drops the scope: pass `{ parent: ctx }` to the
+   * calls a handler makes instead.
+   */
+  callScope?: boolean;
   /** Raw grpc-js server options, merged last. */
   grpcOptions?: grpc.ServerOptions;
 }
@@ -301,11 +309,16 @@ class ProtomeshServer implements Server {
     this.logger.info("closed");
   }
 
+  /** Runs `fn` in the call scope of `ctx`, unless the `callScope` option turned it off. */
+  private inScope<T>(ctx: CallContext, fn: () => T): T {
+    return this.options.callScope === false ? fn() : runInCallScope(ctx, fn);
+  }
+
   /** Turns a protomesh handler into a grpc-js one for the method's call kind. */
   private adapt(method: MethodDefinition, handler: HandlerFn): grpc.UntypedHandleCall {
     const innermost: CallNext = async (req) => {
       const ctx = req.context!;
-      const response = await runInCallScope(ctx, () => handler(req.request, ctx));
+      const response = await this.inScope(ctx, () => handler(req.request, ctx));
       return { response };
     };
     let run: CallNext | undefined;
@@ -321,7 +334,7 @@ class ProtomeshServer implements Server {
     };
     const direct = (ctx: ServerCallContext, request: unknown): Promise<unknown> => {
       try {
-        return Promise.resolve(runInCallScope(ctx, () => handler(request, ctx)));
+        return Promise.resolve(this.inScope(ctx, () => handler(request, ctx)));
       } catch (err) {
         return Promise.reject(err);
       }
@@ -362,7 +375,7 @@ class ProtomeshServer implements Server {
           const tooLarge = this.dropOversizedMetadata(ctx, method);
           if (tooLarge) throw tooLarge;
           sendHeaderIfAny(call, ctx);
-          await runInCallScope(ctx, () => pump(response, call, ctx.signal));
+          await this.inScope(ctx, () => pump(response, call, ctx.signal));
           if (ctx.signal.aborted) throw ctx.signal.reason;
         })
         .then(

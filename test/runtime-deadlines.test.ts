@@ -10,8 +10,8 @@ describe("runtime: deadlines and cancellation", () => {
     await Promise.all(servers.splice(0).map((s) => s.shutdown({ graceMs: 100 })));
   });
 
-  async function start(overrides: Parameters<typeof startGreeter>[0]) {
-    const { server, address } = await startGreeter(overrides);
+  async function start(overrides: Parameters<typeof startGreeter>[0], options: Parameters<typeof startGreeter>[1] = {}) {
+    const { server, address } = await startGreeter(overrides, options);
     servers.push(server);
     const client = greeterClient(address);
     clients.push(client);
@@ -176,6 +176,66 @@ describe("runtime: deadlines and cancellation", () => {
     });
     await client.sayHello({}, { deadlineMs: 1000 });
     expect(downstreamDeadline).to.equal(undefined);
+  });
+
+  it("with callScope: false, inherits the deadline only through an explicit parent", async () => {
+    const seen: Array<number | undefined> = [];
+    const { address: downstream } = await start({
+      async sayHello(_r, ctx) {
+        seen.push(ctx.deadline);
+        return {};
+      },
+    });
+    const down = greeterClient(downstream);
+    clients.push(down);
+    const { client } = await start(
+      {
+        async sayHello(_r, ctx) {
+          await down.sayHello({}); // no scope: nothing to inherit from
+          await down.sayHello({}, { parent: ctx });
+          return {};
+        },
+      },
+      { callScope: false },
+    );
+    await client.sayHello({}, { deadlineMs: 1000 });
+    expect(seen[0], "without parent").to.equal(undefined);
+    expect(seen[1], "with parent").to.be.a("number");
+    expect(seen[1]! - Date.now()).to.be.within(1, 1000);
+  });
+
+  it("cancels a call made with an explicit parent when the parent call is cancelled", async () => {
+    let downstreamAborted: unknown;
+    let reachedDownstream!: () => void;
+    const reached = new Promise<void>((r) => (reachedDownstream = r));
+    const { address: downstream } = await start({
+      async sayHello(_r, ctx) {
+        reachedDownstream();
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+        downstreamAborted = ctx.signal.reason;
+        return {};
+      },
+    });
+    const down = greeterClient(downstream);
+    clients.push(down);
+    let upstreamError: RpcError | undefined;
+    const { client } = await start(
+      {
+        async sayHello(_r, ctx) {
+          await down.sayHello({}, { parent: ctx }).catch((e: RpcError) => (upstreamError = e));
+          return {};
+        },
+      },
+      { callScope: false },
+    );
+    const controller = new AbortController();
+    const call = client.sayHello({}, { signal: controller.signal }).catch((e: unknown) => e);
+    await reached;
+    controller.abort();
+    expect(((await call) as RpcError).code).to.equal(Status.CANCELLED);
+    await delay(200);
+    expect(upstreamError?.code).to.equal(Status.CANCELLED);
+    expect(downstreamAborted).to.be.instanceOf(RpcError);
   });
 
   it("answers DEADLINE_EXCEEDED for a deadline already in the past", async () => {
