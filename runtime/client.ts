@@ -124,7 +124,7 @@ class Caller {
         return Promise.reject(err); // a bad option fails the call's promise, never the caller's stack
       }
       const signal = linkSignals(prepared.signals);
-      const req: CallRequest = { side: "client", method, metadata: prepared.metadata, deadline: prepared.deadline, signal, peer: this.target, request };
+      const req: CallRequest = { side: "client", method, metadata: prepared.metadata, deadline: prepared.deadline, signal, peer: this.target, request, context: opts?.detached ? undefined : opts?.parent };
       return run(req).then((r) => r.response);
     };
     if (!method.responseStream) return start;

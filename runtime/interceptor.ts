@@ -17,7 +17,10 @@ export interface CallRequest {
   /** The client target (client side) or the caller's peer address (server side). */
   readonly peer: string;
   readonly request: unknown;
-  /** Server side only: the handler's context. */
+  /**
+   * Server side: the handler's context. Client side: the handler context given as the call's
+   * `parent` option, if one was (tracing parents the call's span on that call's span).
+   */
   readonly context?: CallContext;
 }
 

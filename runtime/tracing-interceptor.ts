@@ -94,7 +94,7 @@ export function tracingInterceptor(options: TracingInterceptorOptions = {}): Int
 const serverContexts = new WeakMap<CallContext, Context>();
 
 function traceClient(tracer: Tracer, req: CallRequest, next: CallNext): Promise<CallResponse> {
-  const parent = parentContext();
+  const parent = parentContext(req);
   const names = methodNames(req.method);
   const attributes: Attributes = { ...names.attributes, ...targetAttributes(req.peer) };
   const span = tracer.startSpan(names.spanName, { kind: SpanKind.CLIENT, attributes }, parent);
@@ -167,7 +167,10 @@ function finish(span: Span, side: "client" | "server", err: unknown): void {
   span.end();
 }
 
-function parentContext(): Context {
+function parentContext(req: CallRequest): Context {
+  // An explicit `parent` call option names the served call this one belongs to.
+  const explicit = req.context && serverContexts.get(req.context);
+  if (explicit) return explicit;
   const active = context.active();
   if (trace.getSpan(active)) return active;
   const scope = currentCallContext();

@@ -201,4 +201,35 @@ describe("tracing: without a registered context manager", () => {
       expect(call.spanContext().traceId).to.equal(serverSpan.spanContext().traceId);
     }
   });
+
+  it("parents a call made with an explicit parent on that call's server span, with the call scope off", async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    const traced = tracingInterceptor({ enabled: true, tracerProvider: provider });
+    const { server: downstream, address: downAddress } = await startGreeter({}, { tracing: false });
+    const down = greeterClient(downAddress, { tracing: false, interceptors: [traced] });
+    const { server: upstream, address: upAddress } = await startGreeter(
+      {
+        async sayHello(req, ctx) {
+          await down.sayHello({ name: req.name }, { parent: ctx });
+          await down.sayHello({ name: req.name }); // no scope, no parent: a trace of its own
+          return { message: "ok" };
+        },
+      },
+      { tracing: false, interceptors: [traced], callScope: false },
+    );
+    const client = greeterClient(upAddress, { tracing: false });
+    await client.sayHello({ name: "explicit" });
+    client.$close();
+    down.$close();
+    await upstream.shutdown({ graceMs: 100 });
+    await downstream.shutdown({ graceMs: 100 });
+    const spans = exporter.getFinishedSpans();
+    const serverSpan = spans.find((s) => s.kind === SpanKind.SERVER)!;
+    const calls = spans.filter((s) => s.kind === SpanKind.CLIENT).sort((a, b) => Number(a.startTime[1]) - Number(b.startTime[1]) + (a.startTime[0] - b.startTime[0]) * 1e9);
+    expect(calls).to.have.length(2);
+    expect(calls[0]!.parentSpanContext?.spanId, "with parent").to.equal(serverSpan.spanContext().spanId);
+    expect(calls[0]!.spanContext().traceId).to.equal(serverSpan.spanContext().traceId);
+    expect(calls[1]!.spanContext().traceId, "without parent").to.not.equal(serverSpan.spanContext().traceId);
+  });
 });
