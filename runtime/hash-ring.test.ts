@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { DEFAULT_VNODES, HashRing, MAX_POINTS, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
+import { DEFAULT_VNODES, HashRing, MAX_POINTS, VnodeHashes, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
 
 const members = (n: number, from = 1): RingMember[] =>
   Array.from({ length: n }, (_, i) => ({ key: `10.0.${(from + i) >> 8}.${(from + i) & 255}:50051`, weight: 1 }));
@@ -183,5 +183,44 @@ describe("hash-ring: boundedLoadCapacity", () => {
     for (const n of [1, 3, 10]) {
       for (let inFlight = 0; inFlight < 500; inFlight += 7) expect(n * boundedLoadCapacity(1.25, inFlight, n)).to.be.greaterThan(inFlight);
     }
+  });
+});
+
+describe("VnodeHashes: vnode hashes kept between ring builds", () => {
+  const member = (i: number, weight = 1): RingMember => ({ key: `10.1.${i >> 8}.${i & 255}:7000`, weight });
+  const keys = Array.from({ length: 3000 }, (_, i) => `k-${i}`);
+  const owners = (ring: HashRing) => keys.map((k) => ring.owner(k)?.key);
+
+  it("builds exactly the ring it would build without them, through joins, leaves, weight changes and the point cap", () => {
+    const cache = new VnodeHashes();
+    const steps: RingMember[][] = [
+      [member(1), member(2), member(3)],
+      [member(1), member(2), member(3), member(4, 2)],
+      [member(2), member(3), member(4, 2)],
+      [member(2, 3), member(3), member(4, 2)],
+      // Past MAX_POINTS / DEFAULT_VNODES members, every member's vnode count shrinks.
+      Array.from({ length: 400 }, (_, i) => member(i)),
+      Array.from({ length: 300 }, (_, i) => member(i + 50)),
+    ];
+    for (const members of steps) {
+      const cached = new HashRing(members, DEFAULT_VNODES, cache);
+      cache.retain(new Set(members.map((m) => m.key)));
+      const plain = new HashRing(members, DEFAULT_VNODES);
+      expect(cached.vnodesPerMember).to.deep.equal(plain.vnodesPerMember);
+      expect(owners(cached)).to.deep.equal(owners(plain));
+      expect(cache.size).to.equal(members.length);
+    }
+  });
+
+  it("hashes a member once, then only the vnodes it did not have", () => {
+    const cache = new VnodeHashes();
+    const a = cache.of("10.0.0.1:1", 4);
+    expect(Array.from(a)).to.deep.equal([0, 1, 2, 3].map((v) => hashString(`10.0.0.1:1#${v}`)));
+    expect(cache.of("10.0.0.1:1", 2)).to.equal(a);
+    const b = cache.of("10.0.0.1:1", 6);
+    expect(Array.from(b.subarray(0, 4))).to.deep.equal(Array.from(a));
+    expect(b[5]).to.equal(hashString("10.0.0.1:1#5"));
+    cache.retain(new Set());
+    expect(cache.size).to.equal(0);
   });
 });

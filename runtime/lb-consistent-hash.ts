@@ -10,7 +10,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { experimental } from "@grpc/grpc-js";
-import { DEFAULT_VNODES, HashRing, MAX_VNODES, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
+import { DEFAULT_VNODES, HashRing, MAX_VNODES, VnodeHashes, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
 import { instancesFromOptions } from "./instances";
 
 type ChannelControlHelper = experimental.ChannelControlHelper;
@@ -317,6 +317,8 @@ function sanitizeWeight(weight: unknown): number {
 export class ConsistentHashLoadBalancer implements LoadBalancer {
   private members = new Map<string, Member>();
   private ring = new HashRing([]);
+  /** Vnode hashes of current members, so a membership change hashes only the newcomers. */
+  private readonly vnodeHashes = new VnodeHashes();
   private settings: ConsistentHashSettings | undefined;
   private readonly book: LoadBook = { total: 0 };
   private currentState: ConnectivityState = ConnectivityState.IDLE;
@@ -447,7 +449,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     }
     if (same) return ring;
     const list: RingMember[] = [...members.values()].map((m) => ({ key: m.key, weight: m.weight }));
-    return new HashRing(list, vnodes);
+    const next = new HashRing(list, vnodes, this.vnodeHashes);
+    this.vnodeHashes.retain(members);
+    return next;
   }
 
   private calculateAndUpdateState(): void {
