@@ -3,6 +3,7 @@
  * a time. One process per library, for the same reason as the servers.
  */
 import * as grpc from "@grpc/grpc-js";
+import { takeGcStats, watchGc } from "./gc-watch";
 import { createChannel, createClient as createNiceClient, type Client as NiceClient } from "nice-grpc";
 import { createClient, type CallOptions } from "protomesh";
 import { etcdRegistry, registerEtcdResolver, setDefaultDiscovery } from "protomesh/registry";
@@ -109,6 +110,8 @@ function clientFor(target: TargetSpec): EchoClient {
 }
 
 serveCommands({
+  /** GC pauses since the last `gc` command (see gc-watch.ts). */
+  gc: () => takeGcStats(),
   /** Resolves once one call to `target` has succeeded (the channel resolved and connected). */
   async ready(args: { target: TargetSpec; timeoutMs: number }): Promise<void> {
     const client = clientFor(args.target);
@@ -142,3 +145,5 @@ serveCommands({
     return streamLoop((onMessage) => client.stream(name, args.perStream, onMessage), args.window);
   },
 });
+
+watchGc();

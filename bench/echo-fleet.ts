@@ -7,6 +7,7 @@ import type { BenchContext } from "./context";
 import type { ClientKind, InitClientArgs, TargetSpec } from "./echo-client";
 import type { ServerKind, StartServerArgs } from "./echo-server";
 import type { StreamResult, UnaryResult } from "./load";
+import type { GcStats } from "./gc-watch";
 import { BenchWorker } from "./workers";
 
 /** Service names the protomesh echo servers register under. */
@@ -87,16 +88,19 @@ export async function startEchoFleet(ctx: BenchContext): Promise<EchoFleet> {
   }
 }
 
-/** A client worker's result plus the CPU its server used over the same run. */
-export type WithServerCpu<T extends UnaryResult | StreamResult> = T & { serverCpuMicros: number };
+/** A client worker's result plus the CPU its server used, and both sides' GC pauses, over the same run. */
+export type WithServerCpu<T extends UnaryResult | StreamResult> = T & { serverCpuMicros: number; serverGc: GcStats; clientGc: GcStats };
 
-/** Runs `command` on the contender's client and measures the server's CPU time around it. */
+/** Runs `command` on the contender's client and measures the server's CPU time and both sides' GC around it. */
 export async function measure<T extends UnaryResult | StreamResult>(fleet: EchoFleet, c: Contender, command: "unary" | "stream", args: object): Promise<WithServerCpu<T>> {
   const server = fleet.servers[c.server];
+  const client = fleet.clients[c.client];
+  await Promise.all([server.call<GcStats>("gc"), client.call<GcStats>("gc")]);
   const before = await server.call<number>("cpu");
-  const result = await fleet.clients[c.client].call<T>(command, args);
+  const result = await client.call<T>(command, args);
   const after = await server.call<number>("cpu");
-  return { ...result, serverCpuMicros: after - before };
+  const [serverGc, clientGc] = await Promise.all([server.call<GcStats>("gc"), client.call<GcStats>("gc")]);
+  return { ...result, serverCpuMicros: after - before, serverGc, clientGc };
 }
 
 /** The contenders in rotated order for round `round`, so no one always goes first (or right after the same rival). */

@@ -3,6 +3,7 @@
  * its process so that nothing one library switches on (async hooks, tracing) slows another.
  */
 import * as grpc from "@grpc/grpc-js";
+import { takeGcStats, watchGc } from "./gc-watch";
 import { createServer as createNiceServer } from "nice-grpc";
 import { createServer, type Server } from "protomesh";
 import { etcdRegistry, type EtcdRegistry } from "protomesh/registry";
@@ -65,6 +66,8 @@ async function start(args: StartServerArgs): Promise<{ address: string }> {
 
 serveCommands({
   start,
+  /** GC pauses since the last `gc` command (see gc-watch.ts). */
+  gc: () => takeGcStats(),
   /** CPU time (user + system) this process has used so far, in µs. */
   cpu(): number {
     const u = process.cpuUsage();
@@ -75,3 +78,5 @@ serveCommands({
     stopServer = undefined;
   },
 });
+
+watchGc();

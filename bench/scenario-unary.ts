@@ -121,6 +121,7 @@ function scenario1(ctx: BenchContext, main: Contender[], results: Map<number, Re
   for (const [concurrency, res] of results) {
     body.push(`Concurrency ${concurrency} (${ctx.rounds} rounds of ${ctx.windowMs / 1000} s, medians; ratios are medians of per-round ratios):`);
     body.push(comparisonTable(shown, res, "raw"));
+    body.push(gcTable(shown, res));
     const pm = summarize(res.get("protomesh")!, res.get("raw")!);
     const vsNice = median(ratios(res.get("protomesh")!.map((r) => r.rate), res.get("nice")!.map((r) => r.rate)));
     goals.push(
@@ -131,6 +132,27 @@ function scenario1(ctx: BenchContext, main: Contender[], results: Map<number, Re
     );
   }
   return { title: "1. Unary echo, 100 B", body, goals, data: Object.fromEntries([...results].map(([c, r]) => [c, Object.fromEntries(r)])) };
+}
+
+/** Garbage-collection pauses in each window, both processes: what sets a high percentile at load. */
+function gcTable(contenders: Contender[], res: Results): string {
+  const perThousand = (r: Measured, v: number) => (v * 1000) / r.totalCalls;
+  return table(
+    ["GC pauses (median over rounds)", "server pauses per 1,000 calls", "server GC ms per 1,000 calls", "server longest pause ms", "client GC ms per 1,000 calls", "client longest pause ms"],
+    contenders
+      .filter((c) => res.has(c.id))
+      .map((c) => {
+        const own = res.get(c.id)!;
+        return [
+          c.label,
+          median(own.map((r) => perThousand(r, r.serverGc.count))).toFixed(2),
+          ms(median(own.map((r) => perThousand(r, r.serverGc.totalMs)))),
+          ms(median(own.map((r) => r.serverGc.maxMs))),
+          ms(median(own.map((r) => perThousand(r, r.clientGc.totalMs)))),
+          ms(median(own.map((r) => r.clientGc.maxMs))),
+        ];
+      }),
+  );
 }
 
 function scenario2(main: Contender[], results: Map<number, Results>): Section {
