@@ -171,30 +171,42 @@ describe("tracing: off by default", () => {
 });
 
 describe("tracing: without a registered context manager", () => {
-  it("still parents a handler's outgoing call on the server span, through the call scope", async () => {
+  /**
+   * Upstream → downstream with a traced interceptor and no context manager: runs one call
+   * through `upstream` (its handler calls `down`) and returns the server span and the client
+   * spans in start order.
+   */
+  async function tracedChain(
+    upstream: (down: ReturnType<typeof greeterClient>) => Parameters<typeof startGreeter>[0],
+    upstreamOptions: Parameters<typeof startGreeter>[1] = {},
+  ) {
     const exporter = new InMemorySpanExporter();
     const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
     const traced = tracingInterceptor({ enabled: true, tracerProvider: provider });
     const { server: downstream, address: downAddress } = await startGreeter({}, { tracing: false });
     const down = greeterClient(downAddress, { tracing: false, interceptors: [traced] });
-    const { server: upstream, address: upAddress } = await startGreeter(
-      {
-        async sayHello(req) {
-          await Promise.all([down.sayHello({ name: req.name }), down.sayHello({ name: req.name })]);
-          return { message: "ok" };
-        },
-      },
-      { tracing: false, interceptors: [traced] },
-    );
-    const client = greeterClient(upAddress, { tracing: false });
-    await client.sayHello({ name: "scope" });
+    const { server, address } = await startGreeter(upstream(down), { tracing: false, interceptors: [traced], ...upstreamOptions });
+    const client = greeterClient(address, { tracing: false });
+    await client.sayHello({ name: "chain" });
     client.$close();
     down.$close();
-    await upstream.shutdown({ graceMs: 100 });
+    await server.shutdown({ graceMs: 100 });
     await downstream.shutdown({ graceMs: 100 });
     const spans = exporter.getFinishedSpans();
-    const serverSpan = spans.find((s) => s.kind === SpanKind.SERVER)!;
-    const calls = spans.filter((s) => s.kind === SpanKind.CLIENT);
+    const started = (s: (typeof spans)[number]) => s.startTime[0] * 1e9 + s.startTime[1];
+    return {
+      serverSpan: spans.find((s) => s.kind === SpanKind.SERVER)!,
+      calls: spans.filter((s) => s.kind === SpanKind.CLIENT).sort((a, b) => started(a) - started(b)),
+    };
+  }
+
+  it("still parents a handler's outgoing call on the server span, through the call scope", async () => {
+    const { serverSpan, calls } = await tracedChain((down) => ({
+      async sayHello(req) {
+        await Promise.all([down.sayHello({ name: req.name }), down.sayHello({ name: req.name })]);
+        return { message: "ok" };
+      },
+    }));
     expect(calls).to.have.length(2);
     for (const call of calls) {
       expect(call.parentSpanContext?.spanId).to.equal(serverSpan.spanContext().spanId);
@@ -203,30 +215,16 @@ describe("tracing: without a registered context manager", () => {
   });
 
   it("parents a call made with an explicit parent on that call's server span, with the call scope off", async () => {
-    const exporter = new InMemorySpanExporter();
-    const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-    const traced = tracingInterceptor({ enabled: true, tracerProvider: provider });
-    const { server: downstream, address: downAddress } = await startGreeter({}, { tracing: false });
-    const down = greeterClient(downAddress, { tracing: false, interceptors: [traced] });
-    const { server: upstream, address: upAddress } = await startGreeter(
-      {
+    const { serverSpan, calls } = await tracedChain(
+      (down) => ({
         async sayHello(req, ctx) {
           await down.sayHello({ name: req.name }, { parent: ctx });
           await down.sayHello({ name: req.name }); // no scope, no parent: a trace of its own
           return { message: "ok" };
         },
-      },
-      { tracing: false, interceptors: [traced], callScope: false },
+      }),
+      { callScope: false },
     );
-    const client = greeterClient(upAddress, { tracing: false });
-    await client.sayHello({ name: "explicit" });
-    client.$close();
-    down.$close();
-    await upstream.shutdown({ graceMs: 100 });
-    await downstream.shutdown({ graceMs: 100 });
-    const spans = exporter.getFinishedSpans();
-    const serverSpan = spans.find((s) => s.kind === SpanKind.SERVER)!;
-    const calls = spans.filter((s) => s.kind === SpanKind.CLIENT).sort((a, b) => Number(a.startTime[1]) - Number(b.startTime[1]) + (a.startTime[0] - b.startTime[0]) * 1e9);
     expect(calls).to.have.length(2);
     expect(calls[0]!.parentSpanContext?.spanId, "with parent").to.equal(serverSpan.spanContext().spanId);
     expect(calls[0]!.spanContext().traceId).to.equal(serverSpan.spanContext().traceId);
