@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ServiceDefinition, MethodDefinition } from "./definition";
 import type { CallContext } from "./context";
-import { chain, type CallNext, type CallRequest, type Interceptor } from "./interceptor";
+import { chain, type CallNext, type Interceptor } from "./interceptor";
 import { RpcError, Status } from "./errors";
 import { getLogger, type Logger } from "./logger";
 import { runInCallScope } from "./call-scope";
@@ -316,11 +316,15 @@ class ProtomeshServer implements Server {
 
   /** Turns a protomesh handler into a grpc-js one for the method's call kind. */
   private adapt(method: MethodDefinition, handler: HandlerFn): grpc.UntypedHandleCall {
-    const innermost: CallNext = async (req) => {
-      const ctx = req.context!;
-      const response = await this.inScope(ctx, () => handler(req.request, ctx));
-      return { response };
+    /** The handler in the call scope; a synchronous throw becomes a rejection. */
+    const direct = (ctx: ServerCallContext, request: unknown): Promise<unknown> => {
+      try {
+        return Promise.resolve(this.inScope(ctx, () => handler(request, ctx)));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     };
+    const innermost: CallNext = (req) => direct(req.context as ServerCallContext, req.request).then((response) => ({ response }));
     let run: CallNext | undefined;
     let runVersion = -1;
     const invoke = (ctx: ServerCallContext, request: unknown): Promise<unknown> => {
@@ -332,21 +336,14 @@ class ProtomeshServer implements Server {
       }
       return run!(new ServerCallRequest(ctx, request)).then((r) => r.response);
     };
-    const direct = (ctx: ServerCallContext, request: unknown): Promise<unknown> => {
-      try {
-        return Promise.resolve(this.inScope(ctx, () => handler(request, ctx)));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    };
 
     if (!method.responseStream) {
       return (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        const { ctx, done } = this.begin(method, call);
+        const ctx = this.begin(method, call);
         const request = method.requestStream ? requestStream(call as grpc.ServerReadableStream<unknown, unknown>, ctx.signal) : (call as grpc.ServerUnaryCall<unknown, unknown>).request;
         invoke(ctx, request).then(
           (response) => {
-            done();
+            this.end(ctx);
             if (isAsyncIterable(response)) {
               callback(this.toStatus(new RpcError(Status.INTERNAL, "handler returned a stream for a unary response"), ctx, method), null);
               return;
@@ -357,7 +354,7 @@ class ProtomeshServer implements Server {
             callback(null, response ?? {}, ctx.peekTrailer());
           },
           (err) => {
-            done();
+            this.end(ctx);
             this.dropOversizedMetadata(ctx, method);
             sendHeaderIfAny(call, ctx);
             callback(this.toStatus(err, ctx, method), null);
@@ -367,7 +364,7 @@ class ProtomeshServer implements Server {
     }
 
     return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
-      const { ctx, done } = this.begin(method, call);
+      const ctx = this.begin(method, call);
       const request = method.requestStream ? requestStream(call as grpc.ServerDuplexStream<unknown, unknown>, ctx.signal) : (call as grpc.ServerWritableStream<unknown, unknown>).request;
       invoke(ctx, request)
         .then(async (response) => {
@@ -380,13 +377,13 @@ class ProtomeshServer implements Server {
         })
         .then(
           () => {
-            done();
+            this.end(ctx);
             const tooLarge = this.dropOversizedMetadata(ctx, method);
             if (tooLarge) return void call.emit("error", this.toStatus(tooLarge, ctx, method));
             call.end(ctx.peekTrailer());
           },
           (err) => {
-            done();
+            this.end(ctx);
             this.dropOversizedMetadata(ctx, method);
             sendHeaderIfAny(call, ctx);
             call.emit("error", this.toStatus(err, ctx, method));
@@ -395,19 +392,20 @@ class ProtomeshServer implements Server {
     };
   }
 
-  /** Builds the handler context and tracks the call until `done`. */
-  private begin(method: MethodDefinition, call: ServerSurfaceCall): { ctx: ServerCallContext; done: () => void } {
+  /** Builds the handler context and tracks the call until {@link end}. */
+  private begin(method: MethodDefinition, call: ServerSurfaceCall): ServerCallContext {
     const rawDeadline = call.getDeadline();
     const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
     const deadline = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
     const abort = new CallAbort(call as unknown as CancellableCall, deadline, CALL_ABORT_REASONS);
     this.inFlight.add(abort);
-    const ctx = new ServerCallContext(method, call.metadata, call.getPeer(), deadline, abort);
-    const done = () => {
-      abort.finish();
-      this.inFlight.delete(abort);
-    };
-    return { ctx, done };
+    return new ServerCallContext(method, call.metadata, call.getPeer(), deadline, abort);
+  }
+
+  /** The handler is done with the call: stop watching it for cancellation and forget it. */
+  private end(ctx: ServerCallContext): void {
+    ctx.abort.finish();
+    this.inFlight.delete(ctx.abort);
   }
 
   private toStatus(err: unknown, ctx: CallContext, method: MethodDefinition): grpc.ServerErrorResponse {
