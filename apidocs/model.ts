@@ -142,11 +142,22 @@ function docMethod(method: DescMethod, ref: (name: string) => DocTypeRef): DocMe
   };
 }
 
+/** A type's name inside its package (`Order.Item` for `acme.shop.v1.Order.Item`). */
+function nameInPackage(desc: DescMessage | DescEnum): string {
+  const pkg = desc.file.proto.package;
+  return pkg === "" ? desc.typeName : desc.typeName.slice(pkg.length + 1);
+}
+
+/** Leading and trailing comments, one after the other. */
+function fullComment(desc: DescField | DescEnum["values"][number]): string {
+  const { leading, trailing } = commentsOf(desc);
+  return [leading, trailing].filter(Boolean).join("\n");
+}
+
 function docMessage(message: DescMessage, ref: (name: string) => DocTypeRef): DocMessage {
-  const pkg = message.file.proto.package;
   return {
     fullName: message.typeName,
-    name: pkg === "" ? message.typeName : message.typeName.slice(pkg.length + 1),
+    name: nameInPackage(message),
     comment: commentsOf(message).leading,
     deprecated: message.deprecated,
     fields: message.fields.map((f) => docField(f, ref)),
@@ -156,7 +167,6 @@ function docMessage(message: DescMessage, ref: (name: string) => DocTypeRef): Do
 
 function docField(field: DescField, ref: (name: string) => DocTypeRef): DocField {
   const target = fieldTypeRef(field);
-  const { leading, trailing } = commentsOf(field);
   return {
     name: field.name,
     jsonName: field.jsonName,
@@ -165,22 +175,18 @@ function docField(field: DescField, ref: (name: string) => DocTypeRef): DocField
     type: fieldTypeName(field),
     ref: target ? ref(target.typeName) : undefined,
     oneof: field.oneof?.name,
-    comment: [leading, trailing].filter(Boolean).join("\n"),
+    comment: fullComment(field),
     deprecated: field.deprecated,
   };
 }
 
 function docEnum(e: DescEnum): DocEnum {
-  const pkg = e.file.proto.package;
   return {
     fullName: e.typeName,
-    name: pkg === "" ? e.typeName : e.typeName.slice(pkg.length + 1),
+    name: nameInPackage(e),
     comment: commentsOf(e).leading,
     deprecated: e.deprecated,
-    values: e.values.map((v) => {
-      const { leading, trailing } = commentsOf(v);
-      return { name: v.name, number: v.number, comment: [leading, trailing].filter(Boolean).join("\n"), deprecated: v.deprecated };
-    }),
+    values: e.values.map((v) => ({ name: v.name, number: v.number, comment: fullComment(v), deprecated: v.deprecated })),
   };
 }
 
