@@ -2,6 +2,12 @@
  * Load generators run inside client workers. A closed loop keeps `concurrency` calls in
  * flight; only what completes inside the measured window counts, so the warm-up and the
  * drain at the end never dilute a result.
+ *
+ * Warm-up is counted in calls, not only in time: the measured window opens once `warmupMs`
+ * has passed *and* every loop has completed at least one call (a cold burst of 100 calls
+ * on a slow machine can take longer than any fixed warm-up). The window closes after
+ * `durationMs`, or later if nothing has completed yet: a slow machine gives a longer window
+ * and a lower rate, never an empty result. Rates divide by the window actually measured.
  */
 import { performance } from "node:perf_hooks";
 import { percentile } from "./stats";
@@ -10,6 +16,54 @@ export interface Window {
   concurrency: number;
   warmupMs: number;
   durationMs: number;
+}
+
+/** However slow the machine, a window ends this long after it was due (errors only, say). */
+const OVERRUN_LIMIT_MS = 60_000;
+
+/**
+ * The shared clock of one run's loops: when the measured window opens and closes. Each loop
+ * reports its first completion (`warmed`); the window opens when all have and the time-based
+ * warm-up is over.
+ */
+class WindowClock {
+  start = Infinity;
+  end = Infinity;
+  private warmedLoops = 0;
+  private readonly warmupUntil: number;
+
+  constructor(private readonly window: Window) {
+    this.warmupUntil = performance.now() + window.warmupMs;
+  }
+
+  /** A loop completed its first call (or message). */
+  warmed(now: number): void {
+    this.warmedLoops++;
+    this.maybeOpen(now);
+  }
+
+  /** Called on every completion: opens the window once the time-based warm-up is over too. */
+  maybeOpen(now: number): void {
+    if (this.start !== Infinity || this.warmedLoops < this.window.concurrency || now < this.warmupUntil) return;
+    this.start = now;
+    this.end = now + this.window.durationMs;
+  }
+
+  inWindow(t: number): boolean {
+    return t >= this.start && t <= this.end;
+  }
+
+  /** Whether a loop may start another call: the window is over and something was counted, or it has overrun its limit. */
+  done(now: number, counted: number): boolean {
+    if (now < this.end) return false;
+    return counted > 0 || now > this.end + OVERRUN_LIMIT_MS;
+  }
+
+  /** Seconds actually measured: from the window's opening to its end or the last counted completion. */
+  seconds(lastCounted: number): number {
+    if (this.start === Infinity) return this.window.durationMs / 1000;
+    return Math.max(this.end, lastCounted) - this.start > 0 ? (Math.max(this.end, lastCounted) - this.start) / 1000 : this.window.durationMs / 1000;
+  }
 }
 
 export interface UnaryResult {
@@ -30,17 +84,17 @@ export interface UnaryResult {
 /** Runs `call` in `concurrency` loops; call `i` gets its sequence number (for per-call keys). */
 export async function closedLoop(call: (i: number) => Promise<unknown>, window: Window): Promise<UnaryResult> {
   const cpuBefore = process.cpuUsage();
-  const start = performance.now() + window.warmupMs;
-  const end = start + window.durationMs;
+  const clock = new WindowClock(window);
   let latencies = new Float64Array(16_384);
   let count = 0;
   let errors = 0;
+  let lastCounted = 0;
   let firstError: string | undefined;
   let seq = 0;
   const loop = async () => {
-    for (;;) {
+    let warmed = false;
+    while (!clock.done(performance.now(), count + errors)) {
       const t0 = performance.now();
-      if (t0 >= end) return;
       let failed = false;
       try {
         await call(seq++);
@@ -49,7 +103,12 @@ export async function closedLoop(call: (i: number) => Promise<unknown>, window: 
         firstError ??= err instanceof Error ? err.message : String(err);
       }
       const t1 = performance.now();
-      if (t1 < start || t1 > end) continue;
+      if (!warmed) {
+        warmed = true;
+        clock.warmed(t1);
+      } else clock.maybeOpen(t1);
+      if (!clock.inWindow(t1) && !(t1 > clock.end && count + errors === 0)) continue;
+      lastCounted = t1;
       if (failed) {
         errors++;
         continue;
@@ -70,7 +129,7 @@ export async function closedLoop(call: (i: number) => Promise<unknown>, window: 
     cpuMicros: cpu.user + cpu.system,
     calls: count,
     errors,
-    rate: count / (window.durationMs / 1000),
+    rate: count / clock.seconds(lastCounted),
     p50Ms: percentile(measured, 50),
     p99Ms: percentile(measured, 99),
     ...(firstError === undefined ? {} : { firstError }),
@@ -97,30 +156,46 @@ export interface StreamResult {
  */
 export async function streamLoop(open: (onMessage: () => void) => Promise<void>, window: Window): Promise<StreamResult> {
   const cpuBefore = process.cpuUsage();
+  const clock = new WindowClock(window);
   let totalMessages = 0;
-  const start = performance.now() + window.warmupMs;
-  const end = start + window.durationMs;
   let messages = 0;
+  let lastCounted = 0;
   let streams = 0;
   let errors = 0;
   let firstError: string | undefined;
-  const onMessage = () => {
-    totalMessages++;
-    const t = performance.now();
-    if (t >= start && t <= end) messages++;
+  const count = (t: number) => {
+    if (clock.inWindow(t) || (t > clock.end && messages + errors === 0)) {
+      lastCounted = t;
+      return true;
+    }
+    return false;
   };
   const loop = async () => {
-    while (performance.now() < end) {
+    let warmed = false;
+    const warm = () => {
+      const t = performance.now();
+      if (!warmed) {
+        warmed = true;
+        clock.warmed(t);
+      } else clock.maybeOpen(t);
+      return t;
+    };
+    const onMessage = () => {
+      totalMessages++;
+      if (count(warm())) messages++;
+    };
+    while (!clock.done(performance.now(), messages + errors)) {
       try {
         await open(onMessage);
         streams++;
+        warm();
       } catch (err) {
-        errors++;
         firstError ??= err instanceof Error ? err.message : String(err);
+        if (count(warm())) errors++;
       }
     }
   };
   await Promise.all(Array.from({ length: window.concurrency }, loop));
   const cpu = process.cpuUsage(cpuBefore);
-  return { totalMessages, cpuMicros: cpu.user + cpu.system, messages, rate: messages / (window.durationMs / 1000), streams, errors, ...(firstError === undefined ? {} : { firstError }) };
+  return { totalMessages, cpuMicros: cpu.user + cpu.system, messages, rate: messages / clock.seconds(lastCounted), streams, errors, ...(firstError === undefined ? {} : { firstError }) };
 }
