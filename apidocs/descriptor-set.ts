@@ -5,7 +5,7 @@ import { fromBinary, createFileRegistry, type FileRegistry } from "@bufbuild/pro
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { loadTemplate, loadWorkspace, type Workspace } from "../codegen/buf-config";
 import { findBuf, runBuf } from "../codegen/buf-runner";
-import { CliError } from "../codegen/command";
+import { CliError } from "../cli/command";
 
 /** The project's compiled `.proto` files. */
 export interface ProjectDescriptors {

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../codegen/command";
+import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
 import { buildDescriptors } from "./descriptor-set";
 import { renderHtml } from "./html";
 import { renderMarkdown } from "./markdown";

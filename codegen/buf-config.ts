@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { CliError } from "./command";
+import { CliError } from "../cli/command";
 
 /**
  * Reading a project's `buf.yaml` / `buf.gen.yaml`, or standing in for them when

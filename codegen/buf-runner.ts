@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError } from "./command";
-import { packageRoot } from "./package-root";
+import { CliError } from "../cli/command";
+import { packageRoot } from "../cli/package-root";
 
 /**
  * Running the buf CLI that ships inside the `@bufbuild/buf` npm package, with

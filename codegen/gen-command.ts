@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "./command";
+import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
 import { BufError, generate } from "./generate";
 
 const USAGE = `usage: protomesh gen [--root DIR] [--out DIR] [--template FILE]

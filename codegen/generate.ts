@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { countProtos, loadTemplate, loadWorkspace, redirectOuts } from "./buf-config";
 import { findBuf, runBuf, writePluginShims } from "./buf-runner";
-import { CliError } from "./command";
+import { CliError } from "../cli/command";
 import { Staging } from "./staging";
 
 /** What `generate` needs; paths are absolute. */

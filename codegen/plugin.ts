@@ -1,6 +1,6 @@
 import { createEcmaScriptPlugin, type Plugin, type Schema } from "@bufbuild/protoplugin";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { packageVersion } from "./package-root";
+import { packageVersion } from "../cli/package-root";
 import { outputPath, renderServiceFile } from "./render";
 
 /**

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError } from "./command";
+import { CliError } from "../cli/command";
 
 /**
  * Generation writes into a staging directory; only a successful run touches

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { ExitCode, UsageError, type Command } from "../codegen/command";
+import { ExitCode, UsageError, type Command } from "../cli/command";
 import { dynamicCall } from "../runtime/dynamic-call";
 import { COMMON_HELP, COMMON_OPTIONS, deadlineFrom, metadataFrom, parsed, runCommand, type ExplorerIo } from "./command-support";
 import { jsonValues } from "./json-values";

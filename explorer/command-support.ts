@@ -1,6 +1,6 @@
 import type { ParseArgsConfig } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { CliError, ExitCode, UsageError, type CliIo } from "../codegen/command";
+import { CliError, ExitCode, UsageError, type CliIo } from "../cli/command";
 import { codeName, RpcError } from "../runtime/errors";
 
 /** What the explorer commands read besides the shared CLI surroundings: stdin, replaceable in tests. */

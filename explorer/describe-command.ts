@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ExitCode, UsageError, type Command } from "../codegen/command";
+import { ExitCode, UsageError, type Command } from "../cli/command";
 import { RpcError, Status } from "../runtime/errors";
 import { COMMON_HELP, COMMON_OPTIONS, deadlineFrom, metadataFrom, parsed, runCommand, type ExplorerIo } from "./command-support";
 import { DEFAULT_REFLECTION_DEADLINE_MS } from "./ls-command";

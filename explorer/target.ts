@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { CliError, UsageError } from "../codegen/command";
+import { CliError, UsageError } from "../cli/command";
 import { DISCOVERY_OPTION } from "../registry/registry";
 
 /** A channel to what the user named on the command line. */

@@ -6,7 +6,7 @@ import { pathToFileURL } from "node:url";
 import { expect } from "chai";
 import type { Page } from "playwright-core";
 import type { Server } from "protomesh";
-import { main } from "../codegen/cli";
+import { main } from "../cli/main";
 import { buildDescriptors, type ProjectDescriptors } from "../apidocs/descriptor-set";
 import { startDocsServer, type DocsServer } from "../apidocs/try-server";
 import { launchBrowser } from "./helpers/browser";

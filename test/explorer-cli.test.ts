@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { expect } from "chai";
 import { createServer, type Server } from "protomesh";
-import { main } from "../codegen/cli";
+import { main } from "../cli/main";
 import type { ExplorerIo } from "../explorer/command-support";
 import { addReflection } from "../runtime/reflection";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd/registry";

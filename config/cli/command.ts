@@ -1,6 +1,6 @@
 /** `protomesh config`: the config center from the command line. */
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../codegen/command";
+import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
 import { ConfigError } from "../errors";
 import { CliContext, type Flags } from "./context";
 import { diffCommand, getCommand, historyCommand, watchCommand } from "./read-commands";

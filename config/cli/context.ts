@@ -3,7 +3,7 @@
  * schema (found on first use), a logger that prints warnings as plain lines,
  * and the helpers that print versions.
  */
-import { CliError, UsageError, type CliIo } from "../../codegen/command";
+import { CliError, UsageError, type CliIo } from "../../cli/command";
 import type { Logger, LogFields } from "../../runtime/logger";
 import type { ConfigSchema } from "../definition";
 import { parseLabels } from "../labels";

@@ -1,7 +1,7 @@
 /** `protomesh config get | history | watch | diff`: commands that only read. */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { CliError, ExitCode, UsageError } from "../../codegen/command";
+import { CliError, ExitCode, UsageError } from "../../cli/command";
 import { diffConfig, formatDiff } from "../diff";
 import { checkConfigText, formatOf, type FileIssue } from "../file-formats";
 import { formatLabels } from "../labels";

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findBuf, runBuf } from "../../codegen/buf-runner";
-import { CliError } from "../../codegen/command";
+import { CliError } from "../../cli/command";
 import { schemaFromDescriptorSet, type ConfigSchema } from "../definition";
 import { ConfigError } from "../errors";
 

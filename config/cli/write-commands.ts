@@ -1,6 +1,6 @@
 /** `protomesh config set | import | rollback | gray`: commands that write versions. */
 import type { DescMessage } from "@bufbuild/protobuf";
-import { ExitCode, UsageError } from "../../codegen/command";
+import { ExitCode, UsageError } from "../../cli/command";
 import { normalizeConfig } from "../definition";
 import { diffConfig, formatDiff } from "../diff";
 import { ConfigValidationError } from "../errors";

@@ -7,7 +7,7 @@ import { packageVersion } from "./package-root";
  * (`require`, not `import()`: the sources also run through tsx's CommonJS hook.)
  */
 const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Command }> = {
-  gen: { summary: "generate TypeScript from .proto files (ts-proto + protomesh, through buf)", load: () => (require("./gen-command") as typeof import("./gen-command")).genCommand },
+  gen: { summary: "generate TypeScript from .proto files (ts-proto + protomesh, through buf)", load: () => (require("../codegen/gen-command") as typeof import("../codegen/gen-command")).genCommand },
   config: { summary: "read, write, version and gray-release app config in etcd", load: () => (require("../config/cli/command") as typeof import("../config/cli/command")).configCommand },
   docs: { summary: "write Markdown and HTML API docs from the .proto files; --serve to try calls", load: () => (require("../apidocs/docs-command") as typeof import("../apidocs/docs-command")).docsCommand },
   ls: { summary: "list a server's services or a service's methods (gRPC reflection)", load: () => (require("../explorer/ls-command") as typeof import("../explorer/ls-command")).lsCommand },

@@ -5,7 +5,7 @@ let cached: string | undefined;
 
 /**
  * The directory of protomesh's own `package.json`. The code runs from the
- * TypeScript sources (`codegen/`) or from the build (`dist/codegen/`), so the
+ * TypeScript sources (`cli/`) or from the build (`dist/cli/`), so the
  * root is found by walking up rather than by a fixed `..`.
  */
 export function packageRoot(): string {
