@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 "use strict";
 // Checks what `npm test` and `npm run demo` need that npm cannot install: Node >= 20, an
-// `etcd` binary and (for tests, which click the API docs page) Chromium. Installs the Debian
-// packages when running as root with apt-get; otherwise stops with one line saying what to run.
-// Usage: node scripts/ensure-env.js [--browser]
+// `etcd` binary and, for the tests, the other real servers they start on loopback: Chromium
+// (the docs page and the console), PostgreSQL (transactions), Redis (cluster rate limits) and
+// Prometheus (release analysis). Installs the Debian packages when running as root with
+// apt-get; otherwise stops with one line saying what to run.
+// Usage: node scripts/ensure-env.js [--browser] [--postgres] [--redis] [--prometheus] [--all]
 const { execFileSync, spawnSync } = require("node:child_process");
 
 const major = Number(process.versions.node.split(".")[0]);
@@ -13,12 +15,27 @@ if (major < 20) {
 }
 
 function has(cmd) {
+  if (cmd === "initdb") return postgresBin() !== undefined;
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+}
+
+/** Debian keeps PostgreSQL's server programs off PATH, under /usr/lib/postgresql/<major>/bin. */
+function postgresBin() {
+  const fs = require("node:fs");
+  const root = "/usr/lib/postgresql";
+  if (!fs.existsSync(root)) return undefined;
+  const majors = fs.readdirSync(root).filter((d) => fs.existsSync(`${root}/${d}/bin/initdb`));
+  return majors.length ? `${root}/${majors.sort((a, b) => Number(b) - Number(a))[0]}/bin` : undefined;
 }
 
 const wanted = [];
 if (!process.env.ETCD_ENDPOINTS && !has("etcd")) wanted.push({ cmd: "etcd", packages: ["etcd-server", "etcd-client"] });
-if (process.argv.includes("--browser") && !has("chromium")) wanted.push({ cmd: "chromium", packages: ["chromium"] });
+const all = process.argv.includes("--all");
+const flag = (name) => all || process.argv.includes(name);
+if (flag("--browser") && !has("chromium")) wanted.push({ cmd: "chromium", packages: ["chromium"] });
+if (flag("--postgres") && !has("initdb")) wanted.push({ cmd: "initdb", packages: ["postgresql"] });
+if (flag("--redis") && !has("redis-server")) wanted.push({ cmd: "redis-server", packages: ["redis-server"] });
+if (flag("--prometheus") && !has("prometheus")) wanted.push({ cmd: "prometheus", packages: ["prometheus"] });
 if (wanted.length === 0) process.exit(0);
 
 const packages = wanted.flatMap((w) => w.packages);
