@@ -12,7 +12,7 @@ import { startGreeterProcess, type GreeterProcess } from "./helpers/greeter-proc
 import { keys, ownersOf, tally, tapDiscovery, type SetChange } from "./helpers/mesh";
 import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy";
 import { waitFor, type Recorder } from "./helpers/wait";
-import { HashRing } from "../runtime/hash-ring";
+import { HashRing } from "../runtime/balancing/hash-ring";
 import type { Discovery } from "../registry/registry";
 
 const TTL_SECONDS = 2;

@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { GreeterClient } from "../gen/examples/greeter/v1/greeter";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd/registry";
 import { setDefaultDiscovery } from "../registry/etcd/resolver";
-import { HashRing } from "../runtime/hash-ring";
+import { HashRing } from "../runtime/balancing/hash-ring";
 import { uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
 import { startGreeterProcess, type GreeterProcess } from "./helpers/greeter-process";
 import { keys, moreCalls, ownersOf, steadyLoad, tally, tapDiscovery, type SetChange } from "./helpers/mesh";
