@@ -11,8 +11,10 @@ embedded descriptors (<name>_protomesh.ts).
 
 The project's buf.yaml and buf.gen.yaml are used when present. Without
 buf.yaml the module is proto/ (or the root when there is no proto/); without
-buf.gen.yaml, ts-proto (outputServices=grpc-js,esModuleInterop=true,env=node)
-and protoc-gen-protomesh write to gen/, which is replaced on each run.
+buf.gen.yaml, ts-proto (outputServices=grpc-js,esModuleInterop=true,env=node,
+importSuffix=.js) and protoc-gen-protomesh (import_extension=js) write to gen/,
+which is replaced on each run. Relative imports end in .js: ESM with
+moduleResolution nodenext needs that; CommonJS, bundlers and tsx accept it.
 
 options:
   --root DIR        project root (default: the current directory)
