@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
 import { BufError, generate } from "./generate";
+import { GENERATOR_PACKAGES, requireToolchain } from "./toolchain";
 
 const USAGE = `usage: protomesh gen [--root DIR] [--out DIR] [--template FILE]
 
@@ -56,6 +57,8 @@ export const genCommand: Command = {
     const started = performance.now();
     const root = path.resolve(io.cwd, values.root ?? ".");
     try {
+      // PROTOMESH_BUF names a buf binary of the user's own; the plugins are still needed.
+      requireToolchain("protomesh gen", io.env.PROTOMESH_BUF ? GENERATOR_PACKAGES.filter((p) => p !== "@bufbuild/buf") : GENERATOR_PACKAGES);
       const result = await generate({
         root,
         out: values.out === undefined ? undefined : path.resolve(io.cwd, values.out),
