@@ -147,6 +147,8 @@ class ConnectionGate {
     server.on("close", () => this.watcher && credentials._removeWatcher(this.watcher));
     server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => {
       const peer = peerOf(socket);
+      // With a listener here Node leaves closing to us (a handshake timeout would otherwise hold the socket).
+      socket.destroy();
       const reason = describeTlsError(err);
       if (reason.quiet) this.options.logger.debug("TLS connection closed before the handshake", { peer, reason: reason.text });
       else this.refusals.note({ what: "refused a TLS handshake", reason: reason.text, peer, fields: { code: (err as NodeJS.ErrnoException).code } });
