@@ -281,7 +281,8 @@ class ProtomeshServer implements Server {
         });
       } catch (err) {
         // Nobody could find an unregistered instance: stop serving rather than leave the port bound.
-        this.logger.error("registration failed; closing the server", { err });
+        // The caller gets the error itself; the log says why in one line (a refusal is no bug to trace).
+        this.logger.error("registration failed; closing the server", { reason: err instanceof Error ? err.message : String(err) });
         this.shutdownPromise = this.closeAfterFailedRegistration();
         await this.shutdownPromise;
         throw err;
@@ -336,7 +337,7 @@ class ProtomeshServer implements Server {
       try {
         await this.registration.deregister();
       } catch (err) {
-        this.logger.warn("deregistration failed; the lease will expire on its own", { err });
+        this.logger.warn("deregistration failed; the lease will expire on its own", { reason: err instanceof Error ? err.message : String(err) });
       }
       const delay = this.options.deregisterDelayMs ?? 100;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
