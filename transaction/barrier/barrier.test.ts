@@ -77,7 +77,7 @@ function namedCases<Tx>(make: () => Promise<{ barrier: Barrier<Tx> }>): void {
     const err = await barrier.run(call("refuse", "cancel"), async () => {
       throw new RpcError(Status.ABORTED, "no");
     }).catch((e: unknown) => RpcError.from(e));
-    expect(err.code).to.equal(Status.FAILED_PRECONDITION);
+    expect((err as RpcError).code).to.equal(Status.FAILED_PRECONDITION);
     expect(await barrier.run(call("refuse", "cancel"), async () => "undone")).to.deep.equal({ ran: true, value: "undone" });
   });
 
