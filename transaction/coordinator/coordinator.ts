@@ -169,6 +169,13 @@ export class Coordinator {
       return;
     }
     if (result.kind === "retry" && g.settings.retryLimit > 0 && g.rounds >= g.settings.retryLimit) {
+      // A saga that cannot move forward rolls back instead (with a fresh retry budget); only a
+      // transaction that cannot finish rolling back, confirming or delivering gives up.
+      if (g.mode === "saga" && g.status === "submitted") {
+        const why = `retry limit reached moving forward, rolling back: ${result.error}`;
+        if (await this.store.setStatus(g.gid, ["submitted"], "aborting", now, { lastError: why, nextAt: now })) await this.store.resetRounds(g.gid, now);
+        return;
+      }
       const error = `gave up after ${g.rounds} rounds (retry limit): ${result.error}`;
       if (await this.store.setStatus(g.gid, UNFINISHED, "failed", now, { lastError: error })) {
         this.metrics.finished.inc({ mode: g.mode, status: "failed" });
