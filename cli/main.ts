@@ -14,6 +14,8 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   describe: { summary: "print services, methods and messages as .proto source (gRPC reflection)", load: () => (require("../explorer/describe-command") as typeof import("../explorer/describe-command")).describeCommand },
   etcd: { summary: "run a local etcd member for development and print its ETCD_ENDPOINTS", load: () => (require("../registry/etcd/etcd-command") as typeof import("../registry/etcd/etcd-command")).etcdCommand },
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
+  "tx-server": { summary: "run a distributed-transaction coordinator (TCC, saga, messages, notifications)", load: () => (require("../transaction/cli/tx-server-command") as typeof import("../transaction/cli/tx-server-command")).txServerCommand },
+  tx: { summary: "list, show, retry or stop distributed transactions", load: () => (require("../transaction/cli/tx-command") as typeof import("../transaction/cli/tx-command")).txCommand },
 };
 
 function usage(): string {
