@@ -1,6 +1,6 @@
-import { getOption, hasOption, type DescExtension, type DescField, type DescMessage, type DescMethod, type DescService, type Registry } from "@bufbuild/protobuf";
+import { getOption, hasOption, type DescExtension, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { compileTemplate, type CompiledTemplate } from "./path-match";
-import { canonicalTemplate, parseTemplate, TemplateSyntaxError, type PathTemplate } from "./path-template";
+import { parseTemplate, TemplateSyntaxError, type PathTemplate } from "./path-template";
 
 /**
  * Routes derived from `google.api.http` annotations (and, when asked, a
@@ -45,19 +45,6 @@ export interface BuildRoutesOptions {
 }
 
 const HTTP_KINDS = ["get", "put", "post", "delete", "patch"] as const;
-
-/** Builds every route of the services in `registry`. Throws {@link RouteConfigError} on a bad or conflicting annotation. */
-export function buildRoutes(registry: Registry, options: BuildRoutesOptions = {}): GatewayRoute[] {
-  const ext = registry.getExtension("google.api.http");
-  const routes: GatewayRoute[] = [];
-  for (const type of registry) {
-    if (type.kind !== "service") continue;
-    if (options.services && !options.services.includes(type.typeName)) continue;
-    routes.push(...serviceRoutes(type, ext, options));
-  }
-  checkConflicts(routes);
-  return routes;
-}
 
 /** The routes of one service. */
 export function serviceRoutes(service: DescService, ext: DescExtension | undefined, options: BuildRoutesOptions = {}): GatewayRoute[] {
@@ -193,18 +180,4 @@ const PATH_WKT = new Set([
 
 function origin(method: DescMethod): string {
   return `${method.parent.file.proto.name}: ${method.parent.typeName}.${method.name}`;
-}
-
-/** Two routes with the same HTTP method and the same template shape would shadow each other. */
-function checkConflicts(routes: readonly GatewayRoute[]): void {
-  const seen = new Map<string, GatewayRoute>();
-  for (const r of routes) {
-    const key = `${r.httpMethod} ${canonicalTemplate(r.template, false)}`;
-    const other = seen.get(key);
-    if (other && other.grpcPath !== r.grpcPath) {
-      throw new RouteConfigError(`conflicting HTTP bindings for ${key}: ${other.origin} and ${r.origin}`);
-    }
-    if (other) throw new RouteConfigError(`${r.origin}: the binding ${key} is declared twice`);
-    seen.set(key, r);
-  }
 }
