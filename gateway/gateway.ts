@@ -164,10 +164,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     methodOverride: options.methodOverride === true,
     secure: options.tls !== undefined,
   };
-  const serverOptions: http.ServerOptions = { maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024 };
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const serverOptions: http.ServerOptions = {
+    maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
+    // Node checks the header and request timeouts on this interval (30 s by default): too coarse for slow-loris defence.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeout / 4)),
+  };
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => void handleRequest(deps, req, res);
   const server: http.Server = options.tls ? https.createServer({ ...serverOptions, key: options.tls.key, cert: options.tls.cert }, listener) : http.createServer(serverOptions, listener);
-  server.headersTimeout = options.headersTimeoutMs ?? 10_000;
+  server.headersTimeout = headersTimeout;
   server.requestTimeout = options.requestTimeoutMs ?? 60_000;
   server.keepAliveTimeout = 5_000;
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
