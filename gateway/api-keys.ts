@@ -126,7 +126,7 @@ export class ApiKeyCache {
         revision: () => this.rev,
         apply: (events) => this.apply(events),
         onWatching: () => undefined,
-        onFailure: (err) => this.logger.warn("api keys: etcd watch failed; keeping the last known keys", { err: String(err) }),
+        onFailure: (err) => void (!this.abort.signal.aborted && this.logger.warn("api keys: etcd watch failed; keeping the last known keys", { err: String(err) })),
         onCompacted: () => undefined,
       },
       this.abort.signal,

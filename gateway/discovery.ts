@@ -58,7 +58,7 @@ export class RegistryRoutes {
         revision: () => this.rev,
         apply: (events) => this.apply(events),
         onWatching: () => undefined,
-        onFailure: (err) => this.o.logger.warn("gateway discovery: registry watch failed; keeping current routes", { err: String(err) }),
+        onFailure: (err) => void (!this.abort.signal.aborted && this.o.logger.warn("gateway discovery: registry watch failed; keeping current routes", { err: String(err) })),
         onCompacted: () => undefined,
       },
       this.abort.signal,

@@ -1,5 +1,6 @@
-import { createRegistry } from "@bufbuild/protobuf";
-import { StructSchema } from "@bufbuild/protobuf/wkt";
+import { createFileRegistry } from "@bufbuild/protobuf";
+import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import { buildFile } from "../runtime/proto-builder";
 import type { ConfigSchema } from "../config/definition";
 import { openStore, type ConfigStore, type StoreOptions } from "../config/store";
 import type { VersionRecord } from "../config/records";
@@ -16,7 +17,30 @@ import { checkPolicy, validatePolicy } from "./policy-validate";
  * every write and again before a gateway applies it.
  */
 
-const POLICY_SCHEMA: ConfigSchema = { typeName: "google.protobuf.Struct", desc: StructSchema, registry: createRegistry(StructSchema) };
+// The document's top level as a message (so the config store rejects unknown
+// top-level keys itself); each section is a Struct that checkPolicy reads.
+function policySchema(): ConfigSchema {
+  const struct = { message: ".google.protobuf.Struct" } as const;
+  const file = buildFile({
+    name: "protomesh/gateway/policy.proto",
+    package: "protomesh.gateway",
+    messages: [{
+      name: "GatewayPolicy",
+      fields: [
+        { name: "defaults", number: 1, type: struct },
+        { name: "services", number: 2, type: struct },
+        { name: "methods", number: 3, type: struct },
+        { name: "jwt", number: 4, type: struct },
+        { name: "api_keys", number: 5, type: struct },
+      ],
+    }],
+  });
+  file.dependency = ["google/protobuf/struct.proto"];
+  const registry = createFileRegistry(file, (name) => (name === "google/protobuf/struct.proto" ? file_google_protobuf_struct : undefined));
+  return { typeName: "protomesh.gateway.GatewayPolicy", desc: registry.getMessage("protomesh.gateway.GatewayPolicy")!, registry };
+}
+
+const POLICY_SCHEMA = policySchema();
 
 export interface PolicyStoreOptions extends Omit<StoreOptions, "app" | "schema"> {
   /** Gateway name: gateways sharing a name share a policy (default "default"). */

@@ -66,7 +66,7 @@ const routePolicy = object({
   rateLimit: object({
     key: limitKey,
     local: object({ ratePerSecond: num(0.001, 1e9), burst: num(1, 1e9, true) }),
-    cluster: object({ limit: num(1, 1e9, true), windowSeconds: num(1, 86_400, true), onRedisDown: oneOf("open", "closed") }),
+    cluster: object({ limit: num(1, 1e9, true), windowSeconds: num(1, 86_400, true), burst: num(1, 1e9, true), onRedisDown: oneOf("open", "closed") }),
   }),
   timeoutMs: num(1, DAY_MS, true),
   maxTimeoutMs: num(1, DAY_MS, true),

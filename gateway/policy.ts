@@ -29,6 +29,8 @@ export interface ClusterLimit {
   readonly limit: number;
   /** Window length in seconds (default 1). */
   readonly windowSeconds?: number;
+  /** Requests admitted at once above the smooth rate (default limit/10, at least 1). */
+  readonly burst?: number;
   /** Redis unreachable: "open" falls back to the local limit (default), "closed" refuses (503). */
   readonly onRedisDown?: "open" | "closed";
 }

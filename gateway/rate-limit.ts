@@ -30,14 +30,15 @@ export class RateLimiter {
         if (cluster.onRedisDown === "closed") throw new GatewayError(Status.UNAVAILABLE, "rate limit store not configured (no Redis) and the route fails closed", 503);
       } else {
         const window = cluster.windowSeconds ?? 1;
+        const burst = cluster.burst ?? Math.max(1, Math.ceil(cluster.limit / 10));
         try {
-          decision = await this.cluster.take(key, cluster.limit, window, Math.max(1, Math.ceil(cluster.limit / 10)));
+          decision = await this.cluster.take(key, cluster.limit, window, burst);
         } catch (err) {
           if (!(err instanceof RedisUnavailableError)) throw err;
           if (cluster.onRedisDown === "closed") throw new GatewayError(Status.UNAVAILABLE, "rate limit store unreachable and the route fails closed", 503, { "retry-after": "1" });
           // Fail open: a local bucket at the cluster rate stands in, so a Redis outage is not a free-for-all.
           if (!policy.local) {
-            decision = this.local.take(`${key}|fallback`, cluster.limit / window, Math.max(1, Math.ceil(cluster.limit / 10)));
+            decision = this.local.take(`${key}|fallback`, cluster.limit / window, burst);
           }
         }
         if (decision && !decision.allowed) throw tooMany(decision, res);
