@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   docs: { summary: "write Markdown and HTML API docs from the .proto files; --serve to try calls", load: () => (require("../apidocs/docs-command") as typeof import("../apidocs/docs-command")).docsCommand },
   ls: { summary: "list a server's services or a service's methods (gRPC reflection)", load: () => (require("../explorer/ls-command") as typeof import("../explorer/ls-command")).lsCommand },
   describe: { summary: "print services, methods and messages as .proto source (gRPC reflection)", load: () => (require("../explorer/describe-command") as typeof import("../explorer/describe-command")).describeCommand },
+  gateway: { summary: "HTTP/JSON gateway from google.api.http; its routes, policy (etcd) and API keys", load: () => (require("../gateway/cli/command") as typeof import("../gateway/cli/command")).gatewayCommand },
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
 };
 
