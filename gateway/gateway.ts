@@ -18,6 +18,7 @@ import { validatePolicy } from "./policy-validate";
 import { RateLimiter } from "./rate-limit";
 import { ClusterLimiter } from "./rate-limit-redis";
 import { filesFromDescriptors, RouteTable, type BoundRoute, type RouteSource } from "./route-table";
+import { TrafficRouter } from "./traffic";
 import { Upstreams } from "./upstreams";
 
 /** Upstream services known at start: generated definitions or descriptor files, and where they run. */
@@ -60,6 +61,8 @@ export interface GatewayOptions {
   readonly maxHeaderBytes?: number;
   /** TLS key and certificate (PEM): serve HTTPS. */
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+  /** The gateway's zone, for traffic rules that prefer the caller's zone. */
+  readonly zone?: string;
   /** One JSON line per request (default true). */
   readonly accessLog?: boolean;
   readonly logger?: Logger;
@@ -151,10 +154,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const cluster = options.redis ? new ClusterLimiter({ redis: options.redis, timeoutMs: options.redisTimeoutMs, logger }) : undefined;
   const limiter = new RateLimiter(cluster);
   const cache = keys;
+  const traffic = new TrafficRouter(registry, upstreams, logger, options.zone);
   const deps = {
     table,
     policy: () => policy.value,
-    upstreams,
+    traffic,
     auth: { policy: () => policy.value, jwt: verifier, lookupKey: (id: string) => cache?.lookup(id) },
     limiter,
     metrics: gatewayMetrics(),
@@ -211,6 +215,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       });
       for (const stop of stops.reverse()) await stop();
       await cluster?.close();
+      traffic.close();
       upstreams.close();
       await registry?.close();
     },

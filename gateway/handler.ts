@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { JsonValue } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
 import type { Metadata } from "@grpc/grpc-js";
 import { dynamicCall } from "../runtime/dynamic-call";
 import { RpcError, Status } from "../runtime/errors";
@@ -17,7 +18,7 @@ import { parseQueryString, QueryError } from "./query";
 import type { RateLimiter } from "./rate-limit";
 import { requestJson } from "./request-message";
 import type { BoundRoute, RouteTable } from "./route-table";
-import type { Upstreams } from "./upstreams";
+import type { TrafficRouter } from "./traffic";
 import { streamResponses } from "./stream-response";
 import { pickResponseBody } from "./response-body";
 
@@ -31,7 +32,7 @@ import { pickResponseBody } from "./response-body";
 export interface HandlerDeps {
   readonly table: RouteTable;
   readonly policy: () => GatewayPolicy;
-  readonly upstreams: Upstreams;
+  readonly traffic: TrafficRouter;
   readonly auth: AuthContext;
   readonly limiter: RateLimiter;
   readonly metrics: GatewayMetrics;
@@ -73,7 +74,9 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     if (match.kind === "method-not-allowed") throw new GatewayError(Status.UNIMPLEMENTED, `${method} is not allowed on ${path}`, 405, { allow: match.allow.join(", ") });
     route = match.route;
     rs = startRequestSpan(req, method, route.template.source);
-    const policy = routePolicy(deps.policy(), route.service, route.method.name);
+    const whole = deps.policy();
+    deps.traffic.setRules(whole.traffic);
+    const policy = routePolicy(whole, route.service, route.method.name);
     if (req.headers.origin !== undefined) applyCors(policy.cors, req, res);
     const query = parseQueryString(q === -1 ? "" : url.slice(q + 1));
     const identity = await authenticate(deps.auth, policy, req, query);
@@ -86,7 +89,8 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     injectTrace(rs, md);
     const deadline = Date.now() + timeoutOf(req, policy);
     const requests = await readRequests(route, match.variables, req, query, policy, deps);
-    status = await call(deps, route, policy, req, res, md, deadline, requests);
+    const client = deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
+    status = await call(deps, client, route, policy, req, res, md, deadline, requests);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
     failure = e.rawMessage;
@@ -147,7 +151,7 @@ async function readRequests(route: BoundRoute, variables: Map<string, string>, r
   return [build(body ? parseJsonBody(body) : undefined)];
 }
 
-async function call(deps: HandlerDeps, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[]): Promise<number> {
+async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[]): Promise<number> {
   const abort = new AbortController();
   // The client went away before the answer was complete: cancel upstream.
   const onClose = () => {
@@ -155,7 +159,6 @@ async function call(deps: HandlerDeps, route: BoundRoute, policy: RoutePolicy, r
   };
   res.on("close", onClose);
   try {
-    const client = deps.upstreams.client(route.target);
     const responses = dynamicCall(client, route.method, requests, {
       metadata: md,
       deadline,

@@ -32,6 +32,7 @@ function policySchema(): ConfigSchema {
         { name: "methods", number: 3, type: struct },
         { name: "jwt", number: 4, type: struct },
         { name: "api_keys", number: 5, type: struct },
+        { name: "traffic", number: 6, type: struct },
       ],
     }],
   });

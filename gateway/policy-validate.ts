@@ -1,3 +1,4 @@
+import { validateTrafficRule } from "../runtime/balancing";
 import type { GatewayPolicy, PolicyIssue } from "./policy";
 import { PolicyValidationError } from "./policy";
 
@@ -100,6 +101,9 @@ const policyCheck = object({
     queryParam: str,
     claimsToMetadata: record((v, path, issues) => void ((typeof v !== "string" || !HEADER.test(v)) && issues.push({ path, message: "must be a lower-case metadata key" })), /^[A-Za-z0-9_.:-]+$/, "a claim name"),
   }),
+  traffic: record((v, path, issues) => {
+    for (const p of validateTrafficRule(v)) issues.push({ path: p.path ? `${path}.${p.path}` : path, message: p.message });
+  }, /^[A-Za-z0-9][A-Za-z0-9._-]*$/, "a registry service name (as in etcd:///<name>)"),
   apiKeys: object({
     header: (v, path, issues) => void ((typeof v !== "string" || !HEADER.test(v)) && issues.push({ path, message: "must be a lower-case header name" })),
     queryParam: str,

@@ -12,6 +12,8 @@
  * ```
  */
 
+import type { TrafficRule } from "../runtime/balancing";
+
 export type AuthMode = "none" | "jwt" | "api-key" | "jwt-or-api-key";
 
 /** Who a rate limit counts: the client address, the API key, a JWT claim or a header. */
@@ -104,6 +106,8 @@ export interface ApiKeySettings {
 }
 
 export interface GatewayPolicy {
+  /** Traffic rules (canary, A/B, blue-green) by registry service name, in the shared rule model of `protomesh/balancing`. */
+  readonly traffic?: Readonly<Record<string, TrafficRule>>;
   readonly defaults?: RoutePolicy;
   readonly services?: Readonly<Record<string, RoutePolicy>>;
   readonly methods?: Readonly<Record<string, RoutePolicy>>;

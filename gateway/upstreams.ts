@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { DISCOVERY_OPTION } from "../runtime/instances";
+import { DISCOVERY_OPTION } from "../runtime/balancing/instances";
 import "../registry/etcd/register";
 
 /**

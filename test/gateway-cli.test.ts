@@ -38,8 +38,8 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
     await registry?.close();
   });
 
-  async function startRegistered(name: string, servedBy: string): Promise<Server> {
-    const server = createServer({ name, registry });
+  async function startRegistered(name: string, servedBy: string, version = "v1"): Promise<Server> {
+    const server = createServer({ name, registry, instance: { version } });
     server.add(HttpGreeterDefinition, httpGreeterHandlers(servedBy));
     await server.listen("127.0.0.1:0");
     servers.push(server);
@@ -60,6 +60,44 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
     );
     expect(((await res.json()) as { servedBy: string }).servedBy).to.equal("late");
     expect(gateway.routes().every((r) => r.target === "etcd:///http-greeter")).to.equal(true);
+  });
+
+  it("routes canary traffic by the shared traffic rule (header and cookie matches, a subset with no instance fails with 503)", async () => {
+    await startRegistered("http-greeter", "v2-instance", "v2");
+    const url = `http://127.0.0.1:${(gateway!.server.address() as { port: number }).port}`;
+    gateway!.setPolicy({
+      traffic: {
+        "http-greeter": {
+          subsets: { stable: { labels: { version: "v1" } }, canary: { labels: { version: "v2" } } },
+          routes: [
+            { name: "testers", match: { headers: { "x-tester": "yes" } }, to: [{ subset: "canary" }] },
+            { name: "beta-cookie", match: { attributes: { "cookie.beta": "1" } }, to: [{ subset: "canary" }] },
+            { name: "everyone", to: [{ subset: "stable" }] },
+          ],
+        },
+      },
+    });
+    const servedBy = async (headers: Record<string, string>) => {
+      const r = await fetch(`${url}/v1/hello/a`, { headers });
+      expect(r.status).to.equal(200);
+      return { by: ((await r.json()) as { servedBy: string }).servedBy, route: r.headers.get("x-protomesh-route"), subset: r.headers.get("x-protomesh-subset") };
+    };
+    // The instance list arrives through the registry watch; wait until both versions are known.
+    await waitFor(async () => (await servedBy({ "x-tester": "yes" })).by === "v2-instance", { timeoutMs: 15_000, what: "canary reachable" });
+    for (let i = 0; i < 5; i++) expect(await servedBy({})).to.deep.equal({ by: "late", route: "everyone", subset: "stable" });
+    expect(await servedBy({ "x-tester": "yes" })).to.deep.equal({ by: "v2-instance", route: "testers", subset: "canary" });
+    expect((await servedBy({ cookie: "a=b; beta=1" })).by).to.equal("v2-instance");
+    gateway!.setPolicy({
+      traffic: { "http-greeter": { subsets: { blue: { labels: { version: "v3" } } }, routes: [{ to: [{ subset: "blue" }] }], fallback: "fail" } },
+    });
+    const none = await fetch(`${url}/v1/hello/a`);
+    expect(none.status).to.equal(503);
+    gateway!.setPolicy({});
+    expect((await fetch(`${url}/v1/hello/a`)).status).to.equal(200);
+  });
+
+  it("refuses a traffic rule that does not validate, naming the field", () => {
+    expect(() => gateway!.setPolicy({ traffic: { "http-greeter": { subsets: {}, routes: [{ to: [{ subset: "nope" }] }] } } })).to.throw(/traffic\["http-greeter"\]/);
   });
 
   it("gateway routes prints the derived table", async () => {

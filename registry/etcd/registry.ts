@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { InstanceInfo } from "../../runtime/instances";
+import type { InstanceInfo } from "../../runtime/balancing/instances";
 import type { Discovery, DiscoveryUpdate, Registrar, Registration, RegistrationHandle } from "../registry";
 import { sleep } from "./backoff";
 import { EtcdDiscovery } from "./discovery";

@@ -9,7 +9,7 @@
  * first use from `ETCD_ENDPOINTS`.
  */
 import { experimental, Metadata, status, type ChannelOptions } from "@grpc/grpc-js";
-import { INSTANCES_ATTRIBUTE, type InstanceInfo } from "../../runtime/instances";
+import { INSTANCES_ATTRIBUTE, type InstanceInfo } from "../../runtime/balancing/instances";
 import { DISCOVERY_OPTION, type Discovery } from "../registry";
 import { checkSegment } from "./keys";
 import { etcdRegistry } from "./registry";
