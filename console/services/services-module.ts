@@ -5,6 +5,7 @@
  * which services changed.
  */
 import type { Etcd3 } from "etcd3";
+import { DRAINING_METADATA } from "../../runtime/instances";
 import type { AuditLog } from "../audit/audit-log";
 import { EventHub } from "../server/event-stream";
 import { HttpError } from "../server/http-error";
@@ -77,7 +78,9 @@ export function servicesModule(deps: ServicesModuleDeps): ConsoleModule {
           const { before, after } = await changeInstance(deps.etcd, deps.namespace, params.service!, params.id!, change, deps.callTimeoutMs);
           const action = "weight" in change ? "instance.weight" : change.draining ? "instance.drain" : "instance.undrain";
           await deps.audit.record({ who: actor.user, via: "console", action, target: `${params.service}/${params.id}`, before, after });
-          return { instance: after };
+          const row = index.get(params.service!, params.id!);
+          // The watch may not have delivered the change yet: answer with the entry as written.
+          return { instance: { ...row, ...after, draining: after.metadata[DRAINING_METADATA] === "true" } };
         },
       },
       {

@@ -80,16 +80,20 @@ export function ServicesPage({ session }: PageProps) {
     loadRange(true);
   }, [loadRange]);
 
-  // Live: the server says which services changed; re-read what is on screen.
+  // Live: the server says which services changed; re-read what is on screen. One
+  // subscription for the page's life (re-subscribing would drop notes in between).
+  const latest = useRef({ loadServices, loadRange, selected, detail });
+  latest.current = { loadServices, loadRange, selected, detail };
   useEffect(
     () =>
       subscribe("/api/services/events", "changed", (data) => {
         const d = data as { services: string[] };
-        loadServices();
-        if (!selected || d.services.includes(selected)) loadRange(true);
-        if (detail && d.services.includes(detail.instance.service)) refreshDetail(detail.instance);
+        const now = latest.current;
+        now.loadServices();
+        if (!now.selected || d.services.includes(now.selected)) now.loadRange(true);
+        if (now.detail && d.services.includes(now.detail.instance.service)) refreshDetail(now.detail.instance);
       }),
-    [loadServices, loadRange, selected, detail],
+    [],
   );
 
   const open = (row: Row) => get<Detail>(`/api/instances/${encodeURIComponent(row.service)}/${encodeURIComponent(row.id)}`).then(setDetail, (e: Error) => setMessage(e.message));
@@ -98,9 +102,9 @@ export function ServicesPage({ session }: PageProps) {
 
   const change = (row: Row, body: { draining: boolean } | { weight: number }) =>
     post<{ instance: Row }>(`/api/instances/${encodeURIComponent(row.service)}/${encodeURIComponent(row.id)}`, body).then(
-      () => {
+      (r) => {
         setMessage("");
-        return open(row);
+        setDetail((d) => (d && d.instance.id === row.id ? { ...d, instance: r.instance } : d));
       },
       (e: Error) => setMessage(e.message),
     );
