@@ -17,7 +17,7 @@ import { AuditLog } from "./audit/audit-log";
 import { auditModule } from "./audit/audit-module";
 import { UserStore } from "./auth/users";
 import { configModule } from "./config-center/config-module";
-import { isLoopback, type AuthMode } from "./server/access";
+import { checkAuthMode, isLoopback, type AuthMode } from "./server/access";
 import { startHttpServer, type RunningHttpServer } from "./server/console-server";
 import type { ConsoleModule } from "./server/route";
 import { checkAssets, defaultAssetsDir } from "./server/static-files";
@@ -75,6 +75,7 @@ export const DEFAULT_CONSOLE_PORT = 8090;
 export async function startConsole(options: ConsoleOptions = {}): Promise<RunningConsole> {
   const host = options.host ?? "127.0.0.1";
   const auth = options.signIn ?? (isLoopback(host) ? "none" : "users");
+  checkAuthMode(host, auth);
   const assetsDir = options.assetsDir ?? defaultAssetsDir();
   checkAssets(assetsDir);
   const logger = options.logger ?? getLogger().child({ component: "console" });
