@@ -23,5 +23,5 @@ export { AuditLog, type AuditEntry, type AuditInput } from "./audit/audit-log";
 export { callTree, stagesOf, type TreeRow } from "./traces/call-tree";
 export { decodeOtlpJson } from "./traces/otlp-json";
 export type { TraceSpan, TraceSummary, TraceQuery, TraceSource } from "./traces/span";
-export { DRAINING_METADATA } from "../runtime/instances";
+export { DRAINING_METADATA } from "../runtime/balancing/instances";
 export { METRICS_METADATA } from "./traces/red-metrics";

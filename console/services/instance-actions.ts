@@ -13,7 +13,7 @@
 import type { Etcd3 } from "etcd3";
 import { decodeInstance, encodeInstance, instanceKey, servicePrefix } from "../../registry/etcd/keys";
 import { deadlineIn } from "../../registry/etcd/options";
-import { DRAINING_METADATA, type InstanceInfo } from "../../runtime/instances";
+import { DRAINING_METADATA, type InstanceInfo } from "../../runtime/balancing/instances";
 import { HttpError } from "../server/http-error";
 
 export type InstanceChangeRequest = { draining: boolean } | { weight: number };

@@ -9,8 +9,8 @@ import { Backoff } from "../../registry/etcd/backoff";
 import { decodeInstance } from "../../registry/etcd/keys";
 import { runListWatch } from "../../registry/etcd/list-watch";
 import { readPrefix } from "../../registry/etcd/read-prefix";
-import type { InstanceInfo } from "../../runtime/instances";
-import { DRAINING_METADATA } from "../../runtime/instances";
+import type { InstanceInfo } from "../../runtime/balancing/instances";
+import { DRAINING_METADATA } from "../../runtime/balancing/instances";
 import type { Logger } from "../../runtime/logger";
 
 /** One instance as the console shows it. */

@@ -5,7 +5,7 @@
  * which services changed.
  */
 import type { Etcd3 } from "etcd3";
-import { DRAINING_METADATA } from "../../runtime/instances";
+import { DRAINING_METADATA } from "../../runtime/balancing/instances";
 import type { AuditLog } from "../audit/audit-log";
 import { EventHub } from "../server/event-stream";
 import { HttpError } from "../server/http-error";
