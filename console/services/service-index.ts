@@ -54,6 +54,8 @@ export class ServiceIndex {
   private readonly prefix: string;
   private rev = 0n;
   private sorted: InstanceRow[] | undefined;
+  /** Per-service summaries, dropped for a service when it changes (200 services × 50 instances: no full rescan per event). */
+  private readonly summaryCache = new Map<string, ServiceSummary>();
   private loop: Promise<void> | undefined;
   private firstSync: Promise<void>;
   private resolveFirst!: () => void;
@@ -120,15 +122,20 @@ export class ServiceIndex {
       .filter((n) => n.toLowerCase().includes(needle))
       .sort()
       .map((name) => {
-        const rows = [...(this.services.get(name)?.values() ?? [])];
-        return {
-          name,
-          instances: rows.length,
-          draining: rows.filter((r) => r.draining).length,
-          versions: [...new Set(rows.map((r) => r.version))].sort(),
-          zones: [...new Set(rows.map((r) => r.zone))].sort(),
-          invalid: this.invalid.get(name)?.size ?? 0,
-        };
+        let summary = this.summaryCache.get(name);
+        if (!summary) {
+          const rows = [...(this.services.get(name)?.values() ?? [])];
+          summary = {
+            name,
+            instances: rows.length,
+            draining: rows.filter((r) => r.draining).length,
+            versions: [...new Set(rows.map((r) => r.version))].sort(),
+            zones: [...new Set(rows.map((r) => r.zone))].sort(),
+            invalid: this.invalid.get(name)?.size ?? 0,
+          };
+          this.summaryCache.set(name, summary);
+        }
+        return summary;
       });
   }
 
@@ -176,6 +183,7 @@ export class ServiceIndex {
     for (const [service, m] of this.services) for (const id of m.keys()) before.add(`${service}/${id}`);
     this.services.clear();
     this.invalid.clear();
+    this.summaryCache.clear();
     for (const kv of kvs) this.put(kv);
     this.rev = revision;
     this.sorted = undefined;
@@ -247,6 +255,7 @@ export class ServiceIndex {
   }
 
   private emit(change: InstanceChange): void {
+    this.summaryCache.delete(change.service);
     for (const l of this.listeners) l(change);
   }
 }
