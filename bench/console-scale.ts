@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     progress(`first render ${firstRender.at(-1)!.toFixed(0)} ms`);
   }
   const domRows = await page.locator(".instance-row").count();
+  if (process.env.UPDATE_SCREENSHOTS) await page.screenshot({ path: path.join(ROOT, "docs", "console", "services-10k.png") });
 
   const filterMs: number[] = [];
   for (let r = 0; r < RUNS; r++) {
