@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { createClient, createServer, etcdRegistry, type EtcdRegistry, type Server } from "protomesh";
 import type { FrameLocator } from "playwright-core";
 import { buildDescriptors } from "../apidocs/descriptor-set";
+import { main } from "../cli/main";
 import { openStore } from "../config/store";
 import { GreeterDefinition } from "../gen/examples/greeter/v1/greeter_protomesh";
 import { greeterHandlers } from "../examples/greeter/service";
@@ -160,6 +161,23 @@ describe("console: Config, API, Traces and Audit pages (real etcd, instances, Ch
         await fx.page.locator('.audit-row[data-action="config.publish"]').click();
         expect(await fx.page.locator('.audit-detail tr[data-path="greeting"]').textContent()).to.include('"Hello"').and.include('"Hi"');
         await screenshot(fx.page, "audit");
+      });
+
+      it("shows changes made with the CLI too", async () => {
+        let err = "";
+        const code = await main(["config", "set", "greeting=Yo", "--app", "greeter", "--env", "prod", "--namespace", namespace, "--endpoints", fixture.endpoints.join(","), "--author", "cli-user", "--comment", "from the shell"], {
+          cwd: REPO,
+          env: process.env,
+          out: () => undefined,
+          err: (t) => void (err += t),
+        });
+        expect(code, err).to.equal(0);
+        await fx.page.reload();
+        const row = fx.page.locator('.audit-row[data-action="config.set"]');
+        await row.waitFor();
+        expect(await row.textContent()).to.include("cli-user").and.include("cli").and.include("greeter@prod");
+        await row.click();
+        expect(await fx.page.locator('.audit-detail tr[data-path="greeting"]').textContent()).to.include('"Yo"');
       });
     });
   });
