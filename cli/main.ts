@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
   "tx-server": { summary: "run a distributed-transaction coordinator (TCC, saga, messages, notifications)", load: () => (require("../transaction/cli/tx-server-command") as typeof import("../transaction/cli/tx-server-command")).txServerCommand },
   tx: { summary: "list, show, retry or stop distributed transactions", load: () => (require("../transaction/cli/tx-command") as typeof import("../transaction/cli/tx-command")).txCommand },
+  console: { summary: "serve the admin console (services, config, API, traces, audit); manage its users", load: () => (require("../console/console-command") as typeof import("../console/console-command")).consoleCommand },
 };
 
 function usage(): string {
