@@ -16,6 +16,7 @@ export function pgBarrier(pool: Pool, options: { table?: string } = {}): Barrier
     async transaction(fn) {
       const conn = await pool.connect();
       let broken = false;
+      hearErrors(conn);
       try {
         await conn.query("BEGIN");
         const out = await fn(conn);
@@ -41,4 +42,17 @@ export function pgBarrier(pool: Pool, options: { table?: string } = {}): Barrier
     },
   };
   return new Barrier(driver);
+}
+
+const heard = new WeakSet<object>();
+
+/**
+ * A connection that dies while checked out (a server restart) emits "error" on its client, now
+ * or after it went back to the pool; unheard, that crashes the process. The failed query
+ * rejects anyway, which is what we act on, so the event itself needs only a listener.
+ */
+function hearErrors(conn: { on(event: "error", fn: () => void): unknown }): void {
+  if (heard.has(conn)) return;
+  heard.add(conn);
+  conn.on("error", () => undefined);
 }

@@ -69,21 +69,30 @@ export const txServerCommand: Command = {
       if (!/^\d+$/.test(s)) throw new UsageError(`--${name} must be a whole number, got "${s}"`);
       return Number(s);
     };
+    // What is open so far, closed again when start-up fails (an open handle would keep the process alive).
+    const opened: Array<() => Promise<unknown>> = [];
     try {
       const postgres = (v.postgres as string | undefined) ?? io.env.PROTOMESH_TX_POSTGRES;
       if (postgres && v["data-dir"]) throw new UsageError("--postgres and --data-dir do not go together");
       const endpoints = ((v.endpoints as string | undefined) ?? io.env.ETCD_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-      const registry = endpoints.length > 0 ? etcdRegistry({ endpoints, namespace: v.namespace as string | undefined }) : undefined;
-      if (registry) setDefaultDiscovery(registry);
-      const store = postgres ? await postgresStore(postgres) : await embeddedStore(v["data-dir"] as string | undefined);
+      // Every flag is checked before anything is opened: a usage error must not leave a store or an etcd client open.
       const metricsPort = num("metrics-port");
+      const defaults = clean({ timeoutMs: num("timeout-ms"), retryIntervalMs: num("retry-interval-ms"), maxRetryIntervalMs: num("max-retry-interval-ms"), requestTimeoutMs: num("request-timeout-ms"), retryLimit: num("retry-limit") });
+      const pollIntervalMs = num("poll-ms");
+      const registry = endpoints.length > 0 ? etcdRegistry({ endpoints, namespace: v.namespace as string | undefined }) : undefined;
+      if (registry) {
+        setDefaultDiscovery(registry);
+        opened.push(() => registry.close());
+      }
+      const store = postgres ? await postgresStore(postgres) : await embeddedStore(v["data-dir"] as string | undefined);
+      opened.unshift(() => store.close());
       const tx = await createTxServer({
         store,
         closeStore: true,
         instanceId: v["instance-id"] as string | undefined,
-        pollIntervalMs: num("poll-ms"),
+        pollIntervalMs,
         alertWebhook: v["alert-webhook"] as string | undefined,
-        defaults: clean({ timeoutMs: num("timeout-ms"), retryIntervalMs: num("retry-interval-ms"), maxRetryIntervalMs: num("max-retry-interval-ms"), requestTimeoutMs: num("request-timeout-ms"), retryLimit: num("retry-limit") }),
+        defaults,
         server: { name: (v.name as string | undefined) ?? DEFAULT_TX_SERVICE, registry, ...(metricsPort !== undefined ? { metrics: { port: metricsPort } } : {}) },
       });
       await tx.listen((v.listen as string | undefined) ?? "127.0.0.1:7070");
@@ -96,6 +105,7 @@ export const txServerCommand: Command = {
       await registry?.close();
       return ExitCode.ok;
     } catch (err) {
+      for (const close of opened) await close().catch(() => undefined);
       if (err instanceof UsageError) {
         io.err(`protomesh tx-server: ${err.message}\n(protomesh tx-server --help lists options)\n`);
         return ExitCode.usage;

@@ -12,6 +12,8 @@
 import { randomUUID } from "node:crypto";
 import { context, propagation } from "@opentelemetry/api";
 import { createClient, type ClientHandle, type ClientOptions } from "../../runtime/client";
+// Branch targets and the coordinator are usually `etcd:///…`: make sure grpc-js knows the scheme.
+import "../../registry/etcd/register";
 import type { DeepPartial } from "../../runtime/definition";
 import { TxCoordinatorDefinition, type TxCoordinatorClient } from "../../gen/protomesh/transaction/v1/coordinator_protomesh";
 import type { BranchSpec, Transaction, TxOptions } from "../../gen/protomesh/transaction/v1/coordinator";

@@ -6,6 +6,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Span } from "@opentelemetry/api";
 import { createClient } from "../../runtime/client";
+// Branch targets and the coordinator are usually `etcd:///…`: make sure grpc-js knows the scheme.
+import "../../registry/etcd/register";
 import type { ServiceDefinition } from "../../runtime/definition";
 import { Status } from "../../runtime/errors";
 import { metadataSetter } from "../../runtime/tracing-interceptor";

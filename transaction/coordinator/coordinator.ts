@@ -16,7 +16,7 @@ import { UNFINISHED } from "../store/types";
 import { MSG_BRANCH } from "../barrier/barrier";
 import { alertSender, type AlertOptions, type TxAlert } from "./alerts";
 import { BranchCaller, verdictOf, type BranchCallerOptions } from "./branch-caller";
-import { backoffMs, DEFAULT_SETTINGS } from "./settings";
+import { backoffMs, DEFAULT_SETTINGS, leaseMs } from "./settings";
 import { txMetrics, type TxMetrics } from "./tx-metrics";
 import type { CallOutcome, Mode, RoundContext, RoundResult } from "./round";
 import { tccMode } from "./mode-tcc";
@@ -129,7 +129,7 @@ export class Coordinator {
     const current = await this.store.get(gid);
     if (!current) return undefined;
     const now = Date.now();
-    return this.store.claim(gid, expectedNextAt, this.id, now + backoffMs(current.settings, current.rounds + 1), now);
+    return this.store.claim(gid, expectedNextAt, this.id, now + leaseMs(current.settings, current.rounds + 1), now);
   }
 
   /**

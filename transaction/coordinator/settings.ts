@@ -45,3 +45,12 @@ export function backoffMs(settings: TxSettings, round: number): number {
   const exp = Math.min(Math.max(round - 1, 0), 30);
   return Math.min(settings.retryIntervalMs * 2 ** exp, settings.maxRetryIntervalMs);
 }
+
+/**
+ * How long a claim holds a transaction: the backoff, but never less than one branch call's
+ * deadline plus a second, so a slow round is not claimed again by another instance while it
+ * is still calling (a dead instance's work then waits at most that long).
+ */
+export function leaseMs(settings: TxSettings, round: number): number {
+  return Math.max(backoffMs(settings, round), settings.requestTimeoutMs + 1000);
+}

@@ -9,7 +9,7 @@ import type { DeepPartial } from "../../runtime/definition";
 import type { TxCoordinatorHandlers } from "../../gen/protomesh/transaction/v1/coordinator_protomesh";
 import type { ListReply, SubmitReply, Transaction } from "../../gen/protomesh/transaction/v1/coordinator";
 import type { Coordinator } from "../coordinator/coordinator";
-import { backoffMs, resolveSettings } from "../coordinator/settings";
+import { leaseMs, resolveSettings } from "../coordinator/settings";
 import type { GlobalRow, TxSettings, TxStatus } from "../store/types";
 import { TX_MODES, TX_STATUSES, UNFINISHED } from "../store/types";
 import { bad, checkBranches, checkGid, checkMode } from "./validate";
@@ -80,7 +80,7 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
         const g = await mustGet(req.gid);
         if (g.status === "submitted" || g.status === "succeed") return { gid: g.gid, status: g.status };
         const now = Date.now();
-        const lease = now + backoffMs(g.settings, 1);
+        const lease = now + leaseMs(g.settings, 1);
         if (!(await store.setStatus(g.gid, ["prepared"], "submitted", now, { nextAt: lease }))) {
           const cur = await store.get(g.gid);
           if (cur?.status === "submitted" || cur?.status === "succeed") return { gid: g.gid, status: cur.status };
@@ -99,7 +99,7 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
       }
       if (mode === "notify" && branches.length !== 1) throw bad("a notification has exactly one receiver (one notify op)");
       const now = Date.now();
-      const lease = now + backoffMs(settings, 1);
+      const lease = now + leaseMs(settings, 1);
       const g: GlobalRow = { gid, mode, status: "submitted", settings, queryTarget: "", traceparent: req.traceparent, owner: co.id, nextAt: lease, timeoutAt: now + settings.timeoutMs, rounds: 1, lastError: "", createdAt: now, updatedAt: now, finishedAt: 0 };
       // rounds starts at 1: this instance drives the first round itself, without a claim.
       if (!(await store.create(g, branches))) throw new RpcError(Status.ALREADY_EXISTS, `transaction ${gid} exists already`);
@@ -112,7 +112,7 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
       const now = Date.now();
       const to: TxStatus = g.mode === "tcc" ? "aborting" : "failed";
       const reason = req.reason ? `aborted by the caller: ${req.reason}` : "aborted by the caller";
-      if (!(await store.setStatus(g.gid, ["prepared"], to, now, { lastError: reason, nextAt: now + backoffMs(g.settings, 1) }))) {
+      if (!(await store.setStatus(g.gid, ["prepared"], to, now, { lastError: reason, nextAt: now + leaseMs(g.settings, 1) }))) {
         const cur = await store.get(g.gid);
         throw new RpcError(Status.FAILED_PRECONDITION, `transaction ${g.gid} cannot be aborted: it is ${cur?.status ?? "gone"}`);
       }

@@ -44,6 +44,7 @@ export function pgClient(pool: Pool, ownPool = false): SqlClient {
     async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
       const conn: PoolClient = await pool.connect();
       let broken = false;
+      hearErrors(conn);
       try {
         await conn.query("BEGIN");
         const out = await fn(pgQueryable(conn));
@@ -114,4 +115,17 @@ function pgliteQueryable(tx: PGliteTransaction): SqlQueryable {
 export async function openPGlite(dataDir?: string): Promise<PGlite> {
   const mod = requireOptional<typeof import("@electric-sql/pglite")>("@electric-sql/pglite", "the embedded transaction store", PGLITE_RANGE);
   return mod.PGlite.create(dataDir);
+}
+
+const heard = new WeakSet<object>();
+
+/**
+ * A connection that dies while checked out (a server restart) emits "error" on its client, now
+ * or after it went back to the pool; unheard, that crashes the process. The failed query
+ * rejects anyway, which is what we act on, so the event itself needs only a listener.
+ */
+function hearErrors(conn: { on(event: "error", fn: () => void): unknown }): void {
+  if (heard.has(conn)) return;
+  heard.add(conn);
+  conn.on("error", () => undefined);
 }
