@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   ls: { summary: "list a server's services or a service's methods (gRPC reflection)", load: () => (require("../explorer/ls-command") as typeof import("../explorer/ls-command")).lsCommand },
   describe: { summary: "print services, methods and messages as .proto source (gRPC reflection)", load: () => (require("../explorer/describe-command") as typeof import("../explorer/describe-command")).describeCommand },
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
+  traffic: { summary: "traffic rules in etcd: subsets by label, weights, request matches; get, apply, history, rollback", load: () => (require("../traffic/cli/command") as typeof import("../traffic/cli/command")).trafficCommand },
 };
 
 function usage(): string {
