@@ -140,7 +140,7 @@ export const trafficCommand: Command = {
       logger,
       store: (service) => {
         try {
-          const store = openTrafficStore({ service, namespace: flags.namespace, endpoints: flags.endpoints?.split(","), author: flags.author, logger });
+          const store = openTrafficStore({ service, namespace: flags.namespace, endpoints: flags.endpoints?.split(","), author: flags.author ?? io.env.PROTOMESH_USER, logger });
           stores.push(store);
           return store;
         } catch (err) {
