@@ -43,7 +43,7 @@ function keyed(key: string): grpc.Metadata {
 }
 
 describe("mesh: a plain grpc-js client on etcd:///", function () {
-  this.timeout(60_000);
+  this.timeout(150_000);
   const namespace = uniqueNamespace();
   const live = new Map<string, GreeterProcess>();
   const clients: grpc.Client[] = [];
@@ -83,7 +83,7 @@ describe("mesh: a plain grpc-js client on etcd:///", function () {
   };
 
   before(async function () {
-    this.timeout(60_000);
+    this.timeout(150_000);
     registry = etcdRegistry({ endpoints: fixture.endpoints, namespace, ttlSeconds: TTL_SECONDS });
     const tap = tapDiscovery(registry);
     sets = tap.sets;

@@ -12,9 +12,11 @@ import { experimental, Metadata, status, type ChannelOptions } from "@grpc/grpc-
 import { INSTANCES_ATTRIBUTE, type InstanceInfo } from "../../runtime/balancing/instances";
 import { methodConfigSelector } from "../../runtime/balancing/method-config-selector";
 import { TRAFFIC_ATTRIBUTE, type TrafficState } from "../../runtime/balancing/traffic-attributes";
+import { withoutEmptyResolutionNote } from "../../runtime/errors";
 import { DISCOVERY_OPTION, type Discovery } from "../registry";
 import { checkSegment } from "./keys";
 import { etcdRegistry } from "./registry";
+import { describeFailure } from "./etcd-errors";
 
 /** The URI scheme this resolver serves. */
 export const ETCD_SCHEME = "etcd";
@@ -129,7 +131,7 @@ class EtcdResolver implements experimental.Resolver {
       this.subscription = discovery.watch(
         this.service,
         (update) => later(() => this.onInstances(update.instances)),
-        (error) => later(() => this.reportError(`etcd:///${this.service}: no instance list yet, etcd unreachable: ${error.message}`)),
+        (error) => later(() => this.reportError(withoutEmptyResolutionNote(`etcd:///${this.service}: no instance list yet, ${describeFailure(error)}`))),
       );
     } catch (err) {
       // No discovery configured, or it is closed: the channel fails calls with this until a later attempt works.
