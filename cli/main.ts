@@ -15,6 +15,8 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   etcd: { summary: "run a local etcd member for development and print its ETCD_ENDPOINTS", load: () => (require("../registry/etcd/etcd-command") as typeof import("../registry/etcd/etcd-command")).etcdCommand },
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
   traffic: { summary: "traffic rules in etcd: subsets by label, weights, request matches; get, apply, history, rollback", load: () => (require("../traffic/cli/command") as typeof import("../traffic/cli/command")).trafficCommand },
+  "tx-server": { summary: "run a distributed-transaction coordinator (TCC, saga, messages, notifications)", load: () => (require("../transaction/cli/tx-server-command") as typeof import("../transaction/cli/tx-server-command")).txServerCommand },
+  tx: { summary: "list, show, retry or stop distributed transactions", load: () => (require("../transaction/cli/tx-command") as typeof import("../transaction/cli/tx-command")).txCommand },
 };
 
 function usage(): string {
