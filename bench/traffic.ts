@@ -123,7 +123,7 @@ async function propagationBench(): Promise<void> {
     await write;
   }
   console.log(`propagation: 50 rule changes × 10 clients (each its own etcd connection and channel), write → first call served by the new subset`);
-  console.log(`  median ${median(delays).toFixed(1)} ms  p99 ${percentile(delays, 0.99).toFixed(1)} ms  max ${Math.max(...delays).toFixed(1)} ms`);
+  console.log(`  median ${median(delays).toFixed(1)} ms  p99 ${percentile(delays, 99).toFixed(1)} ms  max ${Math.max(...delays).toFixed(1)} ms`);
   for (const { client, discovery } of clients) {
     client.$close();
     await discovery.close();
@@ -198,7 +198,7 @@ async function slowBench(durationMs: number, concurrency: number): Promise<void>
     const f = (x: number) => `${x.toFixed(1)}`;
     const ok = latencies.filter((x) => x < deadlineMs).length;
     console.log(
-      `  ${balancer.padEnd(11)} healthy p50 ${f(percentile(healthy, 0.5))} p99 ${f(percentile(healthy, 0.99))} p99.9 ${f(percentile(healthy, 0.999))} ms | one slow: p50 ${f(percentile(latencies, 0.5))} p99 ${f(percentile(latencies, 0.99))} p99.9 ${f(percentile(latencies, 0.999))} ms, ` +
+      `  ${balancer.padEnd(11)} healthy p50 ${f(percentile(healthy, 50))} p99 ${f(percentile(healthy, 99))} p99.9 ${f(percentile(healthy, 99.9))} ms | one slow: p50 ${f(percentile(latencies, 50))} p99 ${f(percentile(latencies, 99))} p99.9 ${f(percentile(latencies, 99.9))} ms, ` +
         `${latencies.length} calls, ${((100 * ok) / latencies.length).toFixed(2)} % within ${deadlineMs} ms, b0 took ${((100 * (hits.get("b0") ?? 0)) / latencies.length).toFixed(1)} %`,
     );
     client.$close();

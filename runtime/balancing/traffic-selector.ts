@@ -6,7 +6,7 @@
  */
 import type { experimental } from "@grpc/grpc-js";
 import type { InstanceInfo } from "./instances";
-import type { CompiledRule } from "./rule-compile";
+import type { CompiledRoute, CompiledRule } from "./rule-compile";
 import { chooseRoute, TrafficPlan, type RequestAttributes, type Resolution } from "./rule-evaluate";
 import { METHOD_PICK_INFO } from "./traffic-attributes";
 
@@ -45,6 +45,7 @@ interface Slot {
 export class TrafficSelector {
   private readonly plan: TrafficPlan<Slot>;
   private readonly groups = new Map<Resolution<Slot>, Selection>();
+  private readonly byChoice = new Map<CompiledRoute | undefined, Map<string | undefined, Selection>>();
   /** Reused per call: the pick's metadata seen through the rule model's request interface. */
   private current: experimental.PickArgs | undefined;
   private readonly request: { method: string | undefined; header: (name: string) => string | undefined };
@@ -77,11 +78,21 @@ export class TrafficSelector {
     this.request.method = pickArgs.extraPickInfo[METHOD_PICK_INFO];
     const choice = chooseRoute(this.rule, this.request as RequestAttributes);
     this.current = undefined;
-    const resolution = this.plan.resolve(choice.subset, choice.route?.fallback ?? this.rule.fallback);
-    let selection = this.groups.get(resolution);
+    // Per call: two map lookups by identity (route, then subset); the resolution is worked out once.
+    let bySubset = this.byChoice.get(choice.route);
+    if (bySubset === undefined) {
+      bySubset = new Map();
+      this.byChoice.set(choice.route, bySubset);
+    }
+    let selection = bySubset.get(choice.subset);
     if (selection === undefined) {
-      selection = this.toSelection(resolution);
-      this.groups.set(resolution, selection);
+      const resolution = this.plan.resolve(choice.subset, choice.route?.fallback ?? this.rule.fallback);
+      selection = this.groups.get(resolution);
+      if (selection === undefined) {
+        selection = this.toSelection(resolution);
+        this.groups.set(resolution, selection);
+      }
+      bySubset.set(choice.subset, selection);
     }
     return selection;
   }
