@@ -33,7 +33,7 @@ export {
   type EtcdOptions,
   type EmbeddedEtcd,
 } from "./registry";
-export type { Registrar, Registration, RegistrationHandle, Discovery, DiscoveryUpdate } from "./registry/registry";
+export type { Registrar, Registration, RegistrationHandle, Discovery, DiscoveryUpdate, TrafficRuleUpdate } from "./registry/registry";
 
 // Extension API: what generated code, registries and LB policies build on.
 export { addReflection, type ReflectionSource } from "./runtime/reflection";

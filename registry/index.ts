@@ -7,7 +7,7 @@
  * ```
  */
 export { DISCOVERY_OPTION } from "./registry";
-export type { Registrar, Discovery, DiscoveryUpdate, Registration, RegistrationHandle, InstanceInfo } from "./registry";
+export type { Registrar, Discovery, DiscoveryUpdate, TrafficRuleUpdate, Registration, RegistrationHandle, InstanceInfo } from "./registry";
 export {
   etcdRegistry,
   RegistrationTimeoutError,

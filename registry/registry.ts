@@ -3,6 +3,7 @@
  * takes a `Registrar`, discovery code takes a `Discovery`.
  */
 import type { InstanceInfo } from "../runtime/balancing/instances";
+import type { CompiledRule } from "../runtime/balancing/rule-compile";
 
 export type { InstanceInfo } from "../runtime/balancing/instances";
 
@@ -36,6 +37,14 @@ export interface DiscoveryUpdate {
   readonly instances: readonly InstanceInfo[];
 }
 
+/** The traffic rule in force for a service. */
+export interface TrafficRuleUpdate {
+  /** Undefined: the service has no rule (every instance serves every call). */
+  readonly rule: CompiledRule | undefined;
+  /** The stored rule's version; 0 without a rule. */
+  readonly version: number;
+}
+
 /** Lists and watches instances of services. */
 export interface Discovery {
   list(service: string): Promise<InstanceInfo[]>;
@@ -45,6 +54,12 @@ export interface Discovery {
    * Callbacks are never invoked synchronously from `watch` itself.
    */
   watch(service: string, onUpdate: (update: DiscoveryUpdate) => void, onError?: (error: Error) => void): { stop(): void };
+  /**
+   * Optional: follows the service's traffic rule. `onUpdate` hears the rule in force once it is
+   * known (no rule is an answer too), then each change; an invalid stored rule is never delivered
+   * (the last good one stays). Callbacks are never invoked synchronously.
+   */
+  watchTrafficRule?(service: string, onUpdate: (update: TrafficRuleUpdate) => void): { stop(): void };
 }
 
 export { DISCOVERY_OPTION } from "../runtime/balancing/instances";

@@ -9,14 +9,25 @@ import { currentCallContext } from "./call-scope";
 import { pump } from "./streams";
 import { DISCOVERY_OPTION } from "./balancing/instances";
 import { builtinInterceptors, type ObservabilityOptions } from "./observability";
-import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./balancing/service-config";
-import { setup as setupConsistentHash } from "./balancing/lb-consistent-hash";
+import { buildServiceConfig, hashHeaderOf, type BalancerOption, type OutlierDetectionOption, type RetryOption } from "./balancing/service-config";
+import { setupBalancers } from "./balancing/setup";
+import { ZONE_OPTION } from "./balancing/traffic-attributes";
+import { KEEPALIVE_DEFAULTS, keepaliveOptions, type KeepaliveOption } from "./balancing/keepalive";
 import { MAX_METADATA_BYTES, metadataBytes } from "./metadata-size";
 
 /** Options of {@link createClient}. */
 export interface ClientOptions {
   /** Load balancing across the target's endpoints (default `round_robin`). */
   balancer?: BalancerOption;
+  /** Eject endpoints that keep failing (grpc-js outlier detection around the balancer); off by default. */
+  outlierDetection?: OutlierDetectionOption | boolean;
+  /** The caller's zone, for traffic rules that prefer it (default: `PROTOMESH_ZONE`). */
+  zone?: string;
+  /**
+   * HTTP/2 keepalive pings while calls are in flight, so a hung server's connection is dropped
+   * (default every 5 s, 2 s to answer; `false`: none).
+   */
+  keepalive?: KeepaliveOption | false;
   /** Retry policy for idempotent methods (or those listed); off by default. `true` uses the defaults. */
   retry?: RetryOption | boolean;
   /** Interceptors, outermost first. */
@@ -62,9 +73,9 @@ export function createClient<C>(definition: ServiceDefinition<unknown, C>, targe
   if (typeof target !== "string" || target.trim() === "") throw new TypeError("createClient: target must be a non-empty string such as 127.0.0.1:50051 or etcd:///greeter");
   if (options.defaultDeadlineMs !== undefined) checkDeadlineMs(options.defaultDeadlineMs, "defaultDeadlineMs");
   const balancer = options.balancer ?? "round_robin";
-  if (typeof balancer === "object" && balancer !== null && "consistentHash" in balancer) setupConsistentHash();
+  setupBalancers();
   const retry = options.retry === true ? {} : options.retry === false ? undefined : options.retry;
-  const serviceConfig = buildServiceConfig(definition, { balancer, retry });
+  const serviceConfig = buildServiceConfig(definition, { balancer, retry, outlierDetection: options.outlierDetection });
   const channelOptions: grpc.ChannelOptions = {
     "grpc.service_config": JSON.stringify(serviceConfig),
     // A registry is the source of truth for addresses; do not let a stale service config from DNS override ours.
@@ -76,6 +87,8 @@ export function createClient<C>(definition: ServiceDefinition<unknown, C>, targe
   if (options.maxReceiveMessageBytes !== undefined) channelOptions["grpc.max_receive_message_length"] = options.maxReceiveMessageBytes;
   if (options.maxSendMessageBytes !== undefined) channelOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
   if (options.discovery !== undefined) channelOptions[DISCOVERY_OPTION] = options.discovery;
+  if (options.zone !== undefined) channelOptions[ZONE_OPTION] = options.zone;
+  if (options.keepalive !== false) Object.assign(channelOptions, keepaliveOptions(options.keepalive ?? KEEPALIVE_DEFAULTS));
   Object.assign(channelOptions, options.channelOptions);
   const raw = new grpc.Client(target, options.credentials ? withoutIpServerName(options.credentials) : grpc.credentials.createInsecure(), channelOptions);
   const caller = new Caller(raw, target, options, hashHeaderOf(balancer));

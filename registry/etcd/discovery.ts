@@ -5,7 +5,8 @@
 import type { Etcd3 } from "etcd3";
 import type { InstanceInfo } from "../../runtime/balancing/instances";
 import type { Logger } from "../../runtime/logger";
-import type { Discovery, DiscoveryUpdate } from "../registry";
+import type { Discovery, DiscoveryUpdate, TrafficRuleUpdate } from "../registry";
+import { TrafficWatcher } from "./traffic-watcher";
 import type { BackoffOptions } from "./backoff";
 import { GarbageReporter } from "./garbage-reporter";
 import { decodeInstance, servicePrefix } from "./keys";
@@ -22,6 +23,7 @@ export interface EtcdDiscoveryContext {
 
 export class EtcdDiscovery implements Discovery {
   private readonly watchers = new Map<string, ServiceWatcher>();
+  private readonly ruleWatchers = new Map<string, TrafficWatcher>();
   private readonly garbage: GarbageReporter;
   private closed = false;
 
@@ -72,11 +74,37 @@ export class EtcdDiscovery implements Discovery {
     };
   }
 
+  /** Follows the service's traffic rule; one etcd watch per service, shared by every subscriber. */
+  watchTrafficRule(service: string, onUpdate: (update: TrafficRuleUpdate) => void): { stop(): void } {
+    if (this.closed) throw new Error("etcd discovery is closed");
+    let watcher = this.ruleWatchers.get(service);
+    if (!watcher) {
+      watcher = new TrafficWatcher({ ...this.ctx, service });
+      this.ruleWatchers.set(service, watcher);
+    }
+    const owner = watcher;
+    const unsubscribe = owner.subscribe(onUpdate);
+    let stopped = false;
+    return {
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        unsubscribe();
+        if (owner.size === 0 && this.ruleWatchers.get(service) === owner) {
+          this.ruleWatchers.delete(service);
+          void owner.stop();
+        }
+      },
+    };
+  }
+
   /** Stops every watch. */
   async close(): Promise<void> {
     this.closed = true;
     const watchers = [...this.watchers.values()];
+    const ruleWatchers = [...this.ruleWatchers.values()];
     this.watchers.clear();
-    await Promise.all(watchers.map((w) => w.stop()));
+    this.ruleWatchers.clear();
+    await Promise.all([...watchers.map((w) => w.stop()), ...ruleWatchers.map((w) => w.stop())]);
   }
 }

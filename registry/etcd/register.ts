@@ -1,7 +1,8 @@
 /**
- * Importing this module registers the `etcd:///<service>` scheme and the
- * `consistent_hash` load-balancing policy with grpc-js, so any grpc-js client can
- * dial registry names and balance by key from its own service config:
+ * Importing this module registers the `etcd:///<service>` scheme and protomesh's
+ * load-balancing policies (`protomesh_round_robin`, `p2c`, `consistent_hash`, each obeying the
+ * service's traffic rule) with grpc-js, so any grpc-js client can dial registry names and
+ * balance from its own service config:
  *
  * ```ts
  * import "protomesh/registry/etcd/register";
@@ -10,8 +11,8 @@
  * });
  * ```
  */
-import { setup as registerConsistentHash } from "../../runtime/balancing/lb-consistent-hash";
+import { setupBalancers } from "../../runtime/balancing/setup";
 import { registerEtcdResolver } from "./resolver";
 
 registerEtcdResolver();
-registerConsistentHash();
+setupBalancers();

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { withoutEmptyResolutionNote } from "../../runtime/errors";
 import type { InstanceInfo } from "../../runtime/balancing/instances";
-import type { Discovery, DiscoveryUpdate, Registrar, Registration, RegistrationHandle } from "../registry";
+import type { Discovery, DiscoveryUpdate, TrafficRuleUpdate, Registrar, Registration, RegistrationHandle } from "../registry";
 import { sleep } from "./backoff";
 import { EtcdDiscovery } from "./discovery";
 import { checkSegment, encodeInstance, instanceKey, isHostPort } from "./keys";
@@ -58,6 +58,8 @@ export interface EtcdRegistrationHandle extends RegistrationHandle {
 export interface EtcdRegistry extends Registrar, Discovery {
   readonly namespace: string;
   register(registration: Registration): Promise<EtcdRegistrationHandle>;
+  /** Follows a service's traffic rule (one shared etcd watch per service). */
+  watchTrafficRule(service: string, onUpdate: (update: TrafficRuleUpdate) => void): { stop(): void };
   /** Deregisters what is still registered, stops watches, closes the etcd client. */
   close(): Promise<void>;
 }
@@ -137,6 +139,7 @@ export function etcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
     list: (service) => discovery.list(service),
     watch: (service: string, onUpdate: (update: DiscoveryUpdate) => void, onError?: (error: Error) => void) =>
       discovery.watch(service, onUpdate, onError),
+    watchTrafficRule: (service: string, onUpdate: (update: TrafficRuleUpdate) => void) => discovery.watchTrafficRule(service, onUpdate),
     async close() {
       if (closed) return;
       closed = true;

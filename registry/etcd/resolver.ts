@@ -10,6 +10,8 @@
  */
 import { experimental, Metadata, status, type ChannelOptions } from "@grpc/grpc-js";
 import { DRAINING_METADATA, INSTANCES_ATTRIBUTE, type InstanceInfo } from "../../runtime/balancing/instances";
+import { methodConfigSelector } from "../../runtime/balancing/method-config-selector";
+import { TRAFFIC_ATTRIBUTE, type TrafficState } from "../../runtime/balancing/traffic-attributes";
 import { withoutEmptyResolutionNote } from "../../runtime/errors";
 import { DISCOVERY_OPTION, type Discovery } from "../registry";
 import { checkSegment } from "./keys";
@@ -21,6 +23,15 @@ export const ETCD_SCHEME = "etcd";
 
 /** Changes that follow a handed-over one within this many ms are handed over together. */
 export const COALESCE_MS = 20;
+
+/**
+ * How long the first instance set waits for the service's traffic rule, so the first calls obey
+ * it; past this (etcd slow to answer the rule read) the set goes over without, and the rule
+ * follows when it comes.
+ */
+export const RULE_WAIT_MS = 1000;
+
+const NO_TRAFFIC: TrafficState = { rule: undefined, version: 0 };
 
 let defaultDiscovery: Discovery | undefined;
 let envDiscovery: Discovery | undefined;
@@ -76,6 +87,15 @@ class EtcdResolver implements experimental.Resolver {
   /** A set that arrived within {@link COALESCE_MS} of the last report, waiting for `flushTimer`. */
   private pending: readonly InstanceInfo[] | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
+  private ruleSubscription: { stop(): void } | undefined;
+  /** The rule in force; undefined until the first answer (or when the discovery has no rules). */
+  private traffic: TrafficState | undefined;
+  /** Bumped per rule update, so a rule change alone is reported. */
+  private trafficGeneration = 0;
+  /** Instances held until the rule is known (at most {@link RULE_WAIT_MS}). */
+  private held: readonly InstanceInfo[] | undefined;
+  private ruleWaitTimer: NodeJS.Timeout | undefined;
+  private ruleWaitOver = false;
 
   constructor(
     target: experimental.GrpcUri,
@@ -102,7 +122,13 @@ class EtcdResolver implements experimental.Resolver {
     const generation = this.generation;
     const later = (fn: () => void) => queueMicrotask(() => generation === this.generation && fn());
     try {
-      this.subscription = discoveryFor(this.options).watch(
+      const discovery = discoveryFor(this.options);
+      if (typeof discovery.watchTrafficRule === "function") {
+        this.ruleSubscription = discovery.watchTrafficRule(this.service, (update) => later(() => this.onRule(update)));
+      } else {
+        this.traffic = NO_TRAFFIC;
+      }
+      this.subscription = discovery.watch(
         this.service,
         (update) => later(() => this.onInstances(update.instances)),
         (error) => later(() => this.reportError(withoutEmptyResolutionNote(`etcd:///${this.service}: no instance list yet, ${describeFailure(error)}`))),
@@ -121,6 +147,19 @@ class EtcdResolver implements experimental.Resolver {
    * is never delayed.
    */
   private onInstances(instances: readonly InstanceInfo[]): void {
+    if (this.traffic === undefined && !this.ruleWaitOver) {
+      this.held = instances;
+      if (this.ruleWaitTimer === undefined) {
+        const generation = this.generation;
+        this.ruleWaitTimer = setTimeout(() => {
+          this.ruleWaitOver = true;
+          const held = this.held;
+          this.held = undefined;
+          if (generation === this.generation && held) this.onInstances(held);
+        }, RULE_WAIT_MS);
+      }
+      return;
+    }
     const sinceLast = performance.now() - this.lastReportAt;
     if (this.flushTimer === undefined && sinceLast >= COALESCE_MS) {
       this.reportInstances(instances, false);
@@ -138,8 +177,27 @@ class EtcdResolver implements experimental.Resolver {
     }
   }
 
+  /** A new rule (or none): handed over at once with the current instances. */
+  private onRule(update: TrafficState): void {
+    this.traffic = { rule: update.rule, version: update.version };
+    this.trafficGeneration++;
+    clearTimeout(this.ruleWaitTimer);
+    const held = this.held;
+    this.held = undefined;
+    if (held) this.onInstances(held);
+    else if (this.lastInstances && this.flushTimer === undefined) this.reportInstances(this.lastInstances, false);
+    // A flush pending meanwhile reports the new rule with its instances.
+  }
+
   destroy(): void {
     this.generation++;
+    this.ruleSubscription?.stop();
+    this.ruleSubscription = undefined;
+    clearTimeout(this.ruleWaitTimer);
+    this.ruleWaitTimer = undefined;
+    this.ruleWaitOver = false;
+    this.held = undefined;
+    this.traffic = undefined;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.pending = undefined;
@@ -172,12 +230,17 @@ class EtcdResolver implements experimental.Resolver {
       }
     }
     const keys = [...table.keys()].sort();
-    const fingerprint = JSON.stringify(keys.map((k) => [k, table.get(k)]));
+    const fingerprint = `${this.trafficGeneration}|${JSON.stringify(keys.map((k) => [k, table.get(k)]))}`;
     if (!force && fingerprint === this.lastReport) return;
     this.lastReport = fingerprint;
     const endpoints = keys.map((k) => ({ addresses: [hostPorts.get(k)!] }));
     const note = endpoints.length === 0 ? `no instances of ${this.service} registered` : "";
-    const attributes = { [INSTANCES_ATTRIBUTE]: table as ReadonlyMap<string, InstanceInfo> };
+    const traffic = this.traffic ?? NO_TRAFFIC;
+    const attributes: { [key: string]: unknown } = { [INSTANCES_ATTRIBUTE]: table as ReadonlyMap<string, InstanceInfo>, [TRAFFIC_ATTRIBUTE]: traffic };
+    // Pickers learn a call's method only through a config selector; install one when the rule needs it.
+    if (traffic.rule?.routes.some((r) => r.method !== undefined)) {
+      attributes[experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY] = methodConfigSelector(this.options);
+    }
     this.lastAccepted = this.listener(experimental.statusOrFromValue(endpoints), attributes, null, note);
     // After the policy took the set (it rebuilds synchronously): changes queued meanwhile coalesce.
     this.lastReportAt = performance.now();

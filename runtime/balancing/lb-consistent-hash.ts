@@ -12,6 +12,10 @@ import * as grpc from "@grpc/grpc-js";
 import type { experimental } from "@grpc/grpc-js";
 import { DEFAULT_VNODES, HashRing, MAX_VNODES, VnodeHashes, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
 import { instancesFromOptions } from "./instances";
+import { failResult, QUEUE_RESULT } from "./endpoint-balancer";
+import { trafficFromOptions, zoneFromOptions, type TrafficState } from "./traffic-attributes";
+import { TrafficSelector } from "./traffic-selector";
+import type { InstanceInfo } from "./instances";
 
 type ChannelControlHelper = experimental.ChannelControlHelper;
 type Endpoint = experimental.Endpoint;
@@ -165,6 +169,7 @@ export class ConsistentHashPicker implements Picker {
     private readonly boundedLoad: number | undefined,
     private readonly book: LoadBook,
     private nextReady = 0,
+    private readonly selector?: TrafficSelector,
   ) {
     this.ready = [];
     for (const [i, m] of members.entries()) if (m.picker !== null) this.ready.push(i);
@@ -174,6 +179,7 @@ export class ConsistentHashPicker implements Picker {
   }
 
   pick(pickArgs: PickArgs): PickResult {
+    if (this.selector !== undefined) return this.pickInGroup(pickArgs, this.selector);
     const key = this.keyOf(pickArgs);
     let chosen: number;
     if (key === undefined) {
@@ -194,6 +200,38 @@ export class ConsistentHashPicker implements Picker {
         chosen = this.ring.find(hash, this.hasRoom);
         // Capacities sum to more than the calls in flight, so this is only a safety net.
         if (chosen < 0) chosen = this.ring.find(hash, this.isReady);
+      }
+    }
+    const member = this.members[chosen];
+    const result = member.picker!.pick(pickArgs);
+    if (this.boundedLoad === undefined || result.pickResultType !== grpc.experimental.PickResultType.COMPLETE) return result;
+    return withLoadTracking(result, member);
+  }
+
+  /**
+   * With a traffic rule: the key's ring successor among the READY members the rule allows for
+   * this call (keyless calls round-robin inside them). A rule change moves only the keys whose
+   * allowed set changed.
+   */
+  private pickInGroup(pickArgs: PickArgs, selector: TrafficSelector): PickResult {
+    const selection = selector.select(pickArgs);
+    if (selection.kind === "queue") return QUEUE_RESULT;
+    if (selection.kind === "fail") return failResult(selection.message);
+    const group = selection.group;
+    const key = this.keyOf(pickArgs);
+    let chosen: number;
+    if (key === undefined) {
+      chosen = group.indices[group.cursor % group.indices.length];
+      group.cursor = (group.cursor + 1) % group.indices.length;
+    } else {
+      const hash = hashString(key);
+      const allowed = (i: number) => group.mask[i] === 1;
+      if (this.boundedLoad === undefined) {
+        chosen = this.ring.find(hash, allowed);
+      } else {
+        this.capacity = boundedLoadCapacity(this.boundedLoad, this.book.total, group.indices.length);
+        chosen = this.ring.find(hash, (i) => group.mask[i] === 1 && this.members[i].load.inFlight < this.capacity);
+        if (chosen < 0) chosen = this.ring.find(hash, allowed);
       }
     }
     const member = this.members[chosen];
@@ -236,7 +274,7 @@ class LoadClaim {
   private readonly pickedIn = turn;
   private state: "picked" | "started" | "ended" = "picked";
 
-  constructor(private readonly member: PickerMember) {
+  constructor(private readonly member: LoadCounter) {
     member.onCallStarted();
     unstarted.set(member, (unstarted.get(member) ?? 0) + 1);
     if (!releaseScheduled) {
@@ -273,7 +311,7 @@ class LoadClaim {
 let turn = 0;
 let releaseScheduled = false;
 /** Claims of the current turn whose calls have not started, per member. */
-const unstarted = new Map<PickerMember, number>();
+const unstarted = new Map<LoadCounter, number>();
 
 function releaseUnstarted(): void {
   releaseScheduled = false;
@@ -282,7 +320,14 @@ function releaseUnstarted(): void {
   unstarted.clear();
 }
 
-function withLoadTracking(result: PickResult, member: PickerMember): PickResult {
+/** What a load claim counts on: a member's in-flight counter. */
+export interface LoadCounter {
+  readonly onCallStarted: () => void;
+  readonly onCallEnded: () => void;
+}
+
+/** Wraps a COMPLETE pick so its call counts against `member` from the pick until it ends (see {@link LoadClaim}). */
+export function withLoadTracking(result: PickResult, member: LoadCounter): PickResult {
   const childStarted = result.onCallStarted;
   const childEnded = result.onCallEnded;
   const claim = new LoadClaim(member);
@@ -320,6 +365,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   /** Vnode hashes of current members, so a membership change hashes only the newcomers. */
   private readonly vnodeHashes = new VnodeHashes();
   private settings: ConsistentHashSettings | undefined;
+  private traffic: TrafficState | undefined;
+  private zone: string | undefined;
+  private instances: ReadonlyMap<string, InstanceInfo> | undefined;
   private readonly book: LoadBook = { total: 0 };
   private currentState: ConnectivityState = ConnectivityState.IDLE;
   private currentPicker: ConsistentHashPicker | null = null;
@@ -359,6 +407,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     }
 
     const instances = instancesFromOptions(options);
+    this.instances = instances;
+    this.traffic = trafficFromOptions(options);
+    this.zone = zoneFromOptions(options);
     const next = new Map<string, Member>();
     const endpoints: [Member, Endpoint, boolean][] = [];
     for (const endpoint of maybeEndpoints.value) {
@@ -480,7 +531,20 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
       });
       const { header, boundedLoad } = this.settings;
       const cursor = this.currentPicker?.cursor ?? Math.floor(Math.random() * ready);
-      this.updateState(ConnectivityState.READY, new ConsistentHashPicker(this.ring, pickerMembers, header, boundedLoad, this.book, cursor), null);
+      const rule = this.traffic?.rule;
+      const selector =
+        rule === undefined
+          ? undefined
+          : new TrafficSelector(
+              rule,
+              this.ring.members.map((rm, i) => ({
+                info: this.instances?.get(rm.key),
+                ready: pickerMembers[i].picker !== null,
+                connecting: pickerMembers[i].state === ConnectivityState.CONNECTING || pickerMembers[i].state === ConnectivityState.IDLE,
+              })),
+              this.zone,
+            );
+      this.updateState(ConnectivityState.READY, new ConsistentHashPicker(this.ring, pickerMembers, header, boundedLoad, this.book, cursor, selector), null);
     } else if (connecting > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (failing > 0) {

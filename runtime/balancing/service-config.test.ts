@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { MethodDefinition, ServiceDefinition } from "../definition";
 import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./service-config";
 import { setup } from "./lb-consistent-hash";
+import { setupBalancers } from "./setup";
 
 function method(name: string, idempotency?: MethodDefinition["idempotency"]): MethodDefinition {
   const identity = (b: Buffer) => b;
@@ -37,16 +38,35 @@ const Cart: ServiceDefinition = {
 /** grpc-js accepts the config: it parses the LB policy, and a channel built with it starts without throwing. */
 function acceptedByGrpc(config: ReturnType<typeof buildServiceConfig>): void {
   setup();
+  setupBalancers();
   for (const lb of config.loadBalancingConfig) grpc.experimental.parseLoadBalancingConfig(lb);
   const client = new grpc.Client("127.0.0.1:1", grpc.credentials.createInsecure(), { "grpc.service_config": JSON.stringify(config) });
   client.close();
 }
 
 describe("service-config: balancer", () => {
-  it("maps round_robin (the default) and pick_first to the grpc-js built-ins", () => {
-    expect(buildServiceConfig(Cart).loadBalancingConfig).to.deep.equal([{ round_robin: {} }]);
-    expect(buildServiceConfig(Cart, { balancer: "round_robin" }).loadBalancingConfig).to.deep.equal([{ round_robin: {} }]);
+  it("maps round_robin (the default) to the rule-aware protomesh_round_robin, and pick_first to the grpc-js built-in", () => {
+    expect(buildServiceConfig(Cart).loadBalancingConfig).to.deep.equal([{ protomesh_round_robin: {} }]);
+    expect(buildServiceConfig(Cart, { balancer: "round_robin" }).loadBalancingConfig).to.deep.equal([{ protomesh_round_robin: {} }]);
     expect(buildServiceConfig(Cart, { balancer: "pick_first" }).loadBalancingConfig).to.deep.equal([{ pick_first: {} }]);
+    acceptedByGrpc(buildServiceConfig(Cart));
+  });
+
+  it("maps p2c with its defaults, validates its options, and wraps any balancer in outlier detection on request", () => {
+    expect(buildServiceConfig(Cart, { balancer: "p2c" }).loadBalancingConfig).to.deep.equal([{ p2c: {} }]);
+    const tuned = buildServiceConfig(Cart, { balancer: { p2c: { decayMs: 600 } } });
+    expect(tuned.loadBalancingConfig).to.deep.equal([{ p2c: { decayMs: 600, defaultRttMs: 30, failurePenaltyMs: 250, forceAfterMs: 1000 } }]);
+    acceptedByGrpc(tuned);
+    expect(() => buildServiceConfig(Cart, { balancer: { p2c: { decayMs: -1 } } })).to.throw(RangeError, /balancer.p2c.decayMs must be a positive number/);
+    expect(() => buildServiceConfig(Cart, { balancer: { p2c: { tau: 1 } as never } })).to.throw(TypeError, /balancer.p2c: unknown option "tau"/);
+    const od = buildServiceConfig(Cart, { balancer: "p2c", outlierDetection: { threshold: 60 } });
+    const wrapped = od.loadBalancingConfig[0] as { outlier_detection: { child_policy: object[]; failure_percentage_ejection: { threshold: number }; interval: object } };
+    expect(wrapped.outlier_detection.child_policy).to.deep.equal([{ p2c: {} }]);
+    expect(wrapped.outlier_detection.failure_percentage_ejection.threshold).to.equal(60);
+    expect(wrapped.outlier_detection.interval).to.deep.equal({ seconds: 1, nanos: 0 });
+    acceptedByGrpc(od);
+    expect(() => buildServiceConfig(Cart, { balancer: "pick_first", outlierDetection: true })).to.throw(RangeError, /pick_first/);
+    expect(() => buildServiceConfig(Cart, { outlierDetection: { threshold: 120 } })).to.throw(RangeError, /outlierDetection.threshold/);
   });
 
   it("maps consistentHash to the consistent_hash policy with defaults filled in", () => {
@@ -70,7 +90,7 @@ describe("service-config: balancer", () => {
 
   it("rejects unknown balancers and bad consistentHash options, naming the option", () => {
     const bad = (balancer: unknown) => () => buildServiceConfig(Cart, { balancer: balancer as BalancerOption });
-    expect(bad("random")).to.throw(RangeError, /balancer must be "pick_first", "round_robin" or \{ consistentHash/);
+    expect(bad("random")).to.throw(RangeError, /balancer must be "pick_first", "round_robin", "p2c", \{ p2c: \{…\} \} or \{ consistentHash/);
     expect(bad({ ringHash: {} })).to.throw(TypeError, /balancer must be/);
     expect(bad({ consistentHash: { headr: "x" } })).to.throw(TypeError, /balancer.consistentHash: unknown option "headr"/);
     expect(bad({ consistentHash: { vnodes: 0 } })).to.throw(RangeError, /balancer.consistentHash.vnodes/);

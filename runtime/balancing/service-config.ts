@@ -6,6 +6,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { MethodDefinition, ServiceDefinition } from "../definition";
 import { DEFAULT_BOUNDED_LOAD } from "./hash-ring";
 import { CONSISTENT_HASH_POLICY, DEFAULT_HASH_HEADER, parseConsistentHashSettings } from "./lb-consistent-hash";
+import { P2C_POLICY, parseP2cSettings } from "./lb-p2c";
+import { ROUND_ROBIN_POLICY } from "./lb-round-robin";
 
 /** Options of the `consistent_hash` balancer. */
 export interface ConsistentHashOption {
@@ -17,14 +19,58 @@ export interface ConsistentHashOption {
   boundedLoad?: number | true;
 }
 
+/** Options of the `p2c` balancer (peak-EWMA power of two choices); all in milliseconds. */
+export interface P2cOption {
+  /** Decay time constant τ of the latency estimate (default 10,000). */
+  decayMs?: number;
+  /** Estimate of a new endpoint when no peer has one (default 30). */
+  defaultRttMs?: number;
+  /** Latency a failed call counts as, at least (default 250). */
+  failurePenaltyMs?: number;
+  /** An endpoint not picked for this long, with nothing pending, is picked to refresh its estimate (default 1,000). */
+  forceAfterMs?: number;
+}
+
 /**
- * How a client spreads calls over the target's endpoints.
+ * How a client spreads calls over the target's endpoints. Every choice but `pick_first`
+ * balances inside the subset the service's traffic rule allows for each call.
  *
  * @example
  *   { balancer: "round_robin" }
+ *   { balancer: "p2c" }
  *   { balancer: { consistentHash: { header: "x-user", boundedLoad: true } } }
  */
-export type BalancerOption = "pick_first" | "round_robin" | { consistentHash: ConsistentHashOption };
+export type BalancerOption = "pick_first" | "round_robin" | "p2c" | { p2c: P2cOption } | { consistentHash: ConsistentHashOption };
+
+/**
+ * grpc-js's outlier detection around the balancer: an endpoint failing at least `threshold` % of
+ * at least `requestVolume` calls in an `intervalMs` is ejected for `baseEjectionTimeMs` (longer
+ * each time). Every non-OK status counts as a failure there, application errors included: turn it
+ * on for services whose methods rarely fail by design.
+ */
+export interface OutlierDetectionOption {
+  intervalMs?: number;
+  baseEjectionTimeMs?: number;
+  maxEjectionTimeMs?: number;
+  /** Most endpoints ejected at once, in percent (default 50). */
+  maxEjectionPercent?: number;
+  /** Failure percentage that ejects (default 50). */
+  threshold?: number;
+  /** Calls an endpoint needs in an interval to be judged (default 20). */
+  requestVolume?: number;
+  /** Endpoints with enough calls needed before anyone is judged (default 2). */
+  minimumHosts?: number;
+}
+
+export const OUTLIER_DETECTION_DEFAULTS: Required<OutlierDetectionOption> = {
+  intervalMs: 1000,
+  baseEjectionTimeMs: 5000,
+  maxEjectionTimeMs: 60_000,
+  maxEjectionPercent: 50,
+  threshold: 50,
+  requestVolume: 20,
+  minimumHosts: 2,
+};
 
 /** Retry policy, applied by grpc-js to the chosen methods. */
 export interface RetryOption {
@@ -90,12 +136,17 @@ export interface ServiceConfigJson {
  */
 export function buildServiceConfig(
   definition: ServiceDefinition,
-  options: { balancer?: BalancerOption; retry?: RetryOption | boolean } = {},
+  options: { balancer?: BalancerOption; retry?: RetryOption | boolean; outlierDetection?: OutlierDetectionOption | boolean } = {},
 ): ServiceConfigJson {
   if (typeof definition !== "object" || definition === null || typeof definition.typeName !== "string" || typeof definition.methods !== "object") {
     throw new TypeError("buildServiceConfig: definition must be a generated ServiceDefinition");
   }
-  const config: ServiceConfigJson = { loadBalancingConfig: [loadBalancingConfigOf(options.balancer)], methodConfig: [] };
+  let lb = loadBalancingConfigOf(options.balancer);
+  if (options.outlierDetection !== undefined && options.outlierDetection !== false) {
+    if ("pick_first" in lb) throw new RangeError("outlierDetection needs a balancer that spreads calls; pick_first has nothing to eject to");
+    lb = outlierDetectionOf(options.outlierDetection === true ? {} : options.outlierDetection, lb);
+  }
+  const config: ServiceConfigJson = { loadBalancingConfig: [lb], methodConfig: [] };
   const retry = options.retry === true ? {} : options.retry === false ? undefined : options.retry;
   if (retry !== undefined) {
     const { policy, methods } = parseRetry(retry, definition);
@@ -115,19 +166,45 @@ export function hashHeaderOf(balancer: BalancerOption | undefined): string {
 }
 
 function loadBalancingConfigOf(balancer: BalancerOption | undefined): Record<string, object> {
-  if (balancer === undefined || balancer === "round_robin") return { round_robin: {} };
+  if (balancer === undefined || balancer === "round_robin") return { [ROUND_ROBIN_POLICY]: {} };
   if (balancer === "pick_first") return { pick_first: {} };
+  if (balancer === "p2c") return { [P2C_POLICY]: {} };
   if (typeof balancer === "object" && balancer !== null && !Array.isArray(balancer)) {
     const keys = Object.keys(balancer);
+    if (keys.length === 1 && keys[0] === "p2c") return { [P2C_POLICY]: { ...parseP2cSettings((balancer as { p2c: P2cOption }).p2c ?? {}, "balancer.p2c") } };
     if (keys.length === 1 && keys[0] === "consistentHash") {
-      const settings = parseConsistentHashSettings(consistentHashJson(balancer.consistentHash), "balancer.consistentHash");
+      const settings = parseConsistentHashSettings(consistentHashJson((balancer as { consistentHash: ConsistentHashOption }).consistentHash), "balancer.consistentHash");
       const json: Record<string, unknown> = { header: settings.header, vnodes: settings.vnodes };
       if (settings.boundedLoad !== undefined) json.boundedLoad = settings.boundedLoad;
       return { [CONSISTENT_HASH_POLICY]: json };
     }
-    throw new TypeError(`balancer must be "pick_first", "round_robin" or { consistentHash: {…} }, got an object with keys ${JSON.stringify(keys)}`);
+    throw new TypeError(`balancer must be "pick_first", "round_robin", "p2c", { p2c: {…} } or { consistentHash: {…} }, got an object with keys ${JSON.stringify(keys)}`);
   }
-  throw new RangeError(`balancer must be "pick_first", "round_robin" or { consistentHash: {…} }, got ${JSON.stringify(balancer)}`);
+  throw new RangeError(`balancer must be "pick_first", "round_robin", "p2c", { p2c: {…} } or { consistentHash: {…} }, got ${JSON.stringify(balancer)}`);
+}
+
+function outlierDetectionOf(option: OutlierDetectionOption, child: Record<string, object>): Record<string, object> {
+  if (typeof option !== "object" || option === null || Array.isArray(option)) throw new TypeError(`outlierDetection must be an object or a boolean, got ${typeof option}`);
+  rejectUnknownKeys(option, Object.keys(OUTLIER_DETECTION_DEFAULTS), "outlierDetection");
+  const o = { ...OUTLIER_DETECTION_DEFAULTS, ...option };
+  for (const key of ["intervalMs", "baseEjectionTimeMs", "maxEjectionTimeMs"] as const) checkMs(o[key], `outlierDetection.${key}`);
+  for (const key of ["maxEjectionPercent", "threshold"] as const) {
+    if (typeof o[key] !== "number" || !(o[key] >= 0 && o[key] <= 100)) throw new RangeError(`outlierDetection.${key} must be a percentage from 0 to 100, got ${JSON.stringify(o[key])}`);
+  }
+  for (const key of ["requestVolume", "minimumHosts"] as const) {
+    if (typeof o[key] !== "number" || !Number.isInteger(o[key]) || o[key] < 1) throw new RangeError(`outlierDetection.${key} must be an integer ≥ 1, got ${JSON.stringify(o[key])}`);
+  }
+  const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) });
+  return {
+    outlier_detection: {
+      interval: duration(o.intervalMs),
+      base_ejection_time: duration(o.baseEjectionTimeMs),
+      max_ejection_time: duration(o.maxEjectionTimeMs),
+      max_ejection_percent: o.maxEjectionPercent,
+      failure_percentage_ejection: { threshold: o.threshold, enforcement_percentage: 100, minimum_hosts: o.minimumHosts, request_volume: o.requestVolume },
+      child_policy: [child],
+    },
+  };
 }
 
 /** Checks field names and resolves `boundedLoad: true` before the shared validation. */

@@ -1,0 +1,229 @@
+/**
+ * Traffic-rule and balancer benchmarks (not timed tests):
+ *
+ *   node bin/run.js bench/traffic.ts [eval|split|propagation|slow] …
+ *
+ * - eval: CPU time per pick spent in the rule (a 3-subset rule with a header match and a sticky
+ *   weighted split), as the picker pays it, and the route choice alone.
+ * - split: share of 10,000 distinct keys a 5 % canary takes, and whether any key changes side
+ *   over repeated evaluation.
+ * - propagation: a rule write in etcd → each of 10 clients (own etcd connection, own channel)
+ *   answered by the new subset; 50 changes; median and p99.
+ * - slow: 10 in-process backends (lognormal latency, median 4 ms), one turns 10× slower;
+ *   round_robin vs p2c at the same closed-loop concurrency; p50/p99/p99.9 and success within a
+ *   deadline.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { createClient, createServer, etcdRegistry, startEmbeddedEtcd, type EtcdRegistry, type Server } from "../index";
+import { GreeterDefinition } from "../gen/examples/greeter/v1/greeter_protomesh";
+import { canaryRule } from "../runtime/balancing/rule-builders";
+import { compileTrafficRule } from "../runtime/balancing/rule-compile";
+import { chooseRoute } from "../runtime/balancing/rule-evaluate";
+import { TrafficSelector } from "../runtime/balancing/traffic-selector";
+import type { InstanceInfo } from "../runtime/balancing/instances";
+import { openTrafficStore } from "../traffic/store";
+import { median, percentile } from "./stats";
+
+const THREE_SUBSETS = {
+  subsets: { stable: { labels: { version: "v1" } }, canary: { labels: { version: "v2" } }, testers: { labels: { lane: "qa" } } },
+  sticky: { header: "x-user" },
+  routes: [
+    { name: "qa", match: { headers: { "x-tester": "yes" } }, to: [{ subset: "testers" }] },
+    { to: [{ subset: "stable", weight: 95 }, { subset: "canary", weight: 5 }] },
+  ],
+};
+
+function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+function evalBench(): void {
+  const rule = compileTrafficRule(THREE_SUBSETS);
+  const members = Array.from({ length: 10 }, (_, i) => ({
+    info: { id: `i${i}`, service: "s", address: `10.0.0.${i}:1`, version: i < 7 ? "v1" : "v2", zone: "z", weight: 1, metadata: i === 9 ? { lane: "qa" } : {}, startedAt: 0 } as InstanceInfo,
+    ready: true,
+    connecting: false,
+  }));
+  const selector = new TrafficSelector(rule, members, undefined);
+  const users = Array.from({ length: 4096 }, (_, i) => {
+    const md = new grpc.Metadata();
+    md.set("x-user", `user-${i}`);
+    return { metadata: md, extraPickInfo: {} };
+  });
+  const N = 1_000_000;
+  const runs: { select: number; choose: number }[] = [];
+  for (let run = 0; run < 5; run++) {
+    for (let i = 0; i < 100_000; i++) selector.select(users[i & 4095]); // warm-up
+    let t = cpuMicros();
+    let sink = 0;
+    for (let i = 0; i < N; i++) if (selector.select(users[i & 4095]).kind === "group") sink++;
+    const select = (cpuMicros() - t) / N;
+    const requests = users.map((u) => ({ header: (h: string) => u.metadata.get(h)[0] as string | undefined }));
+    t = cpuMicros();
+    for (let i = 0; i < N; i++) if (chooseRoute(rule, requests[i & 4095]).subset === "canary") sink++;
+    const choose = (cpuMicros() - t) / N;
+    runs.push({ select, choose });
+    if (sink < 0) console.log(sink);
+  }
+  const ns = (x: number) => `${(x * 1000).toFixed(0)} ns`;
+  console.log(`eval: 3-subset rule, header match + sticky 95/5 split, 1,000,000 picks × 5 runs (CPU time per pick)`);
+  console.log(`  picker path (TrafficSelector.select: metadata read, route choice, cached group): median ${ns(median(runs.map((r) => r.select)))}  runs ${runs.map((r) => ns(r.select)).join(", ")}`);
+  console.log(`  route choice alone (chooseRoute):                                              median ${ns(median(runs.map((r) => r.choose)))}  runs ${runs.map((r) => ns(r.choose)).join(", ")}`);
+}
+
+function splitBench(): void {
+  const rule = compileTrafficRule(canaryRule({ stable: { version: "v1" }, canary: { version: "v2" }, canaryWeight: 5, sticky: { header: "x-user" } }));
+  for (const seed of [1, 2, 3]) {
+    let canary = 0;
+    let flips = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const request = { hashKey: `s${seed}-user-${i}-${(i * 2654435761) >>> 0}` };
+      const first = chooseRoute(rule, request).subset;
+      if (first === "canary") canary++;
+      for (let k = 0; k < 5; k++) if (chooseRoute(rule, request).subset !== first) flips++;
+    }
+    console.log(`split: key set ${seed}: 5 % canary took ${(canary / 100).toFixed(2)} % of 10,000 keys; ${flips} side changes over 50,000 re-evaluations`);
+  }
+}
+
+async function propagationBench(): Promise<void> {
+  const etcd = await startEmbeddedEtcd({});
+  const namespace = `bench-${process.pid}`;
+  const servers: { server: Server; registry: EtcdRegistry }[] = [];
+  for (const version of ["v1", "v2"]) {
+    const registry = etcdRegistry({ endpoints: etcd.endpoints, namespace });
+    const server = createServer({ name: "greeter", registry, instance: { id: version, version } });
+    server.add(GreeterDefinition, { sayHello: async () => ({ message: "", servedBy: version }) } as never);
+    await server.listen("127.0.0.1:0");
+    servers.push({ server, registry });
+  }
+  const store = openTrafficStore({ service: "greeter", endpoints: etcd.endpoints, namespace });
+  const clients = Array.from({ length: 10 }, () => {
+    const discovery = etcdRegistry({ endpoints: etcd.endpoints, namespace });
+    return { discovery, client: createClient(GreeterDefinition, "etcd:///greeter", { discovery, balancer: "round_robin" }) };
+  });
+  const to = (v: string) => ({ subsets: { [v]: { labels: { version: v } } }, routes: [{ to: [{ subset: v }] }] });
+  await store.write(to("v1"));
+  for (const { client } of clients) while ((await client.sayHello({ name: "w" }, { deadlineMs: 5000 })).servedBy !== "v1");
+  const delays: number[] = [];
+  for (let change = 0; change < 50; change++) {
+    const target = change % 2 === 0 ? "v2" : "v1";
+    const t0 = performance.now();
+    const write = store.write(to(target));
+    await Promise.all(
+      clients.map(async ({ client }) => {
+        for (;;) {
+          const r = await client.sayHello({ name: "p" }, { deadlineMs: 5000 });
+          if (r.servedBy === target) break;
+        }
+        delays.push(performance.now() - t0);
+      }),
+    );
+    await write;
+  }
+  console.log(`propagation: 50 rule changes × 10 clients (each its own etcd connection and channel), write → first call served by the new subset`);
+  console.log(`  median ${median(delays).toFixed(1)} ms  p99 ${percentile(delays, 99).toFixed(1)} ms  max ${Math.max(...delays).toFixed(1)} ms`);
+  for (const { client, discovery } of clients) {
+    client.$close();
+    await discovery.close();
+  }
+  store.close();
+  for (const { server, registry } of servers) {
+    await server.shutdown({ graceMs: 100 });
+    await registry.close();
+  }
+  await etcd.stop();
+}
+
+/** Lognormal around `medianMs` (σ = 0.5): a realistic service-time spread. */
+function serviceTime(medianMs: number): number {
+  const u1 = Math.random() || 1e-9;
+  const u2 = Math.random();
+  const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  return medianMs * Math.exp(0.5 * z);
+}
+
+async function slowBench(durationMs: number, concurrency: number): Promise<void> {
+  const etcd = await startEmbeddedEtcd({});
+  const namespace = `bench-slow-${process.pid}`;
+  const servers: { server: Server; registry: EtcdRegistry }[] = [];
+  const slow = { on: false };
+  for (let i = 0; i < 10; i++) {
+    const registry = etcdRegistry({ endpoints: etcd.endpoints, namespace });
+    const server = createServer({ name: "greeter", registry, instance: { id: `b${i}` } });
+    const id = `b${i}`;
+    server.add(GreeterDefinition, {
+      sayHello: async () => {
+        const ms = serviceTime(4) * (i === 0 && slow.on ? 10 : 1);
+        await new Promise((r) => setTimeout(r, ms));
+        return { message: "", servedBy: id };
+      },
+    } as never);
+    await server.listen("127.0.0.1:0");
+    servers.push({ server, registry });
+  }
+  const deadlineMs = 1000;
+  console.log(`slow: 10 backends (lognormal service time, median 4 ms), b0 10× slower during the measured window; ${concurrency} calls in flight, ${durationMs} ms per balancer, deadline ${deadlineMs} ms`);
+  for (const balancer of ["round_robin", "p2c"] as const) {
+    const discovery = etcdRegistry({ endpoints: etcd.endpoints, namespace });
+    const client = createClient(GreeterDefinition, "etcd:///greeter", { discovery, balancer });
+    const run = async (ms: number, latencies: number[] | undefined, fails: { n: number }, hits: Map<string, number>) => {
+      const end = performance.now() + ms;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (performance.now() < end) {
+            const t = performance.now();
+            try {
+              const r = await client.sayHello({ name: "x" }, { deadlineMs });
+              hits.set(r.servedBy, (hits.get(r.servedBy) ?? 0) + 1);
+              latencies?.push(performance.now() - t);
+            } catch {
+              fails.n++;
+              latencies?.push(deadlineMs);
+            }
+          }
+        }),
+      );
+    };
+    slow.on = false;
+    await run(2000, undefined, { n: 0 }, new Map()); // healthy warm-up
+    const healthy: number[] = [];
+    await run(durationMs / 2, healthy, { n: 0 }, new Map());
+    slow.on = true;
+    const latencies: number[] = [];
+    const fails = { n: 0 };
+    const hits = new Map<string, number>();
+    await run(durationMs, latencies, fails, hits);
+    const f = (x: number) => `${x.toFixed(1)}`;
+    const ok = latencies.filter((x) => x < deadlineMs).length;
+    console.log(
+      `  ${balancer.padEnd(11)} healthy p50 ${f(percentile(healthy, 50))} p99 ${f(percentile(healthy, 99))} p99.9 ${f(percentile(healthy, 99.9))} ms | one slow: p50 ${f(percentile(latencies, 50))} p99 ${f(percentile(latencies, 99))} p99.9 ${f(percentile(latencies, 99.9))} ms, ` +
+        `${latencies.length} calls, ${((100 * ok) / latencies.length).toFixed(2)} % within ${deadlineMs} ms, b0 took ${((100 * (hits.get("b0") ?? 0)) / latencies.length).toFixed(1)} %`,
+    );
+    client.$close();
+    await discovery.close();
+  }
+  for (const { server, registry } of servers) {
+    await server.shutdown({ graceMs: 100 });
+    await registry.close();
+  }
+  await etcd.stop();
+}
+
+async function main(): Promise<void> {
+  const which = process.argv.slice(2);
+  const all = which.length === 0;
+  if (all || which.includes("eval")) evalBench();
+  if (all || which.includes("split")) splitBench();
+  if (all || which.includes("propagation")) await propagationBench();
+  if (all || which.includes("slow")) await slowBench(Number(process.env.SLOW_MS ?? 10_000), Number(process.env.SLOW_CONCURRENCY ?? 20));
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

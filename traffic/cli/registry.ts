@@ -1,0 +1,7 @@
+/** The etcd registry the CLI's `watch` follows rules through (the same watcher clients use). */
+import { etcdRegistry, type EtcdRegistry } from "../../registry/etcd/registry";
+import type { Logger } from "../../runtime/logger";
+
+export function openEtcdRegistry(flags: { namespace?: string; endpoints?: string }, logger: Logger): EtcdRegistry {
+  return etcdRegistry({ namespace: flags.namespace, endpoints: flags.endpoints?.split(","), logger });
+}
