@@ -7,10 +7,10 @@ import { MessageReader } from "./message-reader";
 import { RpcError, Status, fromServiceError } from "./errors";
 import { currentCallContext } from "./call-scope";
 import { pump } from "./streams";
-import { DISCOVERY_OPTION } from "./instances";
+import { DISCOVERY_OPTION } from "./balancing/instances";
 import { builtinInterceptors, type ObservabilityOptions } from "./observability";
-import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./service-config";
-import { setup as setupConsistentHash } from "./lb-consistent-hash";
+import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./balancing/service-config";
+import { setup as setupConsistentHash } from "./balancing/lb-consistent-hash";
 import { MAX_METADATA_BYTES, metadataBytes } from "./metadata-size";
 
 /** Options of {@link createClient}. */

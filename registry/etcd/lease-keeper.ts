@@ -59,6 +59,8 @@ export class LeaseKeeper {
   private readonly ttlMs: number;
   private loop: Promise<void> | undefined;
   private refusal: Error | undefined;
+  private failure: Error | undefined;
+  private warnedUnreachable = false;
 
   constructor(private readonly options: LeaseKeeperOptions) {
     this.ttlMs = checkTtl(options.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000;
@@ -72,6 +74,16 @@ export class LeaseKeeper {
   /** The lease currently holding the key, if any. */
   get leaseId(): string | undefined {
     return this.lease;
+  }
+
+  /** The last error etcd (or the way to it) gave, for messages about a registration that is not in place. */
+  get lastFailure(): Error | undefined {
+    return this.failure;
+  }
+
+  /** The logger this keeper reports through. */
+  get logger(): Logger {
+    return this.options.logger;
   }
 
   /** Why the keeper gave up before ever registering: etcd refused these credentials or this key, or TLS failed. */
@@ -290,17 +302,32 @@ export class LeaseKeeper {
   }
 
   private noteFailure(err: unknown): void {
-    if (this.unreachableSince !== undefined || this.abort.signal.aborted) return;
-    this.unreachableSince = Date.now();
-    const kind = etcdFailureKind(err);
-    const message = kind === "access" ? "etcd refused access; will keep retrying" : kind === "tls" ? "TLS towards etcd failed; will keep retrying" : "etcd unreachable; will keep retrying";
-    this.options.logger.warn(message, { key: this.options.key, reason: failureReason(err) });
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    if (this.abort.signal.aborted) return;
+    const { logger, key } = this.options;
+    const now = Date.now();
+    if (this.unreachableSince === undefined) {
+      this.unreachableSince = now;
+      // One failed call is usually one lost member of a healthy cluster; the retry goes to another.
+      logger.debug("etcd call failed; retrying", { key, reason: failureReason(err) });
+    }
+    // A warning means the registration is at risk: etcd has not answered for a keepalive interval
+    // (a third of the TTL) while the key is held.
+    if (!this.warnedUnreachable && this.currentState === "registered" && now - this.unreachableSince >= this.ttlMs / 3) {
+      this.warnedUnreachable = true;
+      const kind = etcdFailureKind(err);
+      const message = kind === "access" ? "etcd refused access; will keep retrying" : kind === "tls" ? "TLS towards etcd failed; will keep retrying" : "etcd unreachable; will keep retrying";
+      logger.warn(message, { key, downMs: now - this.unreachableSince, leaseExpiresInMs: Math.max(0, this.ttlMs - (now - this.unreachableSince)), reason: failureReason(err) });
+    }
   }
 
   private noteSuccess(): void {
     if (this.unreachableSince === undefined) return;
-    this.options.logger.info("etcd reachable again", { key: this.options.key, downMs: Date.now() - this.unreachableSince });
+    const fields = { key: this.options.key, downMs: Date.now() - this.unreachableSince };
+    if (this.warnedUnreachable) this.options.logger.info("etcd reachable again", fields);
+    else this.options.logger.debug("etcd reachable again", fields);
     this.unreachableSince = undefined;
+    this.warnedUnreachable = false;
   }
 
   private async revokeCurrent(): Promise<void> {

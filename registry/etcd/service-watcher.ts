@@ -7,7 +7,7 @@
  * difference. Subscribers always receive the full current set.
  */
 import type { Etcd3, IEvent, IKeyValue } from "etcd3";
-import type { InstanceInfo } from "../../runtime/instances";
+import type { InstanceInfo } from "../../runtime/balancing/instances";
 import type { Logger } from "../../runtime/logger";
 import { Backoff, type BackoffOptions } from "./backoff";
 import type { GarbageReporter } from "./garbage-reporter";

@@ -8,7 +8,7 @@ import { createTestPki, type KeyPair, type TestPki } from "./helpers/pki";
 import { startSecureEtcd, type SecureEtcd } from "./helpers/secure-etcd";
 
 describe("security: etcd over mutual TLS, then with authentication and per-namespace roles", function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   let pki: TestPki;
   let etcd: SecureEtcd;
   let clientPair: KeyPair;
