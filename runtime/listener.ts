@@ -95,7 +95,6 @@ class ConnectionGate {
   private readonly secure: boolean;
   private readonly requireClientCertificate: boolean;
   private readonly refusedClients = new RefusedClientResponder();
-  private watcher: ((context: tls.SecureContextOptions | null) => void) | undefined;
   private closed = false;
 
   constructor(private readonly options: ListenerOptions) {
@@ -139,12 +138,12 @@ class ConnectionGate {
       if (this.closed || !usable) socket.destroy();
     });
     // Certificate providers deliver (and rotate) certificates later; follow them like grpc-js does.
-    this.watcher ??= (context) => {
+    const watcher = (context: tls.SecureContextOptions | null) => {
       usable = context !== null;
       if (context) server.setSecureContext(context);
     };
-    credentials._addWatcher(this.watcher);
-    server.on("close", () => this.watcher && credentials._removeWatcher(this.watcher));
+    credentials._addWatcher(watcher);
+    server.on("close", () => credentials._removeWatcher(watcher));
     server.on("tlsClientError", (err: Error, socket: tls.TLSSocket) => {
       const peer = peerOf(socket);
       // With a listener here Node leaves closing to us (a handshake timeout would otherwise hold the socket).

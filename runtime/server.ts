@@ -156,6 +156,10 @@ class ProtomeshServer implements Server {
   private readonly listeners = new Map<ServerEvent, Array<() => void | Promise<void>>>();
   private shutdownPromise: Promise<void> | undefined;
   private readonly handshakeTimeoutMs: number;
+  /** A `listen()` is in progress (binding and registering take a while). */
+  private listening = false;
+  /** Reflection is added once, even when a failed bind is retried. */
+  private reflectionAttached = false;
   private readonly maxConnections: number;
 
   constructor(private readonly options: ServerOptions) {
@@ -248,6 +252,16 @@ class ProtomeshServer implements Server {
 
   async listen(address = DEFAULT_LISTEN_ADDRESS): Promise<number> {
     if (this.state !== "idle") throw new Error(`server.listen: server is ${this.state}`);
+    if (this.listening) throw new Error("server.listen: already called; wait for it to settle");
+    this.listening = true;
+    try {
+      return await this.bindAndRegister(address);
+    } finally {
+      this.listening = false;
+    }
+  }
+
+  private async bindAndRegister(address: string): Promise<number> {
     const { host, port: wanted } = parseListenAddress(address);
     const credentials = this.options.credentials ?? grpc.ServerCredentials.createInsecure();
     const hosts = await resolveBindHosts(host).catch((err: Error) => {
@@ -298,7 +312,10 @@ class ProtomeshServer implements Server {
    */
   private exposeByDefault(address: string, loopbackOnly: boolean): void {
     const reflection = reflectionDecision(this.options.reflection, loopbackOnly);
-    if (reflection.serve) attachReflection(this, { health: this.options.health !== false });
+    if (reflection.serve && !this.reflectionAttached) {
+      attachReflection(this, { health: this.options.health !== false });
+      this.reflectionAttached = true;
+    }
     else if (this.options.reflection === undefined) this.logger.info("reflection off", { address, why: reflection.why });
     if (!loopbackOnly && this.options.credentials === undefined) {
       this.logger.warn("serving plaintext beyond loopback: anyone who can reach this address can call every method, unencrypted", {
