@@ -11,7 +11,8 @@
  * 4. Policy change written to etcd → applied by each of 3 gateways (p50, p99 over trials).
  * 5. Transcoding cost per payload size (JSON → proto → JSON), µs per byte.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
@@ -43,11 +44,12 @@ interface WrkResult {
 }
 
 /** Runs wrk against `url` (POST with a JSON body) and parses its latency distribution. */
-function wrk(url: string, connections: number, seconds: number, headers: Record<string, string> = {}): WrkResult {
+async function wrk(url: string, connections: number, seconds: number, headers: Record<string, string> = {}): Promise<WrkResult> {
   const script = path.join(os.tmpdir(), `gw-bench-${process.pid}.lua`);
   const hdr = Object.entries({ "Content-Type": "application/json", ...headers }).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`).join("\n");
   fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = '{"name":"bench"}'\n${hdr}\n`);
-  const out = execFileSync("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, url], { encoding: "utf8" });
+  // Asynchronous: the servers under test share this process's event loop.
+  const { stdout: out } = await promisify(execFile)("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, url], { encoding: "utf8" });
   const ms = (m: RegExpMatchArray | null) => {
     if (!m) return NaN;
     const v = Number(m[1]);
@@ -103,10 +105,10 @@ async function direct(address: string, concurrency: number, seconds: number): Pr
     const grpc = require("@grpc/grpc-js");
     const c = new grpc.Client(${JSON.stringify(address)}, grpc.credentials.createInsecure());
     const req = Buffer.from([0x0a, 0x05, 0x62, 0x65, 0x6e, 0x63, 0x68]);
-    const lat = []; let errors = 0; const end = Date.now() + ${seconds * 1000};
+    const lat = []; let errors = 0; let end = 0;
     const one = () => new Promise((r) => { const t = process.hrtime.bigint(); c.makeUnaryRequest(${JSON.stringify(HttpGreeterDefinition.methods.sayHello.path)}, (b) => b, (b) => b, req, new grpc.Metadata(), {}, (e) => { if (e) errors++; else lat.push(Number(process.hrtime.bigint() - t) / 1e6); r(); }); });
     const loop = async () => { while (Date.now() < end) await one(); };
-    (async () => { for (let i = 0; i < 200; i++) await one(); lat.length = 0; const t0 = Date.now(); await Promise.all(Array.from({ length: ${concurrency} }, loop)); const s = (Date.now() - t0) / 1000; lat.sort((a, b) => a - b); process.stdout.write(JSON.stringify({ rps: lat.length / s, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)], errors })); c.close(); })();
+    (async () => { for (let i = 0; i < 200; i++) await one(); lat.length = 0; const t0 = Date.now(); end = t0 + ${seconds * 1000}; await Promise.all(Array.from({ length: ${concurrency} }, loop)); const s = (Date.now() - t0) / 1000; lat.sort((a, b) => a - b); process.stdout.write(JSON.stringify({ rps: lat.length / s, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)], errors })); c.close(); })();
   `;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["-e", code], { cwd: path.join(__dirname, ".."), stdio: ["ignore", "pipe", "inherit"] });
@@ -149,10 +151,10 @@ async function main(): Promise<void> {
   out("| c | gateway | hand-written | direct gRPC | gateway/hand req/s | gateway/hand p99 |");
   out("|---|---|---|---|---|---|");
   for (const c of [1, 100]) {
-    wrk(`http://127.0.0.1:${gwPort}/v1/hello`, c, 2);
-    wrk(`http://127.0.0.1:${handPort}/`, c, 2);
-    const g = wrk(`http://127.0.0.1:${gwPort}/v1/hello`, c, SECONDS);
-    const h = wrk(`http://127.0.0.1:${handPort}/`, c, SECONDS);
+    await wrk(`http://127.0.0.1:${gwPort}/v1/hello`, c, 2);
+    await wrk(`http://127.0.0.1:${handPort}/`, c, 2);
+    const g = await wrk(`http://127.0.0.1:${gwPort}/v1/hello`, c, SECONDS);
+    const h = await wrk(`http://127.0.0.1:${handPort}/`, c, SECONDS);
     const d = await direct(address, c, SECONDS);
     out(`| ${c} | ${fmt(g)} | ${fmt(h)} | ${fmt(d)} | ${(g.rps / h.rps).toFixed(2)}× | ${(g.p99 / h.p99).toFixed(2)}× |`);
   }
@@ -160,9 +162,9 @@ async function main(): Promise<void> {
   // 2. JWT + local rate limit overhead.
   out("\n### 2. JWT (HS256) + local rate limit on the route (c=1)\n");
   const token = await new SignJWT({ scope: "greet" }).setProtectedHeader({ alg: "HS256" }).setSubject("u").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
-  const plain = wrk(`http://127.0.0.1:${gwPort}/v1/hello`, 1, SECONDS);
+  const plain = await wrk(`http://127.0.0.1:${gwPort}/v1/hello`, 1, SECONDS);
   gw.setPolicy({ defaults: { auth: "jwt", scopes: ["greet"], rateLimit: { key: "claim:sub", local: { ratePerSecond: 1e6, burst: 1e6 } } }, jwt: { secret: SECRET } });
-  const guarded = wrk(`http://127.0.0.1:${gwPort}/v1/hello`, 1, SECONDS, { Authorization: `Bearer ${token}` });
+  const guarded = await wrk(`http://127.0.0.1:${gwPort}/v1/hello`, 1, SECONDS, { Authorization: `Bearer ${token}` });
   gw.setPolicy({});
   out(`- plain: ${fmt(plain)}\n- JWT + rate limit: ${fmt(guarded)}\n- added per request: ${((1e6 / guarded.rps) - (1e6 / plain.rps)).toFixed(0)} µs (from mean service time 1/rps at c=1), p50 +${((guarded.p50 - plain.p50) * 1000).toFixed(0)} µs`);
 
