@@ -46,8 +46,8 @@ function startInstance(etcdEndpoints: string): Promise<Instance> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill("SIGKILL"); // not in `instances` yet, so cleanup would not find it
-      reject(new Error(`${name} did not start within 20 s`));
-    }, 20_000);
+      reject(new Error(`${name} did not start within 60 s`));
+    }, 60_000);
     const lines = readline.createInterface({ input: proc.stdout! });
     lines.on("line", (line) => {
       const m = /listening on (\S+)/.exec(line);
