@@ -273,6 +273,11 @@ export class ConfigStore {
     return { stop: () => watcher.stop() };
   }
 
+  /** The store's etcd connection, for writes that go with a config change (the console's audit log). */
+  get etcd(): Etcd3 {
+    return this.client;
+  }
+
   close(): void {
     this.client.close();
   }

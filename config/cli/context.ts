@@ -120,16 +120,11 @@ export class CliContext {
    */
   async audit(action: string, who: string | undefined, before: unknown, after: unknown): Promise<void> {
     try {
-      const { createEtcdClient, resolveEtcdOptions } = require("../../registry/etcd/options") as typeof import("../../registry/etcd/options");
       const { AuditLog } = require("../../console/audit/audit-log") as typeof import("../../console/audit/audit-log");
-      const resolved = resolveEtcdOptions({ endpoints: this.flags.endpoints?.split(","), namespace: this.flags.namespace, logger: this.logger });
-      const client = createEtcdClient(resolved);
-      try {
-        const log = new AuditLog(client, resolved.namespace, resolved.callTimeoutMs);
-        await log.record({ who: who ?? process.env.PROTOMESH_USER ?? "cli", via: "cli", action, target: this.label, before, after });
-      } finally {
-        client.close();
-      }
+      // The store that just wrote: its connection is open already.
+      const store = this.writer ?? this.store();
+      const log = new AuditLog(store.etcd, store.namespace, 2000);
+      await log.record({ who: who ?? process.env.PROTOMESH_USER ?? "cli", via: "cli", action, target: this.label, before, after });
     } catch (err) {
       this.note(`warning: the change was made but not recorded in the audit log: ${(err as Error).message}`);
     }
