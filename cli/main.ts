@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   describe: { summary: "print services, methods and messages as .proto source (gRPC reflection)", load: () => (require("../explorer/describe-command") as typeof import("../explorer/describe-command")).describeCommand },
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
   health: { summary: "check grpc.health.v1 of an address or every instance of etcd:///service (grpc_health_probe's flags and exit codes)", load: () => (require("../release/health/health-command") as typeof import("../release/health/health-command")).healthCommand },
+  release: { summary: "canary and blue-green releases: start, status, pause, resume, promote, abort, retry, undo, list, history, controller", load: () => (require("../release/cli/command") as typeof import("../release/cli/command")).releaseCommand },
 };
 
 function usage(): string {

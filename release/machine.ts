@@ -125,14 +125,22 @@ export function applyCommand(state: ReleaseState, command: Command, now: number)
     case "retry":
       if (state.phase !== "Aborted" && state.phase !== "Degraded") refuse(`it is ${state.phase}; only an aborted or degraded release is retried`);
       return {
-        state: evolve(state, now, { phase: "Progressing", pausedBy: undefined, stepIndex: 0, stepStartedAt: now, weight: 0, measurements: [], message: "retrying from the first step" }, "retried"),
+        state: evolve(state, now, { phase: "Progressing", pausedBy: undefined, stepIndex: 0, stepStartedAt: now, weight: 0, restored: undefined, measurements: [], message: "retrying from the first step" }, "retried"),
       };
     case "undo": {
       const before = state.ruleBefore;
       const rule = before ?? abortedRule(state.spec);
-      return { state: evolve(state, now, { phase: "Aborted", pausedBy: undefined, weight: 0, message: before ? "undone: the rule from before the release is back" : "undone: every call on stable" }, "undone"), rule };
+      return { state: evolve(state, now, { phase: "Aborted", pausedBy: undefined, weight: 0, restored: true, message: before ? "undone: the rule from before the release is back" : "undone: every call on stable" }, "undone"), rule };
     }
   }
+}
+
+/** The rule a stored state stands for: what a controller re-writes when a command raced its own write. */
+export function ruleForState(state: ReleaseState): TrafficRule {
+  if (state.restored) return state.ruleBefore ?? abortedRule(state.spec);
+  if (state.phase === "Aborted" || state.phase === "Degraded") return abortedRule(state.spec);
+  if (state.phase === "Succeeded") return promotedRule(state.spec);
+  return ruleAt(state.spec, state.weight);
 }
 
 function advance(state: ReleaseState, now: number, changes: Partial<ReleaseState>, event: string): ReleaseState {

@@ -49,6 +49,8 @@ export interface ReleaseState {
   readonly measurements: readonly Measurement[];
   /** Finished analysis steps, the last few. */
   readonly analysisRuns: readonly AnalysisRun[];
+  /** Set by `undo`: the rule from before the release is back in force. */
+  readonly restored?: boolean;
   /** The rule in force before the release started (`undo` restores it); null: there was none. */
   readonly ruleBefore: TrafficRule | null;
   readonly startedAt: number;
