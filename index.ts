@@ -22,6 +22,7 @@ export { Metadata } from "@grpc/grpc-js";
 import "./registry/etcd/register";
 export {
   etcdRegistry,
+  RegistrationTimeoutError,
   startEmbeddedEtcd,
   registerEtcdResolver,
   setDefaultDiscovery,

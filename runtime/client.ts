@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { withoutIpServerName } from "./ip-safe-credentials";
 import type { MethodDefinition, ServiceDefinition } from "./definition";
 import type { CallOptions } from "./context";
 import { chain, type CallNext, type CallRequest, type Interceptor } from "./interceptor";
@@ -76,7 +77,7 @@ export function createClient<C>(definition: ServiceDefinition<unknown, C>, targe
   if (options.maxSendMessageBytes !== undefined) channelOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
   if (options.discovery !== undefined) channelOptions[DISCOVERY_OPTION] = options.discovery;
   Object.assign(channelOptions, options.channelOptions);
-  const raw = new grpc.Client(target, options.credentials ?? grpc.credentials.createInsecure(), channelOptions);
+  const raw = new grpc.Client(target, options.credentials ? withoutIpServerName(options.credentials) : grpc.credentials.createInsecure(), channelOptions);
   const caller = new Caller(raw, target, options, hashHeaderOf(balancer));
 
   const client: Record<string, unknown> = {
