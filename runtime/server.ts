@@ -291,7 +291,8 @@ class ProtomeshServer implements Server {
           version: inst.version,
           zone: inst.zone,
           weight: inst.weight,
-          metadata: inst.metadata,
+          // Where this instance's /metrics is, so scrapers (a release's analysis, Prometheus' service discovery) find it from the registry.
+          metadata: this.metricsEndpoint ? { ...inst.metadata, metrics_port: String(this.metricsEndpoint.port) } : inst.metadata,
         });
       } catch (err) {
         // Nobody could find an unregistered instance: stop serving rather than leave the port bound.
