@@ -16,6 +16,8 @@ import { parseOptions, type BenchOptions } from "./options";
 import { render, type Section } from "./report";
 import { runDiscovery } from "./scenario-discovery";
 import { runHashQuality } from "./scenario-hash";
+import { runLargeUnary } from "./scenario-large";
+import { runInstructions } from "./scenario-instructions";
 import { runOverhead } from "./scenario-overhead";
 import { runScale } from "./scenario-scale";
 import { runStreaming } from "./scenario-streaming";
@@ -73,7 +75,7 @@ async function run(options: BenchOptions): Promise<void> {
       log("starting echo servers and clients");
       const fleet = await startEchoFleet(ctx);
       try {
-        if (wants("unary")) sections.push(...(await runUnary(ctx, fleet)));
+        if (wants("unary")) sections.push(...(await runUnary(ctx, fleet)), await runLargeUnary(ctx, fleet));
         if (wants("streaming")) sections.push(await runStreaming(ctx, fleet));
       } finally {
         await fleet.stop();
@@ -83,6 +85,7 @@ async function run(options: BenchOptions): Promise<void> {
     if (wants("hash")) sections.push(await runHashQuality(ctx));
     if (wants("scale")) sections.push(await runScale(ctx));
     if (wants("overhead")) sections.push(await runOverhead(ctx));
+    if (wants("instructions")) sections.push(await runInstructions(ctx));
   } finally {
     await stopAllWorkers();
     await etcd?.stop();
