@@ -71,16 +71,21 @@ async function run(options: BenchOptions): Promise<void> {
       log,
     };
     const wants = (name: BenchOptions["only"][number]) => options.only.includes(name);
-    if (wants("unary") || wants("streaming")) {
+    // Unary and streaming each get fresh processes: a server that has already served one
+    // kind of call runs the other with different JIT feedback and heap, so every contender
+    // must come to a scenario with the same history (in one fleet, the callScope: false
+    // server was the only one that had served no unary calls before streaming).
+    const withFleet = async (run: (fleet: Awaited<ReturnType<typeof startEchoFleet>>) => Promise<Section[]>) => {
       log("starting echo servers and clients");
       const fleet = await startEchoFleet(ctx);
       try {
-        if (wants("unary")) sections.push(...(await runUnary(ctx, fleet)), await runLargeUnary(ctx, fleet));
-        if (wants("streaming")) sections.push(await runStreaming(ctx, fleet));
+        sections.push(...(await run(fleet)));
       } finally {
         await fleet.stop();
       }
-    }
+    };
+    if (wants("unary")) await withFleet(async (fleet) => [...(await runUnary(ctx, fleet)), await runLargeUnary(ctx, fleet)]);
+    if (wants("streaming")) await withFleet(async (fleet) => [await runStreaming(ctx, fleet)]);
     if (wants("discovery")) sections.push(await runDiscovery(ctx));
     if (wants("hash")) sections.push(await runHashQuality(ctx));
     if (wants("scale")) sections.push(await runScale(ctx));
