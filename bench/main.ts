@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { startEmbeddedEtcd, type EmbeddedEtcd } from "protomesh/registry";
 import type { BenchContext } from "./context";
+import { writeCharts } from "./charts";
 import { startEchoFleet } from "./echo-fleet";
 import { parseOptions, type BenchOptions } from "./options";
 import { render, type Section } from "./report";
@@ -109,8 +110,14 @@ async function run(options: BenchOptions): Promise<void> {
     sections,
   );
   process.stdout.write(report + "\n");
-  if (options.out) writeFileSync(options.out, report + "\n");
-  if (options.json) writeFileSync(options.json, JSON.stringify({ startedAt, options, sections }, null, 2) + "\n");
+  const json = { startedAt, node: process.versions.node, options, sections };
+  if (options.out) {
+    writeFileSync(options.out, report + "\n");
+    // Charts beside the report, drawn from the same figures as the JSON.
+    const charts = writeCharts(path.dirname(options.out), [json], path.basename(options.out, path.extname(options.out)));
+    log(`charts: ${charts.join(", ")}`);
+  }
+  if (options.json) writeFileSync(options.json, JSON.stringify(json, null, 2) + "\n");
 }
 
 let options: BenchOptions;
