@@ -6,7 +6,7 @@
 export { createServer, type Server, type ServerOptions } from "./runtime/server";
 export type { Health, SettableStatus, ServingStatus } from "./runtime/health";
 export { createClient, closeClient, type ClientOptions, type ClientHandle } from "./runtime/client";
-export { buildServiceConfig, hashHeaderOf, type BalancerOption, type ConsistentHashOption, type RetryOption } from "./runtime/service-config";
+export { buildServiceConfig, hashHeaderOf, type BalancerOption, type ConsistentHashOption, type RetryOption } from "./runtime/balancing/service-config";
 export { RpcError, Status, codeName, type Code } from "./runtime/errors";
 export type { CallContext, CallOptions } from "./runtime/context";
 export { chain, type Interceptor, type CallNext, type CallRequest, type CallResponse } from "./runtime/interceptor";
@@ -22,6 +22,7 @@ export { Metadata } from "@grpc/grpc-js";
 import "./registry/etcd/register";
 export {
   etcdRegistry,
+  RegistrationTimeoutError,
   startEmbeddedEtcd,
   registerEtcdResolver,
   setDefaultDiscovery,
@@ -50,5 +51,5 @@ export type {
 export { registryMetrics, type RegistryMetrics } from "./runtime/metrics-registry";
 export { metadataGetter, metadataSetter } from "./runtime/tracing-interceptor";
 export { observeStream, type StreamObserver } from "./runtime/observed-stream";
-export { setup as registerConsistentHash, CONSISTENT_HASH_POLICY, DEFAULT_HASH_HEADER } from "./runtime/lb-consistent-hash";
-export { INSTANCES_ATTRIBUTE, instancesFromOptions, type InstanceInfo, type InstanceTable } from "./runtime/instances";
+export { setup as registerConsistentHash, CONSISTENT_HASH_POLICY, DEFAULT_HASH_HEADER } from "./runtime/balancing/lb-consistent-hash";
+export { INSTANCES_ATTRIBUTE, instancesFromOptions, type InstanceInfo, type InstanceTable } from "./runtime/balancing/instances";

@@ -6,8 +6,8 @@
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_VNODES, HashRing } from "../runtime/hash-ring";
-import { ConsistentHashPicker, DEFAULT_HASH_HEADER, type PickerMember } from "../runtime/lb-consistent-hash";
+import { DEFAULT_VNODES, HashRing } from "../runtime/balancing/hash-ring";
+import { ConsistentHashPicker, DEFAULT_HASH_HEADER, type PickerMember } from "../runtime/balancing/lb-consistent-hash";
 import type { BenchContext } from "./context";
 import { ms, table, type Section } from "./report";
 import { max, median, percentile } from "./stats";

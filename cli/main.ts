@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   docs: { summary: "write Markdown and HTML API docs from the .proto files; --serve to try calls", load: () => (require("../apidocs/docs-command") as typeof import("../apidocs/docs-command")).docsCommand },
   ls: { summary: "list a server's services or a service's methods (gRPC reflection)", load: () => (require("../explorer/ls-command") as typeof import("../explorer/ls-command")).lsCommand },
   describe: { summary: "print services, methods and messages as .proto source (gRPC reflection)", load: () => (require("../explorer/describe-command") as typeof import("../explorer/describe-command")).describeCommand },
+  etcd: { summary: "run a local etcd member for development and print its ETCD_ENDPOINTS", load: () => (require("../registry/etcd/etcd-command") as typeof import("../registry/etcd/etcd-command")).etcdCommand },
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
 };
 
@@ -27,6 +28,7 @@ function usage(): string {
     "options:",
     "  -h, --help     show this help (or a command's: protomesh <command> --help)",
     "      --version  print protomesh's version",
+    "      --verbose  also print the framework's log lines (JSON, to stderr; or set PROTOMESH_LOG_LEVEL)",
     "",
   ].join("\n");
 }
@@ -48,6 +50,19 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return ExitCode.usage;
   }
   return entry.load().run(rest, io);
+}
+
+/**
+ * A command speaks in one-line messages. The framework's own log lines (JSON, with stacks)
+ * reach stderr only when asked for: `--verbose` (anywhere on the line) or PROTOMESH_LOG_LEVEL.
+ * Call once, before `main`; returns the arguments without `--verbose`.
+ */
+export function setUpCliLogging(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const verbose = argv.includes("--verbose");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createJsonLogger, setLogger } = require("../runtime/logger") as typeof import("../runtime/logger");
+  if (!env.PROTOMESH_LOG_LEVEL) setLogger(createJsonLogger({ level: verbose ? "debug" : "silent" }));
+  return argv.filter((a) => a !== "--verbose");
 }
 
 /** The real process: its cwd, environment, stdout and stderr. */

@@ -8,8 +8,15 @@ import { CliError } from "../cli/command";
  * the project has none.
  */
 
-/** The options ts-proto runs with when a project brings no `buf.gen.yaml`. */
-export const DEFAULT_TS_PROTO_OPTIONS = ["outputServices=grpc-js", "esModuleInterop=true", "env=node"];
+/**
+ * The options ts-proto runs with when a project brings no `buf.gen.yaml`. Relative imports
+ * end in `.js` (`importSuffix`), which ESM under `moduleResolution: "nodenext"` requires and
+ * CommonJS, bundlers and tsx all resolve to the `.ts` source as well.
+ */
+export const DEFAULT_TS_PROTO_OPTIONS = ["outputServices=grpc-js", "esModuleInterop=true", "env=node", "importSuffix=.js"];
+
+/** protoc-gen-protomesh's options to match: its imports of ts-proto's modules end in `.js` too. */
+export const DEFAULT_PROTOMESH_OPTIONS = ["import_extension=js"];
 
 /** The template used without a `buf.gen.yaml`: ts-proto and protomesh into `gen/`. */
 export function defaultTemplate(): Record<string, unknown> {
@@ -18,7 +25,7 @@ export function defaultTemplate(): Record<string, unknown> {
     clean: true,
     plugins: [
       { local: "protoc-gen-ts_proto", out: "gen", opt: [...DEFAULT_TS_PROTO_OPTIONS] },
-      { local: "protoc-gen-protomesh", out: "gen" },
+      { local: "protoc-gen-protomesh", out: "gen", opt: [...DEFAULT_PROTOMESH_OPTIONS] },
     ],
   };
 }

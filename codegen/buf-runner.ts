@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliError } from "../cli/command";
 import { packageRoot } from "../cli/package-root";
+import { installCommand } from "./toolchain";
 
 /**
  * Running the buf CLI that ships inside the `@bufbuild/buf` npm package, with
@@ -42,7 +43,7 @@ export function findBuf(env: NodeJS.ProcessEnv): BufCommand {
   try {
     wrapperDir = path.dirname(require.resolve("@bufbuild/buf/package.json", { paths: [packageRoot()] }));
   } catch {
-    throw new CliError("buf not found: the npm package @bufbuild/buf is not installed (run `npm install @bufbuild/buf`)");
+    throw new CliError(`compiling .proto files needs @bufbuild/buf, which is not installed. Run: ${installCommand(["@bufbuild/buf"])}`);
   }
   const platformPackage = PLATFORM_PACKAGES[`${process.platform} ${process.arch}`];
   if (platformPackage) {

@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
 import { BufError, generate } from "./generate";
+import { GENERATOR_PACKAGES, requireToolchain } from "./toolchain";
 
 const USAGE = `usage: protomesh gen [--root DIR] [--out DIR] [--template FILE]
 
@@ -11,8 +12,10 @@ embedded descriptors (<name>_protomesh.ts).
 
 The project's buf.yaml and buf.gen.yaml are used when present. Without
 buf.yaml the module is proto/ (or the root when there is no proto/); without
-buf.gen.yaml, ts-proto (outputServices=grpc-js,esModuleInterop=true,env=node)
-and protoc-gen-protomesh write to gen/, which is replaced on each run.
+buf.gen.yaml, ts-proto (outputServices=grpc-js,esModuleInterop=true,env=node,
+importSuffix=.js) and protoc-gen-protomesh (import_extension=js) write to gen/,
+which is replaced on each run. Relative imports end in .js: ESM with
+moduleResolution nodenext needs that; CommonJS, bundlers and tsx accept it.
 
 options:
   --root DIR        project root (default: the current directory)
@@ -54,6 +57,8 @@ export const genCommand: Command = {
     const started = performance.now();
     const root = path.resolve(io.cwd, values.root ?? ".");
     try {
+      // PROTOMESH_BUF names a buf binary of the user's own; the plugins are still needed.
+      requireToolchain("protomesh gen", io.env.PROTOMESH_BUF ? GENERATOR_PACKAGES.filter((p) => p !== "@bufbuild/buf") : GENERATOR_PACKAGES);
       const result = await generate({
         root,
         out: values.out === undefined ? undefined : path.resolve(io.cwd, values.out),

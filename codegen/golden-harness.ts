@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DEFAULT_TS_PROTO_OPTIONS } from "./buf-config";
+import { DEFAULT_PROTOMESH_OPTIONS, DEFAULT_TS_PROTO_OPTIONS } from "./buf-config";
 import { findBuf, runBuf, writePluginShims, type BufCommand } from "./buf-runner";
 
 /**
@@ -40,7 +40,7 @@ export class GoldenRunner {
       version: "v2",
       plugins: [
         { local: "protoc-gen-ts_proto", out, opt: DEFAULT_TS_PROTO_OPTIONS },
-        { local: "protoc-gen-protomesh", out },
+        { local: "protoc-gen-protomesh", out, opt: DEFAULT_PROTOMESH_OPTIONS },
       ],
     };
     const config = { version: "v2", modules: [{ path: ".", excludes: ["expected"] }] };

@@ -10,6 +10,7 @@ export { DISCOVERY_OPTION } from "./registry";
 export type { Registrar, Discovery, DiscoveryUpdate, Registration, RegistrationHandle, InstanceInfo } from "./registry";
 export {
   etcdRegistry,
+  RegistrationTimeoutError,
   registerEtcdResolver,
   setDefaultDiscovery,
   startEmbeddedEtcd,

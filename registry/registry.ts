@@ -2,9 +2,9 @@
  * Backend-neutral registry interfaces. `registry/etcd/` implements them; a server
  * takes a `Registrar`, discovery code takes a `Discovery`.
  */
-import type { InstanceInfo } from "../runtime/instances";
+import type { InstanceInfo } from "../runtime/balancing/instances";
 
-export type { InstanceInfo } from "../runtime/instances";
+export type { InstanceInfo } from "../runtime/balancing/instances";
 
 /** What a server announces about itself. Filled in by the server at `listen()`. */
 export interface Registration {
@@ -47,4 +47,4 @@ export interface Discovery {
   watch(service: string, onUpdate: (update: DiscoveryUpdate) => void, onError?: (error: Error) => void): { stop(): void };
 }
 
-export { DISCOVERY_OPTION } from "../runtime/instances";
+export { DISCOVERY_OPTION } from "../runtime/balancing/instances";

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { withoutIpServerName } from "./ip-safe-credentials";
 import type { MethodDefinition, ServiceDefinition } from "./definition";
 import type { CallOptions } from "./context";
 import { chain, type CallNext, type CallRequest, type Interceptor } from "./interceptor";
@@ -6,10 +7,10 @@ import { MessageReader } from "./message-reader";
 import { RpcError, Status, fromServiceError } from "./errors";
 import { currentCallContext } from "./call-scope";
 import { pump } from "./streams";
-import { DISCOVERY_OPTION } from "./instances";
+import { DISCOVERY_OPTION } from "./balancing/instances";
 import { builtinInterceptors, type ObservabilityOptions } from "./observability";
-import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./service-config";
-import { setup as setupConsistentHash } from "./lb-consistent-hash";
+import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./balancing/service-config";
+import { setup as setupConsistentHash } from "./balancing/lb-consistent-hash";
 import { MAX_METADATA_BYTES, metadataBytes } from "./metadata-size";
 
 /** Options of {@link createClient}. */
@@ -76,7 +77,7 @@ export function createClient<C>(definition: ServiceDefinition<unknown, C>, targe
   if (options.maxSendMessageBytes !== undefined) channelOptions["grpc.max_send_message_length"] = options.maxSendMessageBytes;
   if (options.discovery !== undefined) channelOptions[DISCOVERY_OPTION] = options.discovery;
   Object.assign(channelOptions, options.channelOptions);
-  const raw = new grpc.Client(target, options.credentials ?? grpc.credentials.createInsecure(), channelOptions);
+  const raw = new grpc.Client(target, options.credentials ? withoutIpServerName(options.credentials) : grpc.credentials.createInsecure(), channelOptions);
   const caller = new Caller(raw, target, options, hashHeaderOf(balancer));
 
   const client: Record<string, unknown> = {

@@ -90,5 +90,13 @@ export function fromServiceError(e: ServiceError): RpcError {
     }
     e.metadata.remove(DETAILS_KEY);
   }
-  return new RpcError(e.code, e.details ?? e.message, details, { metadata: e.metadata });
+  return new RpcError(e.code, withoutEmptyResolutionNote(e.details ?? e.message), details, { metadata: e.metadata });
+}
+
+/**
+ * grpc-js appends `Resolution note: ` to UNAVAILABLE messages, with nothing after it when the
+ * resolver had nothing to add: noise in every message that reaches a user.
+ */
+export function withoutEmptyResolutionNote(message: string): string {
+  return message.replace(/\.?\s*Resolution note:\s*$/, "");
 }

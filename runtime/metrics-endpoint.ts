@@ -12,7 +12,7 @@ import { metricsRegistry } from "./metrics";
 export interface MetricsEndpointOptions {
   /** TCP port; 0 (the default) picks a free one. */
   port?: number;
-  /** Interface to bind (default `0.0.0.0`). */
+  /** Interface to bind (default `0.0.0.0`: every interface, so a Prometheus elsewhere can scrape it; the page is public to whoever reaches it). */
   host?: string;
   /** URL path (default `/metrics`). */
   path?: string;
@@ -25,7 +25,9 @@ export interface MetricsEndpointOptions {
 /** A running metrics endpoint. */
 export interface MetricsEndpoint {
   readonly port: number;
-  /** `http://host:port/metrics`. */
+  /** The address it is bound to (`0.0.0.0` for every interface). */
+  readonly host: string;
+  /** `http://<bound address>:port/metrics`: what it is really bound to (`http://0.0.0.0:9464/metrics` by default). */
   readonly url: string;
   /** Stops serving (once every user of a shared port has closed it). */
   close(): Promise<void>;
@@ -61,6 +63,7 @@ export function serveMetrics(options: MetricsEndpointOptions = {}): Promise<Metr
     let closed = false;
     return {
       port: endpoint.port,
+      host: endpoint.host,
       url: endpoint.url,
       close: async () => {
         if (closed) return;
@@ -102,11 +105,12 @@ async function open(options: MetricsEndpointOptions, host: string, port: number)
   });
   // A scrape endpoint should never keep a process alive on its own.
   server.unref();
-  const bound = (server.address() as AddressInfo).port;
-  const shownHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  // Say where it really listens: a wildcard stays a wildcard, a name shows the address it resolved to.
+  const { port: bound, address } = server.address() as AddressInfo;
   return {
     port: bound,
-    url: `http://${shownHost}:${bound}${path}`,
+    host: address,
+    url: `http://${address.includes(":") ? `[${address}]` : address}:${bound}${path}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

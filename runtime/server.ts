@@ -10,6 +10,8 @@ import { isAsyncIterable, pump } from "./streams";
 import { isTracingEnabled } from "./tracing-interceptor";
 import type { Registrar, RegistrationHandle } from "../registry/registry";
 import { advertisedAddress, parseListenAddress } from "./address";
+import { DEFAULT_LISTEN_ADDRESS, isLoopbackOnly, reflectionDecision } from "./exposure";
+import { openListener, resolveBindHosts, type Listener } from "./listener";
 import { builtinInterceptors, metricsEndpointOf, type ServerMetricsOption } from "./observability";
 import { serveMetrics, type MetricsEndpoint } from "./metrics-endpoint";
 import { attachHealth, type Health } from "./health";
@@ -38,8 +40,20 @@ export interface ServerOptions {
   maxReceiveMessageBytes?: number;
   /** Largest response sent, in bytes (default unlimited). */
   maxSendMessageBytes?: number;
-  /** Transport credentials; insecure by default. */
+  /**
+   * Transport credentials; plaintext by default. Plaintext beyond loopback logs a warning
+   * unless chosen explicitly with `grpc.ServerCredentials.createInsecure()`.
+   */
   credentials?: grpc.ServerCredentials;
+  /**
+   * How long a new connection may take to finish its TLS handshake, and then again to send the
+   * HTTP/2 preface, before it is closed (default 5000 ms).
+   */
+  handshakeTimeoutMs?: number;
+  /** Connections open at once, handshakes included; more are closed on accept and logged (default 10,000). */
+  maxConnections?: number;
+  /** Calls in flight per connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`); clients queue the rest (default 1,000). */
+  maxConcurrentStreams?: number;
   /** How long `shutdown()` lets in-flight calls finish before force-closing (default 10 s). */
   shutdownGraceMs?: number;
   /**
@@ -52,7 +66,12 @@ export interface ServerOptions {
   tracing?: boolean;
   /** Prometheus metrics per method; `{ port }` also serves `/metrics` on that port while the server runs. */
   metrics?: ServerMetricsOption;
-  /** Serve gRPC reflection (`grpc.reflection.v1` and `v1alpha`) from the added services' embedded descriptors (default true). */
+  /**
+   * Serve gRPC reflection (`grpc.reflection.v1` and `v1alpha`) from the added services' embedded
+   * descriptors. Default: on when the server listens on loopback only or `PROTOMESH_ENV` is
+   * `dev`/`development`/`local`/`test`; off otherwise, since it describes the whole API to anyone
+   * who can connect.
+   */
   reflection?: boolean;
   /** Serve `grpc.health.v1.Health`, which follows the lifecycle (default true). */
   health?: boolean;
@@ -77,7 +96,10 @@ export interface Server {
   add<H>(definition: ServiceDefinition<H, unknown>, handlers: H): this;
   /** Appends interceptors (they run after the ones already added). */
   use(...interceptors: Interceptor[]): this;
-  /** Binds, starts serving, then registers. Resolves with the bound port; if registration fails, closes the server and rejects. */
+  /**
+   * Binds (default `127.0.0.1:0`: this machine only), starts serving, then registers. Resolves
+   * with the bound port; if registration fails, closes the server and rejects.
+   */
   listen(address?: string): Promise<number>;
   /** Deregisters, stops accepting calls, drains in-flight ones within the grace period, then force-closes. */
   shutdown(options?: { graceMs?: number }): Promise<void>;
@@ -124,6 +146,7 @@ class ProtomeshServer implements Server {
   address: string | undefined;
   registration: RegistrationHandle | undefined;
   private metricsEndpoint: MetricsEndpoint | undefined;
+  private listener: Listener | undefined;
   private readonly defs: ServiceDefinition[] = [];
   private readonly interceptors: Interceptor[];
   /** Bumped by `use()`, so each method rebuilds its cached chain. */
@@ -132,6 +155,8 @@ class ProtomeshServer implements Server {
   private readonly inFlight = new Set<CallAbort>();
   private readonly listeners = new Map<ServerEvent, Array<() => void | Promise<void>>>();
   private shutdownPromise: Promise<void> | undefined;
+  private readonly handshakeTimeoutMs: number;
+  private readonly maxConnections: number;
 
   constructor(private readonly options: ServerOptions) {
     if (options.registry && !options.name) throw new TypeError("createServer: `name` is required when a `registry` is given");
@@ -143,10 +168,12 @@ class ProtomeshServer implements Server {
     const grpcOptions: grpc.ServerOptions = { ...options.grpcOptions };
     if (options.maxReceiveMessageBytes !== undefined) grpcOptions["grpc.max_receive_message_length"] = positiveInt(options.maxReceiveMessageBytes, "maxReceiveMessageBytes");
     if (options.maxSendMessageBytes !== undefined) grpcOptions["grpc.max_send_message_length"] = positiveInt(options.maxSendMessageBytes, "maxSendMessageBytes");
+    if (!("grpc.max_concurrent_streams" in grpcOptions)) grpcOptions["grpc.max_concurrent_streams"] = positiveInt(options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS, "maxConcurrentStreams");
+    this.handshakeTimeoutMs = positiveInt(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, "handshakeTimeoutMs");
+    this.maxConnections = positiveInt(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, "maxConnections");
     this.grpc = new grpc.Server(grpcOptions);
     // Before any user listener, so NOT_SERVING is reported first when shutdown starts.
     this.health = attachHealth(this, options.health !== false);
-    if (options.reflection !== false) attachReflection(this, { health: options.health !== false });
   }
 
   get metricsPort(): number | undefined {
@@ -219,18 +246,23 @@ class ProtomeshServer implements Server {
     return this;
   }
 
-  async listen(address = "0.0.0.0:0"): Promise<number> {
+  async listen(address = DEFAULT_LISTEN_ADDRESS): Promise<number> {
     if (this.state !== "idle") throw new Error(`server.listen: server is ${this.state}`);
-    const { host } = parseListenAddress(address);
+    const { host, port: wanted } = parseListenAddress(address);
     const credentials = this.options.credentials ?? grpc.ServerCredentials.createInsecure();
+    const hosts = await resolveBindHosts(host).catch((err: Error) => {
+      throw new Error(`server.listen(${address}): cannot resolve ${host}: ${err.message}`);
+    });
+    const loopbackOnly = isLoopbackOnly(hosts);
+    this.exposeByDefault(address, loopbackOnly);
     const metricsOptions = metricsEndpointOf(this.options.metrics);
     if (metricsOptions) this.metricsEndpoint = await serveMetrics(metricsOptions);
-    const port = await new Promise<number>((resolve, reject) => {
-      this.grpc.bindAsync(address, credentials, (err, boundPort) => (err ? reject(new Error(`server.listen(${address}): ${err.message}`)) : resolve(boundPort)));
-    }).catch(async (err: unknown) => {
+    const listenerOptions = { grpc: this.grpc, hosts, port: wanted, credentials, handshakeTimeoutMs: this.handshakeTimeoutMs, maxConnections: this.maxConnections, logger: this.logger };
+    this.listener = await openListener(listenerOptions).catch(async (err: Error) => {
       await this.metricsEndpoint?.close();
-      throw err;
+      throw new Error(`server.listen(${address}): ${err.message}`, { cause: err });
     });
+    const port = this.listener.port;
     this.port = port;
     this.address = this.options.instance?.advertiseAddress ?? advertisedAddress(host, port);
     this.state = "serving";
@@ -249,7 +281,8 @@ class ProtomeshServer implements Server {
         });
       } catch (err) {
         // Nobody could find an unregistered instance: stop serving rather than leave the port bound.
-        this.logger.error("registration failed; closing the server", { err });
+        // The caller gets the error itself; the log says why in one line (a refusal is no bug to trace).
+        this.logger.error("registration failed; closing the server", { reason: err instanceof Error ? err.message : String(err) });
         this.shutdownPromise = this.closeAfterFailedRegistration();
         await this.shutdownPromise;
         throw err;
@@ -259,9 +292,26 @@ class ProtomeshServer implements Server {
     return port;
   }
 
+  /**
+   * Reflection by where the server listens, and a warning for plaintext beyond loopback unless
+   * plaintext was chosen explicitly (`credentials: grpc.ServerCredentials.createInsecure()`).
+   */
+  private exposeByDefault(address: string, loopbackOnly: boolean): void {
+    const reflection = reflectionDecision(this.options.reflection, loopbackOnly);
+    if (reflection.serve) attachReflection(this, { health: this.options.health !== false });
+    else if (this.options.reflection === undefined) this.logger.info("reflection off", { address, why: reflection.why });
+    if (!loopbackOnly && this.options.credentials === undefined) {
+      this.logger.warn("serving plaintext beyond loopback: anyone who can reach this address can call every method, unencrypted", {
+        address,
+        fix: "pass `credentials` (TLS), bind 127.0.0.1, or pass grpc.ServerCredentials.createInsecure() to choose plaintext explicitly",
+      });
+    }
+  }
+
   private async closeAfterFailedRegistration(): Promise<void> {
     this.state = "draining";
     await this.emit("draining");
+    await this.listener?.close();
     this.grpc.forceShutdown();
     await this.metricsEndpoint?.close();
     this.state = "closed";
@@ -276,6 +326,7 @@ class ProtomeshServer implements Server {
   private async doShutdown(graceMs: number): Promise<void> {
     if (this.state === "idle") {
       this.state = "closed";
+      await this.listener?.close();
       this.grpc.forceShutdown();
       await this.emit("closed");
       return;
@@ -286,11 +337,13 @@ class ProtomeshServer implements Server {
       try {
         await this.registration.deregister();
       } catch (err) {
-        this.logger.warn("deregistration failed; the lease will expire on its own", { err });
+        this.logger.warn("deregistration failed; the lease will expire on its own", { reason: err instanceof Error ? err.message : String(err) });
       }
       const delay = this.options.deregisterDelayMs ?? 100;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     }
+    // No new connections from here on; the ones grpc-js holds drain below.
+    await this.listener?.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         if (this.inFlight.size > 0) this.logger.warn("grace period over; cancelling in-flight calls", { inFlight: this.inFlight.size, graceMs });
@@ -442,6 +495,10 @@ class ProtomeshServer implements Server {
     return new RpcError(Status.RESOURCE_EXHAUSTED, `response metadata over the ${MAX_METADATA_BYTES}-byte limit`);
   }
 }
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_CONNECTIONS = 10_000;
+const DEFAULT_MAX_CONCURRENT_STREAMS = 1000;
 
 const CALL_ABORT_REASONS = {
   cancelled: () => new RpcError(Status.CANCELLED, "call cancelled by the client"),

@@ -152,6 +152,26 @@ describe("config: import from YAML, properties and JSON", function () {
     expect(schema.desc.fields.map((f) => f.jsonName)).to.include("rateLimit");
   });
 
+  it("CLI run from an app folder finds the schema in proto/, as gen does, and never compiles node_modules", async () => {
+    const app = path.join(dir, "app");
+    const schemaProto = path.join(app, "proto", "examples", "greeter", "v1", "greeter_config.proto");
+    fs.mkdirSync(path.dirname(schemaProto), { recursive: true });
+    fs.copyFileSync(path.resolve(__dirname, "..", "proto", "examples", "greeter", "v1", "greeter_config.proto"), schemaProto);
+    // Packages ship protos that do not compile together (duplicate names, other import roots).
+    for (const pkg of ["vendor-a", "vendor-b"]) {
+      const file = path.join(app, "node_modules", pkg, "protos", "google", "protobuf", "duration.proto");
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, `syntax = "proto3";\npackage google.protobuf;\nimport "missing/thing.proto";\nmessage Duration { int64 seconds = 1; Thing t = 2; }\n`);
+    }
+    const env = { ETCD_ENDPOINTS: etcd.endpoints.join(","), PROTOMESH_NAMESPACE: fx.namespace, PROTOMESH_USER: "spec" };
+    const run = await runConfigCli(["import", file("good.yaml"), "--schema", "examples.greeter.v1.GreeterConfig", "--app", "from-app-folder", "--env", "dev"], env, app);
+    expect(run.stderr).to.equal("");
+    expect(run.code).to.equal(0);
+    const set = await runConfigCli(["set", "greeting=Hi", "--app", "from-app-folder", "--env", "dev"], env, app);
+    expect(set.stderr).to.equal("");
+    expect(set.code).to.equal(0);
+  });
+
   it("CLI import refuses a bad file, listing every problem, and writes nothing", async () => {
     const run = await cli("import", file("bad.yaml"), "--schema", "examples.greeter.v1.GreeterConfig");
     expect(run.code).to.equal(1);

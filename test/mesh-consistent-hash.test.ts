@@ -12,14 +12,14 @@ import { startGreeterProcess, type GreeterProcess } from "./helpers/greeter-proc
 import { keys, ownersOf, tally, tapDiscovery, type SetChange } from "./helpers/mesh";
 import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy";
 import { waitFor, type Recorder } from "./helpers/wait";
-import { HashRing } from "../runtime/hash-ring";
+import { HashRing } from "../runtime/balancing/hash-ring";
 import type { Discovery } from "../registry/registry";
 
 const TTL_SECONDS = 2;
 const FIRST = 9;
 
 describe("mesh: consistent_hash over etcd:/// with greeter processes", function () {
-  this.timeout(120_000);
+  this.timeout(180_000);
   const namespace = uniqueNamespace();
   const processes: GreeterProcess[] = [];
   const clients: { $close(): void }[] = [];
@@ -65,7 +65,7 @@ describe("mesh: consistent_hash over etcd:/// with greeter processes", function 
   };
 
   before(async function () {
-    this.timeout(60_000);
+    this.timeout(150_000);
     registry = etcdRegistry({ endpoints: fixture.endpoints, namespace, ttlSeconds: TTL_SECONDS });
     ({ discovery, sets } = tapDiscovery(registry));
     const started = Date.now();

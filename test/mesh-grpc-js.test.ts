@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { GreeterClient } from "../gen/examples/greeter/v1/greeter";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd/registry";
 import { setDefaultDiscovery } from "../registry/etcd/resolver";
-import { HashRing } from "../runtime/hash-ring";
+import { HashRing } from "../runtime/balancing/hash-ring";
 import { uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
 import { startGreeterProcess, type GreeterProcess } from "./helpers/greeter-process";
 import { keys, moreCalls, ownersOf, steadyLoad, tally, tapDiscovery, type SetChange } from "./helpers/mesh";
@@ -43,7 +43,7 @@ function keyed(key: string): grpc.Metadata {
 }
 
 describe("mesh: a plain grpc-js client on etcd:///", function () {
-  this.timeout(60_000);
+  this.timeout(150_000);
   const namespace = uniqueNamespace();
   const live = new Map<string, GreeterProcess>();
   const clients: grpc.Client[] = [];
@@ -83,7 +83,7 @@ describe("mesh: a plain grpc-js client on etcd:///", function () {
   };
 
   before(async function () {
-    this.timeout(60_000);
+    this.timeout(150_000);
     registry = etcdRegistry({ endpoints: fixture.endpoints, namespace, ttlSeconds: TTL_SECONDS });
     const tap = tapDiscovery(registry);
     sets = tap.sets;

@@ -21,7 +21,7 @@ const TTL_SECONDS = 2;
 const DELAY_MS = 50;
 
 describe("mesh: registration and discovery with greeter processes", function () {
-  this.timeout(60_000);
+  this.timeout(150_000);
   const namespace = uniqueNamespace();
   const prefix = `/protomesh/${namespace}/services/greeter/`;
   const live = new Map<string, GreeterProcess>();
@@ -77,7 +77,7 @@ describe("mesh: registration and discovery with greeter processes", function () 
   };
 
   before(async function () {
-    this.timeout(60_000);
+    this.timeout(150_000);
     proxy = await startTcpProxy(fixture.endpoints[0]);
     logger = captureLogger();
     registry = etcdRegistry({ endpoints: [proxy.endpoint], namespace, ttlSeconds: TTL_SECONDS, logger });

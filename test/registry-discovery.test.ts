@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { Etcd3 } from "etcd3";
-import type { InstanceInfo } from "../runtime/instances";
+import type { InstanceInfo } from "../runtime/balancing/instances";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd/registry";
 import { captureLogger, type CapturedLogger } from "./helpers/capture-logger";
 import { uniqueNamespace, useEmbeddedEtcd, type EtcdFixture } from "./helpers/etcd";

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { decodeInstance, encodeInstance, instanceKey, isHostPort, MAX_VALUE_BYTES, servicePrefix } from "../registry/etcd/keys";
-import type { InstanceInfo } from "../runtime/instances";
+import type { InstanceInfo } from "../runtime/balancing/instances";
 
 const where = { prefix: servicePrefix("default", "echo"), service: "echo" };
 const good: InstanceInfo = {

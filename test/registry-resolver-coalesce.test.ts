@@ -2,7 +2,7 @@ import { experimental, type ChannelOptions } from "@grpc/grpc-js";
 import { expect } from "chai";
 import { registerEtcdResolver, COALESCE_MS } from "../registry/etcd/resolver";
 import { DISCOVERY_OPTION, type Discovery, type DiscoveryUpdate } from "../registry/registry";
-import type { InstanceInfo } from "../runtime/instances";
+import type { InstanceInfo } from "../runtime/balancing/instances";
 
 /** A Discovery whose updates the test pushes by hand (the resolver is the piece under test). */
 class ManualDiscovery {

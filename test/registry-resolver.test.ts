@@ -1,7 +1,7 @@
 import "../registry/etcd/register";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
-import { instancesFromOptions, type InstanceTable } from "../runtime/instances";
+import { instancesFromOptions, type InstanceTable } from "../runtime/balancing/instances";
 import { DISCOVERY_OPTION } from "../registry/registry";
 import { etcdRegistry, type EtcdRegistrationHandle, type EtcdRegistry } from "../registry/etcd/registry";
 import { setDefaultDiscovery } from "../registry/etcd/resolver";

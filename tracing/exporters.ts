@@ -5,8 +5,13 @@
  * Collector ingest natively.
  */
 import type { ExporterConfig as JaegerConfig } from "@opentelemetry/exporter-jaeger";
-import { ConsoleSpanExporter, type SpanExporter } from "@opentelemetry/sdk-trace";
+import type { SpanExporter } from "@opentelemetry/sdk-trace";
+import { requireOptional } from "../runtime/optional-dependency";
+import { loadSdk, OTEL_SDK_RANGE } from "./sdk";
 import type { ExporterKind } from "./options";
+
+/** The OTLP exporter follows its own version line (0.x) beside the SDK's 2.x. */
+const OTLP_EXPORTER_RANGE = "~0.222.0";
 
 /** Default OTLP/HTTP receiver (Jaeger's or a collector's). */
 export const DEFAULT_OTLP_ENDPOINT = "http://localhost:4318";
@@ -18,15 +23,15 @@ export const DEFAULT_OTLP_ENDPOINT = "http://localhost:4318";
 export function createExporter(kind: ExporterKind, endpoint: string | undefined): SpanExporter | undefined {
   switch (kind) {
     case "jaeger": {
-      const { JaegerExporter } = require("@opentelemetry/exporter-jaeger") as typeof import("@opentelemetry/exporter-jaeger");
+      const { JaegerExporter } = requireOptional<typeof import("@opentelemetry/exporter-jaeger")>("@opentelemetry/exporter-jaeger", "setupTracing's jaeger exporter", OTEL_SDK_RANGE);
       return new JaegerExporter(jaegerConfig(endpoint));
     }
     case "otlp": {
-      const { OTLPTraceExporter } = require("@opentelemetry/exporter-trace-otlp-http") as typeof import("@opentelemetry/exporter-trace-otlp-http");
+      const { OTLPTraceExporter } = requireOptional<typeof import("@opentelemetry/exporter-trace-otlp-http")>("@opentelemetry/exporter-trace-otlp-http", "setupTracing's otlp exporter", OTLP_EXPORTER_RANGE);
       return new OTLPTraceExporter({ url: otlpTracesUrl(endpoint ?? DEFAULT_OTLP_ENDPOINT) });
     }
     case "console":
-      return new ConsoleSpanExporter();
+      return new (loadSdk().sdkTrace.ConsoleSpanExporter)();
     case "none":
       return undefined;
   }

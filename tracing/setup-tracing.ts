@@ -4,24 +4,11 @@
  * (so a handler's outgoing calls continue its trace) and W3C trace-context propagation.
  */
 import { context, propagation, trace } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  SimpleSpanProcessor,
-  TraceIdRatioBasedSampler,
-  TracerProvider,
-  type Sampler,
-  type SpanExporter,
-  type SpanProcessor,
-} from "@opentelemetry/sdk-trace";
+import type { Sampler, SpanExporter, SpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { enableTracing } from "../runtime/tracing-interceptor";
 import { resolveTracingOptions, type TracingOptions } from "./options";
 import { createExporter } from "./exporters";
+import { loadSdk, type OtelSdk } from "./sdk";
 
 /**
  * Stops tracing when called: flushes pending spans, shuts the exporters down and
@@ -49,6 +36,11 @@ let active: TracingHandle | undefined;
 export function setupTracing(options: TracingOptions = {}): TracingHandle {
   if (active) throw new Error("setupTracing: tracing is already set up in this process; call the returned function first to set it up again");
   const resolved = resolveTracingOptions(options);
+  const sdk = loadSdk();
+  const { AsyncLocalStorageContextManager } = sdk.contextAsyncHooks;
+  const { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } = sdk.core;
+  const { defaultResource, detectResources, envDetector, resourceFromAttributes } = sdk.resources;
+  const { BatchSpanProcessor, SimpleSpanProcessor, TracerProvider } = sdk.sdkTrace;
 
   const spanProcessors: SpanProcessor[] = [];
   for (const entry of resolved.exporters) {
@@ -62,7 +54,7 @@ export function setupTracing(options: TracingOptions = {}): TracingHandle {
     .merge(detectResources({ detectors: [envDetector] }))
     .merge(resourceFromAttributes({ ...resolved.resourceAttributes, ...(resolved.serviceName ? { "service.name": resolved.serviceName } : {}) }));
 
-  const provider = new TracerProvider({ resource, sampler: samplerFor(resolved.sampleRatio), spanProcessors });
+  const provider = new TracerProvider({ resource, sampler: samplerFor(sdk, resolved.sampleRatio), spanProcessors });
   const contextManager = new AsyncLocalStorageContextManager().enable();
   if (!trace.setGlobalTracerProvider(provider)) throw new Error("setupTracing: another OpenTelemetry tracer provider is already registered");
   context.setGlobalContextManager(contextManager);
@@ -87,7 +79,8 @@ export function setupTracing(options: TracingOptions = {}): TracingHandle {
   return handle;
 }
 
-function samplerFor(ratio: number): Sampler {
+function samplerFor(sdk: OtelSdk, ratio: number): Sampler {
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = sdk.sdkTrace;
   const root = ratio >= 1 ? new AlwaysOnSampler() : ratio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio);
   return new ParentBasedSampler({ root });
 }

@@ -1,4 +1,5 @@
 /** `protomesh config`: the config center from the command line. */
+import { withoutEmptyResolutionNote } from "../../runtime/errors";
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
 import { ConfigError } from "../errors";
@@ -32,7 +33,8 @@ options:
   --schema TYPE            the config's proto message, e.g. examples.greeter.v1.GreeterConfig
                            (default: the type recorded with the latest version)
   --protos DIR             compile the schema from the .proto files under DIR with buf
-                           (its buf.yaml when present; default: the current directory)
+                           (default: the current directory; as protomesh gen does, its
+                           buf.yaml modules, else proto/, never node_modules)
   --descriptor-set FILE    read the schema from a FileDescriptorSet instead
                            (buf build --as-file-descriptor-set -o FILE)
   --comment TEXT           why: recorded with the new version
@@ -125,7 +127,7 @@ export const configCommand: Command = {
         return ExitCode.failure;
       }
       if (isEtcdError(err)) {
-        io.err(`protomesh config ${name}: cannot talk to etcd (${(err as Error).message}); check --endpoints or ETCD_ENDPOINTS\n`);
+        io.err(`protomesh config ${name}: cannot talk to etcd (${withoutEmptyResolutionNote((err as Error).message)}); check --endpoints or ETCD_ENDPOINTS\n`);
         return ExitCode.failure;
       }
       throw err;

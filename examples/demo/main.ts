@@ -6,10 +6,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import { createClient, startEmbeddedEtcd, type BalancerOption } from "protomesh";
+import { createClient, createJsonLogger, setLogger, startEmbeddedEtcd, type BalancerOption } from "protomesh";
 import { GreeterDefinition } from "../../gen/examples/greeter/v1/greeter_protomesh";
 
 const ROOT = path.join(__dirname, "..", "..");
+// The demo's output is its tables: log lines (its own and its greeters') only when asked for.
+const LOG_LEVEL = process.env.PROTOMESH_LOG_LEVEL || "error";
+if (!process.env.PROTOMESH_LOG_LEVEL) setLogger(createJsonLogger({ level: "error" }));
 const keep = process.argv.includes("--keep");
 const callsArg = process.argv.indexOf("--calls");
 const CALLS = callsArg > 0 ? Math.max(10, Number(process.argv[callsArg + 1]) || 300) : 300;
@@ -37,11 +40,14 @@ function heading(text: string): void {
 function startInstance(etcdEndpoints: string): Promise<Instance> {
   const name = `greeter-${nextIndex++}`;
   const proc = spawn(process.execPath, [path.join(ROOT, "bin", "run.js"), path.join(ROOT, "examples", "greeter", "server.ts"), "--port", "0"], {
-    env: { ...process.env, ETCD_ENDPOINTS: etcdEndpoints, PROTOMESH_LOG_LEVEL: process.env.PROTOMESH_LOG_LEVEL ?? "warn" },
+    env: { ...process.env, ETCD_ENDPOINTS: etcdEndpoints, PROTOMESH_LOG_LEVEL: LOG_LEVEL },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s`)), 20_000);
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL"); // not in `instances` yet, so cleanup would not find it
+      reject(new Error(`${name} did not start within 20 s`));
+    }, 20_000);
     const lines = readline.createInterface({ input: proc.stdout! });
     lines.on("line", (line) => {
       const m = /listening on (\S+)/.exec(line);
@@ -58,11 +64,14 @@ function startInstance(etcdEndpoints: string): Promise<Instance> {
   });
 }
 
+/** Stops one greeter (SIGTERM: it deregisters and drains) and resolves once it has exited. */
 function stopInstance(inst: Instance): Promise<void> {
+  const at = instances.indexOf(inst);
+  if (at >= 0) instances.splice(at, 1);
   return new Promise((resolve) => {
+    if (inst.proc.exitCode !== null || inst.proc.signalCode !== null) return resolve();
     inst.proc.once("exit", () => resolve());
     inst.proc.kill("SIGTERM");
-    instances.splice(instances.indexOf(inst), 1);
   });
 }
 
@@ -124,11 +133,15 @@ async function main(): Promise<void> {
     heading(`using etcd at ${endpoints}`);
   }
 
-  const cleanup = async () => {
-    await Promise.all(instances.map((i) => stopInstance(i)));
-    await stopEtcd?.();
-  };
+  // A copy: stopInstance removes each instance from the list while the stops run.
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await Promise.all([...instances].map((i) => stopInstance(i)));
+      await stopEtcd?.();
+    })());
   process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+  process.once("SIGTERM", () => void cleanup().then(() => process.exit(143)));
 
   try {
     heading("starting three greeter instances (each registers itself under a lease)");

@@ -3,7 +3,7 @@
  * number of channels to one service cost a single etcd watch.
  */
 import type { Etcd3 } from "etcd3";
-import type { InstanceInfo } from "../../runtime/instances";
+import type { InstanceInfo } from "../../runtime/balancing/instances";
 import type { Logger } from "../../runtime/logger";
 import type { Discovery, DiscoveryUpdate } from "../registry";
 import type { BackoffOptions } from "./backoff";

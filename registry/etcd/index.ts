@@ -6,7 +6,7 @@
  * `startEmbeddedEtcd` for tests and demos. The rest is the extension API for code
  * that reads or writes registry entries itself.
  */
-export { etcdRegistry } from "./registry";
+export { etcdRegistry, RegistrationTimeoutError } from "./registry";
 export type { EtcdRegistry, EtcdRegistryOptions, EtcdRegistrationHandle } from "./registry";
 export type { EtcdOptions, PemSource } from "./options";
 export { registerEtcdResolver, setDefaultDiscovery, ETCD_SCHEME } from "./resolver";

@@ -5,7 +5,7 @@
  * Reading is defensive: anyone with write access to etcd can put anything under
  * the prefix, so decoding reports a reason instead of throwing.
  */
-import type { InstanceInfo } from "../../runtime/instances";
+import type { InstanceInfo } from "../../runtime/balancing/instances";
 
 /** Largest encoded instance value accepted, in bytes. */
 export const MAX_VALUE_BYTES = 4096;

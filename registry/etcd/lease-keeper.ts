@@ -11,7 +11,8 @@
  * etcd3's `Lease` has its own keepalive and "lost" event; we do not use them so
  * that every call has a deadline and every loss path is ours to test.
  */
-import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdUserNotFoundError, type Etcd3 } from "etcd3";
+import type { Etcd3 } from "etcd3";
+import { etcdFailureKind, failureReason, isConfigurationFailure } from "./etcd-errors";
 import type { Logger } from "../../runtime/logger";
 import { Backoff, sleep, type BackoffOptions } from "./backoff";
 import { deadlineIn } from "./options";
@@ -58,6 +59,8 @@ export class LeaseKeeper {
   private readonly ttlMs: number;
   private loop: Promise<void> | undefined;
   private refusal: Error | undefined;
+  private failure: Error | undefined;
+  private warnedUnreachable = false;
 
   constructor(private readonly options: LeaseKeeperOptions) {
     this.ttlMs = checkTtl(options.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000;
@@ -73,7 +76,17 @@ export class LeaseKeeper {
     return this.lease;
   }
 
-  /** Why the keeper gave up before ever registering: etcd refused these credentials or this key. */
+  /** The last error etcd (or the way to it) gave, for messages about a registration that is not in place. */
+  get lastFailure(): Error | undefined {
+    return this.failure;
+  }
+
+  /** The logger this keeper reports through. */
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
+  /** Why the keeper gave up before ever registering: etcd refused these credentials or this key, or TLS failed. */
   get refused(): Error | undefined {
     return this.refusal;
   }
@@ -117,9 +130,10 @@ export class LeaseKeeper {
       try {
         hold = await this.acquire();
       } catch (err) {
-        // A first registration that etcd refuses is a configuration error: say so instead of retrying
-        // forever. Once registered, a refusal (say a role revoked for a while) is retried like an outage.
-        if (!this.everRegistered && isAccessError(err)) {
+        // A first registration that etcd refuses, or that fails TLS, is a configuration error: say so
+        // instead of retrying forever. Once registered, a refusal (say a role revoked for a while,
+        // a certificate being rotated) is retried like an outage.
+        if (!this.everRegistered && isConfigurationFailure(err)) {
           this.refuse(err as Error);
           break;
         }
@@ -149,11 +163,19 @@ export class LeaseKeeper {
   private refuse(err: Error): void {
     const { key, logger } = this.options;
     const prefix = key.split("/").slice(0, 3).join("/") + "/";
+    if (etcdFailureKind(err) === "tls") {
+      this.refusal = new Error(
+        `TLS towards etcd failed, cannot register ${key}: ${err.message}. Check that tls.ca signs etcd's certificate, that tls.cert and tls.key are a client certificate etcd trusts (etcd runs with --client-cert-auth), and that the endpoints speak TLS`,
+        { cause: err },
+      );
+      logger.error("TLS towards etcd failed; not retrying", { key, reason: failureReason(err) });
+      return;
+    }
     this.refusal = new Error(
       `etcd refused to register ${key}: ${err.message}. Check the etcd user and password, and that its role grants read-write on ${prefix}`,
       { cause: err },
     );
-    logger.error("etcd refused the registration; not retrying", { key, err });
+    logger.error("etcd refused the registration; not retrying", { key, reason: failureReason(err) });
   }
 
   /** Grants a lease and puts the key under it. */
@@ -280,16 +302,32 @@ export class LeaseKeeper {
   }
 
   private noteFailure(err: unknown): void {
-    if (this.unreachableSince !== undefined || this.abort.signal.aborted) return;
-    this.unreachableSince = Date.now();
-    const message = isAccessError(err) ? "etcd refused access; will keep retrying" : "etcd unreachable; will keep retrying";
-    this.options.logger.warn(message, { key: this.options.key, err });
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    if (this.abort.signal.aborted) return;
+    const { logger, key } = this.options;
+    const now = Date.now();
+    if (this.unreachableSince === undefined) {
+      this.unreachableSince = now;
+      // One failed call is usually one lost member of a healthy cluster; the retry goes to another.
+      logger.debug("etcd call failed; retrying", { key, reason: failureReason(err) });
+    }
+    // A warning means the registration is at risk: etcd has not answered for a keepalive interval
+    // (a third of the TTL) while the key is held.
+    if (!this.warnedUnreachable && this.currentState === "registered" && now - this.unreachableSince >= this.ttlMs / 3) {
+      this.warnedUnreachable = true;
+      const kind = etcdFailureKind(err);
+      const message = kind === "access" ? "etcd refused access; will keep retrying" : kind === "tls" ? "TLS towards etcd failed; will keep retrying" : "etcd unreachable; will keep retrying";
+      logger.warn(message, { key, downMs: now - this.unreachableSince, leaseExpiresInMs: Math.max(0, this.ttlMs - (now - this.unreachableSince)), reason: failureReason(err) });
+    }
   }
 
   private noteSuccess(): void {
     if (this.unreachableSince === undefined) return;
-    this.options.logger.info("etcd reachable again", { key: this.options.key, downMs: Date.now() - this.unreachableSince });
+    const fields = { key: this.options.key, downMs: Date.now() - this.unreachableSince };
+    if (this.warnedUnreachable) this.options.logger.info("etcd reachable again", fields);
+    else this.options.logger.debug("etcd reachable again", fields);
     this.unreachableSince = undefined;
+    this.warnedUnreachable = false;
   }
 
   private async revokeCurrent(): Promise<void> {
@@ -299,18 +337,13 @@ export class LeaseKeeper {
     try {
       await this.options.client.leaseClient.leaseRevoke({ ID: id });
     } catch (err) {
-      this.options.logger.warn("could not revoke the lease; the key expires within its TTL", { key: this.options.key, err });
+      this.options.logger.warn("could not revoke the lease; the key expires within its TTL", { key: this.options.key, reason: failureReason(err) });
     }
   }
 
   private revokeQuietly(id: string): void {
     this.options.client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
   }
-}
-
-/** etcd turned the request down for who is asking (bad password, unknown user, no rights on the key). */
-function isAccessError(err: unknown): boolean {
-  return err instanceof EtcdPermissionDeniedError || err instanceof EtcdAuthenticationFailedError || err instanceof EtcdUserNotFoundError;
 }
 
 /** One keepalive round trip; resolves with the TTL etcd reports (≤ 0: the lease is gone). */

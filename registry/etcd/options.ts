@@ -8,6 +8,8 @@ import { rootCertificates } from "node:tls";
 import { Etcd3, type IOptions, isRecoverableError } from "etcd3";
 import { handleWhen, noop, retry } from "cockatiel";
 import { getLogger, type Logger } from "../../runtime/logger";
+import type { ChannelCredentials } from "@grpc/grpc-js";
+import { withoutIpServerName } from "../../runtime/ip-safe-credentials";
 
 /** PEM contents, or a path to a PEM file. */
 export type PemSource = Buffer | string;
@@ -111,7 +113,22 @@ export function createEtcdClient(options: ResolvedEtcdOptions): Etcd3 {
   if (options.auth) {
     config.auth = { ...options.auth, callOptions: () => ({ deadline: Date.now() + options.callTimeoutMs }) };
   }
-  return new Etcd3(config);
+  const client = new Etcd3(config);
+  if (options.tls) sendNoIpServerName(client);
+  return client;
+}
+
+/**
+ * etcd3 builds its TLS credentials itself, from `config.credentials`, when the client is made,
+ * and grpc-js would send an IP endpoint as the TLS server name (Node's DEP0123 warning). Swap
+ * them for ones that do not, before any connection exists. etcd3 1.1 keeps them on its pool's
+ * hosts and authenticator; another layout leaves them as they are (only the warning returns).
+ */
+function sendNoIpServerName(client: Etcd3): void {
+  type Holder = { channelCredentials?: ChannelCredentials; credentials?: ChannelCredentials };
+  const pool = (client as unknown as { pool?: { hosts?: Holder[]; authenticator?: Holder } }).pool;
+  for (const host of pool?.hosts ?? []) if (host.channelCredentials) host.channelCredentials = withoutIpServerName(host.channelCredentials);
+  if (pool?.authenticator?.credentials) pool.authenticator.credentials = withoutIpServerName(pool.authenticator.credentials);
 }
 
 /** Call options carrying a fresh deadline, for calls the default factory does not cover (streams). */

@@ -10,7 +10,7 @@
  * });
  * ```
  */
-import { setup as registerConsistentHash } from "../../runtime/lb-consistent-hash";
+import { setup as registerConsistentHash } from "../../runtime/balancing/lb-consistent-hash";
 import { registerEtcdResolver } from "./resolver";
 
 registerEtcdResolver();

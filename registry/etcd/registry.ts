@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { InstanceInfo } from "../../runtime/instances";
+import type { InstanceInfo } from "../../runtime/balancing/instances";
 import type { Discovery, DiscoveryUpdate, Registrar, Registration, RegistrationHandle } from "../registry";
 import { sleep } from "./backoff";
 import { EtcdDiscovery } from "./discovery";
@@ -20,10 +20,25 @@ export interface EtcdRegistryOptions extends EtcdOptions {
   /** Lease TTL in whole seconds, at least 2. Default 10. An instance that dies vanishes within this. */
   ttlSeconds?: number;
   /**
-   * How long `register()` waits for the first successful put before it returns
-   * anyway; the registration keeps being retried in the background. Default 5000.
+   * How long `register()` (and so `server.listen()`) waits for the first successful put.
+   * Default 10000.
    */
   registerWaitMs?: number;
+  /**
+   * What `register()` does when etcd has not taken the registration within `registerWaitMs`.
+   * `"reject"` (default, as go-zero and Kratos fail at start): stop trying and reject with a
+   * {@link RegistrationTimeoutError}, so `listen()` rejects and the server closes instead of
+   * serving where nobody can find it. `"serve"`: return anyway, keep trying in the background
+   * and log a warning every `unregisteredWarnMs` until registered.
+   */
+  onRegisterTimeout?: "reject" | "serve";
+  /** With `onRegisterTimeout: "serve"`, how often to warn while unregistered. Default 30000. */
+  unregisteredWarnMs?: number;
+}
+
+/** etcd did not take a registration within `registerWaitMs` (unreachable, or too slow). */
+export class RegistrationTimeoutError extends Error {
+  override readonly name: string = "RegistrationTimeoutError";
 }
 
 /** A registration in etcd. Besides deregistering, it can be observed. */
@@ -46,7 +61,9 @@ export interface EtcdRegistry extends Registrar, Discovery {
   close(): Promise<void>;
 }
 
-const DEFAULT_REGISTER_WAIT_MS = 5000;
+const DEFAULT_REGISTER_WAIT_MS = 10_000;
+/** While serving unregistered (`onRegisterTimeout: "serve"`), how often to say so again. */
+const DEFAULT_UNREGISTERED_WARN_MS = 30_000;
 
 /** Creates a registry over etcd. Throws at once on bad options (no endpoints, bad namespace, TTL < 2). */
 export function etcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
@@ -54,6 +71,7 @@ export function etcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
   const { namespace, callTimeoutMs, logger } = resolved;
   const ttlSeconds = checkTtl(options.ttlSeconds ?? DEFAULT_TTL_SECONDS);
   const registerWaitMs = options.registerWaitMs ?? DEFAULT_REGISTER_WAIT_MS;
+  const onRegisterTimeout = options.onRegisterTimeout ?? "reject";
   const client = createEtcdClient(resolved);
   const discovery = new EtcdDiscovery({ client, namespace, callTimeoutMs, logger });
   const keepers = new Map<string, LeaseKeeper>();
@@ -81,7 +99,16 @@ export function etcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
       throw keeper.refused;
     }
     if (!inTime && keeper.state !== "stopped") {
-      logger.warn("not registered yet; still trying in the background", { key, waitedMs: registerWaitMs });
+      const why = keeper.lastFailure ? `: ${firstLine(keeper.lastFailure)}` : "";
+      const what = `could not register ${instance.service} instance ${instance.id} in etcd (${resolved.endpoints.join(", ")}) within ${registerWaitMs} ms${why}`;
+      if (onRegisterTimeout === "reject") {
+        if (keepers.get(key) === keeper) keepers.delete(key);
+        await keeper.stop();
+        throw new RegistrationTimeoutError(
+          `${what}. Check that etcd is running and ETCD_ENDPOINTS points at it, or pass onRegisterTimeout: "serve" to serve unregistered and keep trying`,
+        );
+      }
+      warnUntilRegistered(keeper, `not registered: ${what}; still trying, and clients cannot find this instance until it is`, key, options.unregisteredWarnMs ?? DEFAULT_UNREGISTERED_WARN_MS);
     }
     let deregistering: Promise<void> | undefined;
     return {
@@ -117,6 +144,24 @@ export function etcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
       client.close();
     },
   };
+}
+
+/** Warns now and every `intervalMs` until the keeper registers or stops. */
+function warnUntilRegistered(keeper: LeaseKeeper, message: string, key: string, intervalMs: number): void {
+  const logger = keeper.logger;
+  const since = Date.now();
+  logger.warn(message, { key });
+  const timer = setInterval(() => logger.warn("still not registered in etcd; clients cannot find this instance", { key, unregisteredForMs: Date.now() - since }), intervalMs);
+  timer.unref();
+  const off = keeper.onStateChange((state) => {
+    if (state === "lost") return;
+    clearInterval(timer);
+    off();
+  });
+}
+
+function firstLine(err: Error): string {
+  return err.message.split("\n")[0];
 }
 
 /** Validates a registration and fills in defaults. */

@@ -9,10 +9,12 @@
  * first use from `ETCD_ENDPOINTS`.
  */
 import { experimental, Metadata, status, type ChannelOptions } from "@grpc/grpc-js";
-import { INSTANCES_ATTRIBUTE, type InstanceInfo } from "../../runtime/instances";
+import { INSTANCES_ATTRIBUTE, type InstanceInfo } from "../../runtime/balancing/instances";
+import { withoutEmptyResolutionNote } from "../../runtime/errors";
 import { DISCOVERY_OPTION, type Discovery } from "../registry";
 import { checkSegment } from "./keys";
 import { etcdRegistry } from "./registry";
+import { describeFailure } from "./etcd-errors";
 
 /** The URI scheme this resolver serves. */
 export const ETCD_SCHEME = "etcd";
@@ -103,7 +105,7 @@ class EtcdResolver implements experimental.Resolver {
       this.subscription = discoveryFor(this.options).watch(
         this.service,
         (update) => later(() => this.onInstances(update.instances)),
-        (error) => later(() => this.reportError(`etcd:///${this.service}: no instance list yet, etcd unreachable: ${error.message}`)),
+        (error) => later(() => this.reportError(withoutEmptyResolutionNote(`etcd:///${this.service}: no instance list yet, ${describeFailure(error)}`))),
       );
     } catch (err) {
       // No discovery configured, or it is closed: the channel fails calls with this until a later attempt works.

@@ -7,7 +7,7 @@
  * difference. Subscribers always receive the full current set.
  */
 import type { Etcd3, IEvent, IKeyValue } from "etcd3";
-import type { InstanceInfo } from "../../runtime/instances";
+import type { InstanceInfo } from "../../runtime/balancing/instances";
 import type { Logger } from "../../runtime/logger";
 import { Backoff, type BackoffOptions } from "./backoff";
 import type { GarbageReporter } from "./garbage-reporter";
@@ -15,6 +15,7 @@ import { decodeInstance, servicePrefix } from "./keys";
 import { readPrefix } from "./read-prefix";
 import { runListWatch } from "./list-watch";
 import { registryMetrics } from "../../runtime/metrics-registry";
+import { describeFailure, etcdFailureKind, failureReason } from "./etcd-errors";
 
 export interface WatchSubscriber {
   onUpdate(instances: readonly InstanceInfo[]): void;
@@ -213,10 +214,12 @@ export class ServiceWatcher {
         this.ctx.logger.warn("lost contact with etcd; keeping the last-known instances", {
           service: this.ctx.service,
           instances: this.entries.size,
-          err: error,
+          reason: describeFailure(error),
         });
       } else {
-        this.ctx.logger.warn("cannot reach etcd to list instances; will keep trying", { service: this.ctx.service, err: error });
+        const kind = etcdFailureKind(error);
+        const message = kind === "access" ? "etcd refused to list instances (permission denied); will keep trying" : kind === "tls" ? "TLS towards etcd failed; cannot list instances; will keep trying" : "cannot reach etcd to list instances; will keep trying";
+        this.ctx.logger.warn(message, { service: this.ctx.service, reason: failureReason(error) });
       }
     }
     if (!this.synced) {

@@ -21,7 +21,7 @@ async function outcome<T>(call: () => Promise<T>): Promise<{ code?: number; mess
 }
 
 describe("bad input: requests, messages, deadlines and metadata a server or client must survive", function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   let server: Server;
   let address: string;
   let client: ReturnType<typeof greeterClient>;

@@ -8,7 +8,7 @@ import { createFleet, leasesOf, registeredIds, type Fleet } from "./helpers/flee
 const TTL = 3;
 
 describe("fault: the etcd leader is SIGKILLed in a 3-member cluster", function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   const fixture = useEmbeddedEtcd({ members: 3 });
   let fleet: Fleet;
   before(() => {

@@ -7,7 +7,7 @@ import { createFleet, leasesOf, type Fleet } from "./helpers/fleet";
 const TTL = 2;
 
 describe("fault: the whole etcd is down for three lease TTLs, then back", function () {
-  this.timeout(90_000);
+  this.timeout(180_000);
   const fixture = useEmbeddedEtcd();
   let fleet: Fleet;
   before(() => {

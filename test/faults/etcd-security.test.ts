@@ -8,7 +8,7 @@ import { createTestPki, type KeyPair, type TestPki } from "./helpers/pki";
 import { startSecureEtcd, type SecureEtcd } from "./helpers/secure-etcd";
 
 describe("security: etcd over mutual TLS, then with authentication and per-namespace roles", function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   let pki: TestPki;
   let etcd: SecureEtcd;
   let clientPair: KeyPair;
@@ -79,6 +79,32 @@ describe("security: etcd over mutual TLS, then with authentication and per-names
     expect(await plain.list("greeter").then(() => undefined, (e: Error) => e)).to.be.instanceOf(Error);
   });
 
+  it("fails register() and server.listen() at once, with the reason, when TLS towards etcd fails", async () => {
+    // Before, both retried for ever: listen() resolved after registerWaitMs and the server served unregistered.
+    const noCert = registry(mine, { tls: { ca: pki.ca }, registerWaitMs: 30_000 });
+    const err1 = await startGreeter({}, { name: "greeter", registry: noCert, logger: captureLogger() }).then(({ server }) => (servers.push(server), undefined), (e: Error) => e);
+    expect(err1, "listen() without a client certificate").to.be.instanceOf(Error);
+    expect(err1!.message).to.match(/^TLS towards etcd failed, cannot register \/protomesh\/.+\/services\/greeter\/.+: .*(bad certificate|certificate required)/);
+    expect(err1!.message).to.match(/tls\.cert and tls\.key/);
+    const [line, ...more] = noCert.logger.matching("TLS towards etcd failed; not retrying");
+    expect(more).to.have.length(0);
+    expect(line?.level).to.equal("error");
+    expect(line?.fields.reason, "the reason, as one line").to.be.a("string").and.not.match(/\n\s+at /);
+    expect(line?.fields).to.not.have.property("err");
+
+    const otherCa = registry(mine, { tls: { ca: pki.rogueClient("y").cert, cert: clientPair.cert, key: clientPair.key }, registerWaitMs: 30_000 });
+    const err2 = await otherCa.register({ service: "greeter", address: "127.0.0.1:5002", id: "untrusting" }).then(() => undefined, (e: Error) => e);
+    expect(err2, "register() with a CA that did not sign etcd's certificate").to.be.instanceOf(Error);
+    expect(err2!.message).to.match(/^TLS towards etcd failed.*(verify|self[- ]signed|issuer)/);
+
+    // Discovery through it says TLS, not "unreachable".
+    const channel = createClient(GreeterDefinition, "etcd:///greeter", { discovery: otherCa });
+    const callErr = await channel.sayHello({ name: "x" }, { deadlineMs: 5000 }).then(() => undefined, (e: RpcError) => e);
+    channel.$close();
+    expect(callErr?.code).to.equal(Status.UNAVAILABLE);
+    expect(callErr?.message).to.match(/TLS towards etcd failed/).and.not.match(/unreachable/);
+  });
+
   describe("with authentication on", () => {
     before(async () => {
       await admin.user("root").create("root-secret");
@@ -112,7 +138,8 @@ describe("security: etcd over mutual TLS, then with authentication and per-names
       const callErr = await channel.sayHello({ name: "x" }, { deadlineMs: 5000 }).then(() => undefined, (e: RpcError) => e);
       channel.$close();
       expect(callErr?.code, "a channel resolving through a namespace it may not read").to.equal(Status.UNAVAILABLE);
-      expect(callErr?.message).to.match(/permission denied/);
+      expect(callErr?.message).to.match(/etcd refused access: .*permission denied/).and.not.match(/unreachable/);
+      expect(intruder.logger.matching("etcd refused to list instances (permission denied)")).to.have.length(1);
       // Nothing was written, and this process's rightful registration still works.
       const root = new Etcd3({
         hosts: [etcd.endpoint],

@@ -9,7 +9,7 @@ const TTL = 2;
 const CALL_DEADLINE_MS = 800;
 
 describe("fault: an instance is frozen (SIGSTOP) for longer than its TTL, then resumed", function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   const fixture = useEmbeddedEtcd();
   let fleet: Fleet;
   before(() => {

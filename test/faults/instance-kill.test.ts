@@ -11,7 +11,7 @@ const REPLY_DELAY_MS = 100;
 const CALLERS = 6;
 
 describe("fault: an instance is SIGKILLed under load", function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   const fixture = useEmbeddedEtcd();
   let fleet: Fleet;
   beforeEach(() => {

@@ -11,7 +11,7 @@ const TTL = 3;
 const REPLY_DELAY_MS = 30;
 
 describe("fault: a rolling restart of three instances, one at a time, graceful", function () {
-  this.timeout(90_000);
+  this.timeout(240_000);
   const fixture = useEmbeddedEtcd();
   let fleet: Fleet;
   before(() => {

@@ -81,12 +81,13 @@ describe("security: TLS and mutual TLS between services", function () {
       expect(res.reply, res.message).to.equal("Hello, tls!");
     });
 
-    it("refuses a client without a certificate, and one whose certificate the CA did not sign", async () => {
+    it("refuses a client without a certificate, and one whose certificate the CA did not sign, saying why", async () => {
       const none = await callOutcome(greeterClient(`localhost:${port}`, { credentials: trusting() }));
-      expect(none.code, none.message).to.equal(Status.UNAVAILABLE);
-      expect(none.message).to.match(/certificate required/);
+      expect(none.code, none.message).to.equal(Status.UNAUTHENTICATED);
+      expect(none.message).to.match(/client certificate refused: certificate required/);
       const rogue = await callOutcome(greeterClient(`localhost:${port}`, { credentials: trusting({ withCert: pki.rogueClient("intruder") }) }));
-      expect(rogue.code, rogue.message).to.equal(Status.UNAVAILABLE);
+      expect(rogue.code, rogue.message).to.equal(Status.UNAUTHENTICATED);
+      expect(rogue.message).to.match(/client certificate refused: not signed by a CA this server trusts/);
       // Refusals cost the server nothing: it still serves its rightful clients.
       const ok = await callOutcome(greeterClient(`localhost:${port}`, { credentials: trusting({ withCert: clientPair }) }));
       expect(ok.reply, ok.message).to.equal("Hello, tls!");

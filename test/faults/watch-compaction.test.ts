@@ -8,7 +8,7 @@ import { createFleet, registeredIds, type Fleet } from "./helpers/fleet";
 const TTL = 3;
 
 describe("fault: etcd compacts the history that clients' watches still need", function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   const fixture = useEmbeddedEtcd();
   let fleet: Fleet;
   let proxy: TcpProxy;

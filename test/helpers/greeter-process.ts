@@ -31,6 +31,9 @@ export interface GreeterProcessOptions {
 }
 
 /** Starts test/fixtures/greeter-process.ts and resolves once it is serving and registered. */
+/** How long a greeter process may take to report ready before the start counts as failed. */
+export const READY_TIMEOUT_MS = 60_000;
+
 export function startGreeterProcess(options: GreeterProcessOptions): Promise<GreeterProcess> {
   const args = [path.join(ROOT, "bin", "run.js"), path.join(ROOT, "test", "fixtures", "greeter-process.ts")];
   const add = (name: string, value: unknown) => value !== undefined && args.push(`--${name}`, String(value));
@@ -53,10 +56,11 @@ export function startGreeterProcess(options: GreeterProcessOptions): Promise<Gre
   });
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
+    // Generous: a cold start compiles the TypeScript sources, which takes many seconds on a loaded machine.
     const timer = setTimeout(() => {
       proc.kill("SIGKILL");
-      reject(new Error("greeter process did not become ready within 20 s"));
-    }, 20_000);
+      reject(new Error(`greeter process did not become ready within ${READY_TIMEOUT_MS / 1000} s`));
+    }, READY_TIMEOUT_MS);
     const lines = readline.createInterface({ input: proc.stdout! });
     lines.on("line", (line) => {
       let msg: { ready?: boolean; address?: string; id?: string };

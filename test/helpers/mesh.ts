@@ -5,6 +5,7 @@
  */
 import type { Discovery, DiscoveryUpdate, InstanceInfo } from "../../registry/registry";
 import { Recorder } from "./wait";
+import { stopAfterTest } from "./leftovers";
 
 /** One instance set handed to a client's resolver, with when it arrived. */
 export interface SetChange {
@@ -75,7 +76,7 @@ export function steadyLoad(call: () => Promise<string>, { concurrency = 8, pause
     }
   };
   const workers = Array.from({ length: concurrency }, worker);
-  return {
+  return stopAfterTest({
     records,
     get failures() {
       return records.filter((r) => r.code !== undefined);
@@ -85,7 +86,7 @@ export function steadyLoad(call: () => Promise<string>, { concurrency = 8, pause
       await Promise.all(workers);
       return records;
     },
-  };
+  });
 }
 
 /** Resolves once `load` has recorded `n` more successful calls than it had. */

@@ -4,6 +4,7 @@
  * spec starts the load, injects its fault, and asserts on what the load saw.
  */
 import type { RpcError } from "protomesh";
+import { stopAfterTest } from "../../helpers/leftovers";
 import type { GreeterClient } from "../../../gen/examples/greeter/v1/greeter_protomesh";
 
 export interface CallRecord {
@@ -84,7 +85,7 @@ export function startCallLoad(client: GreeterClient, options: CallLoadOptions = 
 
   const callers = Array.from({ length: concurrency }, (_, n) => caller(n));
 
-  return {
+  return stopAfterTest({
     records,
     get inFlight() {
       return inFlight;
@@ -120,7 +121,7 @@ export function startCallLoad(client: GreeterClient, options: CallLoadOptions = 
       await Promise.all(callers);
       return summarize(records, Date.now() - startedAt);
     },
-  };
+  });
 }
 
 function summarize(records: readonly CallRecord[], durationMs: number): LoadSummary {

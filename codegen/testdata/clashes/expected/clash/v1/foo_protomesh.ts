@@ -2,13 +2,13 @@
 // source: clash/v1/foo.proto
 /* eslint-disable */
 import type { CallContext, CallOptions, DeepPartial, ServiceDefinition } from "protomesh";
-import * as a_v1_types from "../../a/v1/types";
-import * as b_v1_types from "../../b/v1/types";
-import * as FooClient2 from "./FooClient";
-import * as delete_ from "./delete";
-import * as foo from "./foo";
-import * as value2 from "./value";
-import * as my_api_v1_types from "../../my-api/v1/types";
+import * as a_v1_types from "../../a/v1/types.js";
+import * as b_v1_types from "../../b/v1/types.js";
+import * as FooClient2 from "./FooClient.js";
+import * as delete_ from "./delete.js";
+import * as foo from "./foo.js";
+import * as value2 from "./value.js";
+import * as my_api_v1_types from "../../my-api/v1/types.js";
 
 const descriptors: readonly string[] = [
   "ChBhL3YxL3R5cGVzLnByb3RvEgRhLnYxIhoKAklkEhQKBXZhbHVlGAEgASgJUgV2YWx1ZUprCgYSBAAABgEKCAoBDBIDAAASCggKAQISAwIADQoKCgIEABIEBAAGAQoKCgMEAAESAwQICgoMCgUEAAIABRIDBQIICgsKBAQAAgASAwUCEwoMCgUEAAIAARIDBQkOCgwKBQQAAgADEgMFERJiBnByb3RvMw==",

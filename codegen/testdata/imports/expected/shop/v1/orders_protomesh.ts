@@ -2,9 +2,9 @@
 // source: shop/v1/orders.proto
 /* eslint-disable */
 import type { CallContext, CallOptions, DeepPartial, ServiceDefinition } from "protomesh";
-import * as shop_common_v1_money from "../common/v1/money";
-import * as messages from "./messages";
-import * as orders from "./orders";
+import * as shop_common_v1_money from "../common/v1/money.js";
+import * as messages from "./messages.js";
+import * as orders from "./orders.js";
 
 const descriptors: readonly string[] = [
   "ChpzaG9wL2NvbW1vbi92MS9tb25leS5wcm90bxIOc2hvcC5jb21tb24udjEiOQoFTW9uZXkSGgoIY3VycmVuY3kYASABKAlSCGN1cnJlbmN5EhQKBXVuaXRzGAIgASgDUgV1bml0c0qiAQoGEgQAAAcBCggKAQwSAwAAEgoICgECEgMCABcKCgoCBAASBAQABwEKCgoDBAABEgMECA0KDAoFBAACAAUSAwUCCAoLCgQEAAIAEgMFAhYKDAoFBAACAAESAwUJEQoMCgUEAAIAAxIDBRQVCgwKBQQAAgEFEgMGAgcKCwoEBAACARIDBgISCgwKBQQAAgEBEgMGCA0KDAoFBAACAQMSAwYQEWIGcHJvdG8z",

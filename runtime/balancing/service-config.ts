@@ -3,7 +3,7 @@
  * balancing and retries run inside the channel rather than around it.
  */
 import * as grpc from "@grpc/grpc-js";
-import type { MethodDefinition, ServiceDefinition } from "./definition";
+import type { MethodDefinition, ServiceDefinition } from "../definition";
 import { DEFAULT_BOUNDED_LOAD } from "./hash-ring";
 import { CONSISTENT_HASH_POLICY, DEFAULT_HASH_HEADER, parseConsistentHashSettings } from "./lb-consistent-hash";
 

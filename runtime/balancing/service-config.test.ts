@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import type { MethodDefinition, ServiceDefinition } from "./definition";
+import type { MethodDefinition, ServiceDefinition } from "../definition";
 import { buildServiceConfig, hashHeaderOf, type BalancerOption, type RetryOption } from "./service-config";
 import { setup } from "./lb-consistent-hash";
 

@@ -1,0 +1,49 @@
+import * as os from "node:os";
+import * as path from "node:path";
+import { expect } from "chai";
+import { deadPort } from "./helpers/etcd";
+import { run } from "./helpers/packed";
+
+// Every `protomesh` command fails in one human line; the framework's JSON log lines and stacks
+// reach stderr only with --verbose or PROTOMESH_LOG_LEVEL.
+
+const CLI = path.resolve(__dirname, "..", "bin", "protomesh.js");
+
+function userEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  // The suite quiets logs through PROTOMESH_LOG_LEVEL; a user has nothing set.
+  return { ...extra, PROTOMESH_LOG_LEVEL: undefined };
+}
+
+describe("protomesh command output", function () {
+  this.timeout(120_000);
+  let etcd: string;
+  before(async () => {
+    etcd = `http://127.0.0.1:${await deadPort()}`;
+  });
+
+  const commands: string[][] = [
+    ["ls", "etcd:///greeter"],
+    ["call", "etcd:///greeter", "examples.greeter.v1.Greeter/SayHello", "-d", "{}"],
+    ["config", "history", "--app", "greeter", "--env", "dev"],
+  ];
+  for (const args of commands) {
+    it(`\`protomesh ${args.slice(0, 2).join(" ")}\` against an unreachable etcd: one line, no log lines, no empty resolution note`, async () => {
+      const result = await run(process.execPath, [CLI, ...args], os.tmpdir(), { env: userEnv({ ETCD_ENDPOINTS: etcd }), timeoutMs: 90_000 });
+      expect(result.code).to.equal(1);
+      expect(result.stdout).to.equal("");
+      const lines = result.stderr.split("\n").filter(Boolean);
+      expect(lines, result.stderr).to.have.length(1);
+      expect(lines[0]).to.match(new RegExp(`^protomesh ${args[0]}( [a-z]+)?: `));
+      expect(lines[0]).not.to.include("Resolution note");
+      expect(lines[0]).not.to.match(/^\{|\n\s+at /);
+    });
+  }
+
+  it("--verbose brings the framework's log lines back", async () => {
+    const result = await run(process.execPath, [CLI, "ls", "etcd:///greeter", "--verbose"], os.tmpdir(), { env: userEnv({ ETCD_ENDPOINTS: etcd }), timeoutMs: 90_000 });
+    expect(result.code).to.equal(1);
+    const json = result.stderr.split("\n").filter((l) => l.startsWith("{"));
+    expect(json.length).to.be.greaterThan(0);
+    expect(result.stderr.split("\n").filter(Boolean).at(-1)).to.match(/^protomesh ls: /);
+  });
+});

@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { expect } from "chai";
+
+// `npm run demo` starts etcd and greeter processes; whichever way it ends, none may outlive it.
+// Every process it starts inherits its environment, so a marker variable finds them all, even
+// ones re-parented to init after the demo exited.
+
+const REPO = path.resolve(__dirname, "..");
+
+/** Pids of live processes whose environment holds `MARK=value`. */
+function marked(value: string): number[] {
+  const needle = Buffer.from(`PROTOMESH_DEMO_MARK=${value}\0`);
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/environ`).includes(needle)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** Waits until `pattern` appears in the demo's stdout. */
+function waitForOutput(child: ChildProcess, output: () => string, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (pattern.test(output())) {
+        child.stdout!.off("data", check);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", check);
+    child.once("exit", (code) => reject(new Error(`demo exited (${code}) before printing ${pattern}:\n${output()}`)));
+  });
+}
+
+/** The environment a user runs the demo in: a private etcd, no log level chosen. */
+function demoEnv(mark: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PROTOMESH_DEMO_MARK: mark };
+  delete env.ETCD_ENDPOINTS;
+  delete env.PROTOMESH_LOG_LEVEL;
+  return env;
+}
+
+function startDemo(args: string[], mark: string) {
+  const child = spawn(process.execPath, [path.join(REPO, "bin", "run.js"), path.join(REPO, "examples", "demo", "main.ts"), "--calls", "30", ...args], {
+    cwd: REPO,
+    // Its own process group, like a terminal's foreground job: Ctrl-C reaches every member.
+    detached: true,
+    env: demoEnv(mark),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  return { child, stdout: () => stdout, stderr: () => stderr };
+}
+
+/** Polls until no marked process is left (they were asked to stop before the demo exited). */
+async function leftBehind(mark: string): Promise<number[]> {
+  for (let i = 0; i < 50; i++) {
+    const pids = marked(mark);
+    if (pids.length === 0) return [];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return marked(mark);
+}
+
+describe("npm run demo", function () {
+  this.timeout(240_000);
+
+  it("leaves no process behind when it finishes, and prints tables, not log lines", async () => {
+    const mark = randomBytes(6).toString("hex");
+    expect(marked(mark)).to.deep.equal([]);
+    const demo = startDemo([], mark);
+    await waitForOutput(demo.child, demo.stdout, /round_robin: 30 calls/);
+    // The demo itself, etcd and three greeters are running now.
+    expect(marked(mark).length).to.be.greaterThan(4);
+    const [code] = (await once(demo.child, "exit")) as [number | null];
+    expect(code, demo.stderr()).to.equal(0);
+    expect(await leftBehind(mark)).to.deep.equal([]);
+    const logLines = [...demo.stdout().split("\n"), ...demo.stderr().split("\n")].filter((l) => l.startsWith("{"));
+    expect(logLines, "JSON log lines in the demo's output").to.deep.equal([]);
+    expect(demo.stderr()).to.equal("");
+  });
+
+  it("leaves no process behind on Ctrl-C under --keep", async () => {
+    const mark = randomBytes(6).toString("hex");
+    const demo = startDemo(["--keep"], mark);
+    await waitForOutput(demo.child, demo.stdout, /press Ctrl-C to stop/);
+    expect(marked(mark).length).to.be.greaterThan(4);
+    process.kill(-demo.child.pid!, "SIGINT");
+    const [code] = (await once(demo.child, "exit")) as [number | null];
+    expect(code).to.equal(130);
+    expect(await leftBehind(mark)).to.deep.equal([]);
+  });
+});
