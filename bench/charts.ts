@@ -151,5 +151,5 @@ if (path.resolve(process.argv[1] ?? "") === __filename) {
     process.exit(2);
   }
   const runs = jsons.map((f) => JSON.parse(readFileSync(f, "utf8")) as RunJson);
-  for (const name of writeCharts(dir, runs)) process.stdout.write(`${path.join(dir, name)}\n`);
+  for (const name of writeCharts(dir, runs, "benchmarks")) process.stdout.write(`${path.join(dir, name)}\n`);
 }

@@ -89,8 +89,15 @@ async function run(options: BenchOptions): Promise<void> {
         await fleet.stop();
       }
     };
-    if (wants("unary")) await withFleet(async (fleet) => [...(await runUnary(ctx, fleet)), await runLargeUnary(ctx, fleet)]);
-    if (wants("streaming")) await withFleet(async (fleet) => [await runStreaming(ctx, fleet)]);
+    const unary = async (fleet: Awaited<ReturnType<typeof startEchoFleet>>) => (wants("unary") ? [...(await runUnary(ctx, fleet)), await runLargeUnary(ctx, fleet)] : []);
+    const streaming = async (fleet: Awaited<ReturnType<typeof startEchoFleet>>) => (wants("streaming") ? [await runStreaming(ctx, fleet)] : []);
+    if (options.quick) {
+      // --quick judges nothing, so one fleet serves both: a busy CI machine is spared a second start-up.
+      if (wants("unary") || wants("streaming")) await withFleet(async (fleet) => [...(await unary(fleet)), ...(await streaming(fleet))]);
+    } else {
+      if (wants("unary")) await withFleet(unary);
+      if (wants("streaming")) await withFleet(streaming);
+    }
     if (wants("discovery")) sections.push(await runDiscovery(ctx));
     if (wants("hash")) sections.push(await runHashQuality(ctx));
     if (wants("scale")) sections.push(await runScale(ctx));
