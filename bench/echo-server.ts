@@ -35,6 +35,9 @@ export interface StartServerArgs {
   registerAs?: string;
 }
 
+/** A busy machine (or valgrind) makes etcd slow, not absent: wait for the registration rather than fail the run. */
+const REGISTER_WAIT_MS = 120_000;
+
 let stopServer: (() => Promise<void>) | undefined;
 
 async function start(args: StartServerArgs): Promise<{ address: string }> {
@@ -52,7 +55,7 @@ async function start(args: StartServerArgs): Promise<{ address: string }> {
       let registry: EtcdRegistry | undefined;
       let handle: RegistrationHandle | undefined;
       if (args.registerAs) {
-        registry = etcdRegistry({ endpoints: args.etcdEndpoints, namespace: args.namespace });
+        registry = etcdRegistry({ endpoints: args.etcdEndpoints, namespace: args.namespace, registerWaitMs: REGISTER_WAIT_MS });
         handle = await registry.register({ service: args.registerAs, address });
       }
       stopServer = async () => {
@@ -72,7 +75,7 @@ async function start(args: StartServerArgs): Promise<{ address: string }> {
     case "protomesh": {
       if (args.tracing) traceIntoTheVoid("bench-echo-server", args.sampleRatio);
       let registry: EtcdRegistry | undefined;
-      if (args.service) registry = etcdRegistry({ endpoints: args.etcdEndpoints, namespace: args.namespace });
+      if (args.service) registry = etcdRegistry({ endpoints: args.etcdEndpoints, namespace: args.namespace, registerWaitMs: REGISTER_WAIT_MS });
       const server: Server = createServer({ name: args.service, registry, callScope: args.callScope });
       server.add(GreeterDefinition, protomeshEchoHandlers() as GreeterHandlers);
       const port = await server.listen("127.0.0.1:0");
