@@ -13,7 +13,11 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   ls: { summary: "list a server's services or a service's methods (gRPC reflection)", load: () => (require("../explorer/ls-command") as typeof import("../explorer/ls-command")).lsCommand },
   describe: { summary: "print services, methods and messages as .proto source (gRPC reflection)", load: () => (require("../explorer/describe-command") as typeof import("../explorer/describe-command")).describeCommand },
   etcd: { summary: "run a local etcd member for development and print its ETCD_ENDPOINTS", load: () => (require("../registry/etcd/etcd-command") as typeof import("../registry/etcd/etcd-command")).etcdCommand },
+  gateway: { summary: "HTTP/JSON gateway from google.api.http; its routes, policy (etcd) and API keys", load: () => (require("../gateway/cli/command") as typeof import("../gateway/cli/command")).gatewayCommand },
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
+  "tx-server": { summary: "run a distributed-transaction coordinator (TCC, saga, messages, notifications)", load: () => (require("../transaction/cli/tx-server-command") as typeof import("../transaction/cli/tx-server-command")).txServerCommand },
+  tx: { summary: "list, show, retry or stop distributed transactions", load: () => (require("../transaction/cli/tx-command") as typeof import("../transaction/cli/tx-command")).txCommand },
+  console: { summary: "serve the admin console (services, config, API, traces, audit); manage its users", load: () => (require("../console/console-command") as typeof import("../console/console-command")).consoleCommand },
 };
 
 function usage(): string {

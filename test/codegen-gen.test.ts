@@ -10,7 +10,7 @@ const REPO = path.resolve(__dirname, "..");
 const CLI = path.join(REPO, "bin", "protomesh.js");
 
 function protomesh(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8", env: { ...process.env, ...env }, timeout: 20_000 });
+  return spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: "utf8", env: { ...process.env, ...env }, timeout: 180_000 }); // a loaded machine is slow, never wrong
 }
 
 function write(file: string, text: string): void {
@@ -82,7 +82,7 @@ message Animal {
 `;
 
 describe("protomesh gen (end to end)", function () {
-  this.timeout(60_000);
+  this.timeout(600_000); // gen, tsc and a server per test; minutes on a loaded machine
   let project: string;
 
   before(() => {
@@ -147,7 +147,7 @@ export async function use(client: KeeperClient): Promise<string> {
           include: ["gen", "src"],
         }),
       );
-      return spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "."], { cwd: project, encoding: "utf8", timeout: 40_000 });
+      return spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "."], { cwd: project, encoding: "utf8", timeout: 180_000 });
     };
     const tsc = typecheck(path.join(REPO, "index.ts"));
     expect(tsc.stdout + tsc.stderr).to.equal("");

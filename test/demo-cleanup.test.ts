@@ -27,7 +27,7 @@ function marked(value: string): number[] {
 }
 
 /** Waits until `pattern` appears in the demo's stdout. */
-function waitForOutput(child: ChildProcess, output: () => string, pattern: RegExp): Promise<void> {
+function waitForOutput(child: ChildProcess, output: () => string, pattern: RegExp, errors: () => string): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = () => {
       if (pattern.test(output())) {
@@ -36,7 +36,7 @@ function waitForOutput(child: ChildProcess, output: () => string, pattern: RegEx
       }
     };
     child.stdout!.on("data", check);
-    child.once("exit", (code) => reject(new Error(`demo exited (${code}) before printing ${pattern}:\n${output()}`)));
+    child.once("exit", (code) => reject(new Error(`demo exited (${code}) before printing ${pattern}:\n${output()}\n--- stderr\n${errors()}`)));
   });
 }
 
@@ -74,13 +74,13 @@ async function leftBehind(mark: string): Promise<number[]> {
 }
 
 describe("npm run demo", function () {
-  this.timeout(240_000);
+  this.timeout(400_000);
 
   it("leaves no process behind when it finishes, and prints tables, not log lines", async () => {
     const mark = randomBytes(6).toString("hex");
     expect(marked(mark)).to.deep.equal([]);
     const demo = startDemo([], mark);
-    await waitForOutput(demo.child, demo.stdout, /round_robin: 30 calls/);
+    await waitForOutput(demo.child, demo.stdout, /round_robin: 30 calls/, demo.stderr);
     // The demo itself, etcd and three greeters are running now.
     expect(marked(mark).length).to.be.greaterThan(4);
     const [code] = (await once(demo.child, "exit")) as [number | null];
@@ -94,7 +94,7 @@ describe("npm run demo", function () {
   it("leaves no process behind on Ctrl-C under --keep", async () => {
     const mark = randomBytes(6).toString("hex");
     const demo = startDemo(["--keep"], mark);
-    await waitForOutput(demo.child, demo.stdout, /press Ctrl-C to stop/);
+    await waitForOutput(demo.child, demo.stdout, /press Ctrl-C to stop/, demo.stderr);
     expect(marked(mark).length).to.be.greaterThan(4);
     process.kill(-demo.child.pid!, "SIGINT");
     const [code] = (await once(demo.child, "exit")) as [number | null];

@@ -113,6 +113,28 @@ export class CliContext {
     this.io.err(text.endsWith("\n") ? text : `${text}\n`);
   }
 
+  /**
+   * Records a write in the console's audit log (`/protomesh/<ns>/console/audit/`), so the
+   * console shows changes made from the command line too. Best effort: a failure is one
+   * warning line, never a failed command (the version itself is written and carries its author).
+   */
+  async audit(action: string, who: string | undefined, before: unknown, after: unknown): Promise<void> {
+    try {
+      const { createEtcdClient, resolveEtcdOptions } = require("../../registry/etcd/options") as typeof import("../../registry/etcd/options");
+      const { AuditLog } = require("../../console/audit/audit-log") as typeof import("../../console/audit/audit-log");
+      const resolved = resolveEtcdOptions({ endpoints: this.flags.endpoints?.split(","), namespace: this.flags.namespace, logger: this.logger });
+      const client = createEtcdClient(resolved);
+      try {
+        const log = new AuditLog(client, resolved.namespace, resolved.callTimeoutMs);
+        await log.record({ who: who ?? process.env.PROTOMESH_USER ?? "cli", via: "cli", action, target: this.label, before, after });
+      } finally {
+        client.close();
+      }
+    } catch (err) {
+      this.note(`warning: the change was made but not recorded in the audit log: ${(err as Error).message}`);
+    }
+  }
+
   close(): void {
     this.reader?.close();
     this.writer?.close();

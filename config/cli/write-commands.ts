@@ -68,6 +68,7 @@ export async function grayCommand(ctx: CliContext, args: string[]): Promise<numb
       const record = await store.startGray(value, match, ctx.writeOptions());
       ctx.out(`${ctx.label}: gray release of ${describeRecord(record)}`);
       ctx.out(formatDiff(diffConfig(current?.value ?? {}, record.value)) || "(same value as current)");
+      await ctx.audit("config.gray", record.author, current?.value ?? {}, { version: record.version, match, value: record.value });
       return ExitCode.ok;
     }
     case "status": {
@@ -97,6 +98,7 @@ export async function grayCommand(ctx: CliContext, args: string[]): Promise<numb
     case "drop": {
       noPositionals(rest, "gray drop");
       const rule = await ctx.store().dropGray();
+      await ctx.audit("config.gray.drop", ctx.flags.author, rule ?? null, null);
       ctx.out(
         rule
           ? `${ctx.label}: gray release of version ${rule.version} dropped; ${formatLabels(rule.match)} instances are back on the current version`
@@ -194,10 +196,11 @@ async function baseValue(ctx: CliContext, record: VersionRecord, previous: Versi
   return (await ctx.store().get(record.base)).value;
 }
 
-function reportWrite(ctx: CliContext, record: VersionRecord, before: JsonObject): number {
+async function reportWrite(ctx: CliContext, record: VersionRecord, before: JsonObject): Promise<number> {
   ctx.out(`${ctx.label}: wrote ${describeRecord(record)}${record.base ? `, was ${record.base}` : ""}`);
   const diff = formatDiff(diffConfig(before, record.value));
   ctx.out(diff || "(value unchanged)");
+  await ctx.audit(`config.${record.kind}`, record.author, before, record.value);
   return ExitCode.ok;
 }
 

@@ -46,8 +46,8 @@ function startInstance(etcdEndpoints: string): Promise<Instance> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill("SIGKILL"); // not in `instances` yet, so cleanup would not find it
-      reject(new Error(`${name} did not start within 20 s`));
-    }, 20_000);
+      reject(new Error(`${name} did not start within 60 s`));
+    }, 60_000);
     const lines = readline.createInterface({ input: proc.stdout! });
     lines.on("line", (line) => {
       const m = /listening on (\S+)/.exec(line);
@@ -180,6 +180,8 @@ async function main(): Promise<void> {
     say(`  ETCD_ENDPOINTS=${endpoints} node bin/protomesh.js call etcd:///greeter examples.greeter.v1.Greeter/SayHello -d '{"name":"you"}'`);
     say(`  grpcurl -plaintext ${instances[0]!.address} list`);
     if (keep) {
+      const url = await startDemoConsole(endpoints);
+      say(`  admin console: ${url}  (services, config, API with try-it, traces, audit log)`);
       say();
       say("  --keep: everything stays up; press Ctrl-C to stop.");
       await new Promise(() => undefined);
@@ -189,6 +191,16 @@ async function main(): Promise<void> {
   } finally {
     if (!keep) await cleanup();
   }
+}
+
+/** The admin console on the demo's etcd: port 8090, or any free port when that one is taken. */
+async function startDemoConsole(endpoints: string): Promise<string> {
+  const { startConsole } = require("../../console") as typeof import("../../console");
+  const options = { endpoints: endpoints.split(",") };
+  const running = await startConsole({ ...options, port: 8090 }).catch((err: NodeJS.ErrnoException) =>
+    err.code === "EADDRINUSE" ? startConsole({ ...options, port: 0 }) : Promise.reject(err),
+  );
+  return running.url;
 }
 
 main().then(

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { withoutEmptyResolutionNote } from "../../runtime/errors";
 import type { InstanceInfo } from "../../runtime/balancing/instances";
 import type { Discovery, DiscoveryUpdate, Registrar, Registration, RegistrationHandle } from "../registry";
 import { sleep } from "./backoff";
@@ -98,8 +99,9 @@ export function etcdRegistry(options: EtcdRegistryOptions = {}): EtcdRegistry {
       if (keepers.get(key) === keeper) keepers.delete(key);
       throw keeper.refused;
     }
-    if (!inTime && keeper.state !== "stopped") {
-      const why = keeper.lastFailure ? `: ${firstLine(keeper.lastFailure)}` : "";
+    // (Registered in the instant the wait ran out counts as in time.)
+    if (!inTime && keeper.state !== "stopped" && keeper.state !== "registered") {
+      const why = keeper.lastFailure ? `: ${withoutEmptyResolutionNote(firstLine(keeper.lastFailure))}` : "";
       const what = `could not register ${instance.service} instance ${instance.id} in etcd (${resolved.endpoints.join(", ")}) within ${registerWaitMs} ms${why}`;
       if (onRegisterTimeout === "reject") {
         if (keepers.get(key) === keeper) keepers.delete(key);

@@ -9,7 +9,7 @@
  * first use from `ETCD_ENDPOINTS`.
  */
 import { experimental, Metadata, status, type ChannelOptions } from "@grpc/grpc-js";
-import { INSTANCES_ATTRIBUTE, type InstanceInfo } from "../../runtime/balancing/instances";
+import { DRAINING_METADATA, INSTANCES_ATTRIBUTE, type InstanceInfo } from "../../runtime/balancing/instances";
 import { withoutEmptyResolutionNote } from "../../runtime/errors";
 import { DISCOVERY_OPTION, type Discovery } from "../registry";
 import { checkSegment } from "./keys";
@@ -158,6 +158,8 @@ class EtcdResolver implements experimental.Resolver {
     const table = new Map<string, InstanceInfo>();
     const hostPorts = new Map<string, { host: string; port: number }>();
     for (const instance of instances) {
+      // A drained instance stays registered (its lease, its page in the console) but gets no new calls.
+      if (instance.metadata[DRAINING_METADATA] === "true") continue;
       const hostPort = experimental.splitHostPort(instance.address);
       if (hostPort?.port === undefined) continue;
       const address = { host: hostPort.host, port: hostPort.port };

@@ -36,3 +36,10 @@ export function instancesFromOptions(options: { readonly [key: string]: unknown 
 
 /** Channel-option key carrying a `Discovery` object to registry resolvers (`etcd:///…`), overriding their default. */
 export const DISCOVERY_OPTION = "grpc.internal.no_subchannel.protomesh.discovery";
+
+/**
+ * Instance metadata key that takes an instance out of balancing while it stays
+ * registered ("true"): the console's drain action sets it in the registry, and
+ * the `etcd:///` resolver leaves such instances out of the endpoints it reports.
+ */
+export const DRAINING_METADATA = "protomesh.draining";

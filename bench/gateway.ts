@@ -1,0 +1,278 @@
+/**
+ * `node bin/run.js bench/gateway.ts [--seconds N]`: the HTTP/JSON gateway measured.
+ *
+ * 1. Throughput and latency with wrk (its own process), POST /v1/hello with a JSON body:
+ *    the gateway vs a hand-written node:http handler (JSON.parse + the same grpc-js client)
+ *    vs direct gRPC (a grpc-js client loop), at c=1 and c=100. The HTTP servers and the
+ *    greeter share this process (one event loop each pays for the same upstream), wrk gets
+ *    the other core; ratios come from one run.
+ * 2. The same gateway with a JWT check and a local rate limit on: µs per request added.
+ * 3. Cluster rate limit accuracy: 3 gateways sharing one Redis limit of N/s, offered 3N/s.
+ * 4. Policy change written to etcd → applied by each of 3 gateways (p50, p99 over trials).
+ * 5. Transcoding cost per payload size (JSON → proto → JSON), µs per byte.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { SignJWT } from "jose";
+import { createServer } from "protomesh";
+import { startEmbeddedEtcd } from "protomesh/registry";
+import { HttpGreeterDefinition } from "../gen/examples/gateway/v1/greeter_http_protomesh";
+import { HelloReply, HelloRequest } from "../gen/examples/gateway/v1/greeter_http";
+import { httpGreeterHandlers } from "../examples/gateway/service";
+import { createGateway, filesFromDescriptors, PolicyStore, type Gateway } from "../gateway";
+
+const args = process.argv.slice(2);
+const SECONDS = Number(args[args.indexOf("--seconds") + 1] || 8);
+const SECRET = "bench-secret-bench-secret-bench";
+
+function log(line: string): void {
+  process.stderr.write(`[gateway bench] ${line}\n`);
+}
+
+interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/** Runs wrk against `url` (POST with a JSON body) and parses its latency distribution. */
+function wrk(url: string, connections: number, seconds: number, headers: Record<string, string> = {}): WrkResult {
+  const script = path.join(os.tmpdir(), `gw-bench-${process.pid}.lua`);
+  const hdr = Object.entries({ "Content-Type": "application/json", ...headers }).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`).join("\n");
+  fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = '{"name":"bench"}'\n${hdr}\n`);
+  const out = execFileSync("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, url], { encoding: "utf8" });
+  const ms = (m: RegExpMatchArray | null) => {
+    if (!m) return NaN;
+    const v = Number(m[1]);
+    return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
+  };
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const socketErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50: ms(out.match(/50%\s+([\d.]+)(us|ms|s)/)),
+    p99: ms(out.match(/99%\s+([\d.]+)(us|ms|s)/)),
+    errors: non2xx + (socketErr ? socketErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+  };
+}
+
+/** What a user would write instead of the gateway: parse JSON, call the same grpc-js client, write JSON. */
+function handWritten(client: grpc.Client): http.Server {
+  const path_ = HttpGreeterDefinition.methods.sayHello.path;
+  return http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let name: string;
+      try {
+        name = String((JSON.parse(Buffer.concat(chunks).toString("utf8")) as { name?: unknown }).name ?? "");
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      client.makeUnaryRequest(
+        path_,
+        (r: HelloRequest) => Buffer.from(HelloRequest.encode(r).finish()),
+        (b: Buffer) => HelloReply.decode(b),
+        { name },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 30_000 },
+        (err, reply) => {
+          if (err || !reply) {
+            res.writeHead(502).end();
+            return;
+          }
+          const body = JSON.stringify(HelloReply.toJSON(reply));
+          res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
+        },
+      );
+    });
+  });
+}
+
+/** Direct gRPC: `concurrency` loops calling the greeter for `seconds`, in a child process so it gets its own core. */
+async function direct(address: string, concurrency: number, seconds: number): Promise<WrkResult> {
+  const code = `
+    const grpc = require("@grpc/grpc-js");
+    const c = new grpc.Client(${JSON.stringify(address)}, grpc.credentials.createInsecure());
+    const req = Buffer.from([0x0a, 0x05, 0x62, 0x65, 0x6e, 0x63, 0x68]);
+    const lat = []; let errors = 0; const end = Date.now() + ${seconds * 1000};
+    const one = () => new Promise((r) => { const t = process.hrtime.bigint(); c.makeUnaryRequest(${JSON.stringify(HttpGreeterDefinition.methods.sayHello.path)}, (b) => b, (b) => b, req, new grpc.Metadata(), {}, (e) => { if (e) errors++; else lat.push(Number(process.hrtime.bigint() - t) / 1e6); r(); }); });
+    const loop = async () => { while (Date.now() < end) await one(); };
+    (async () => { for (let i = 0; i < 200; i++) await one(); lat.length = 0; const t0 = Date.now(); await Promise.all(Array.from({ length: ${concurrency} }, loop)); const s = (Date.now() - t0) / 1000; lat.sort((a, b) => a - b); process.stdout.write(JSON.stringify({ rps: lat.length / s, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)], errors })); c.close(); })();
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", code], { cwd: path.join(__dirname, ".."), stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("exit", (c) => (c === 0 ? resolve(JSON.parse(out) as WrkResult) : reject(new Error(`direct client exited ${c}`))));
+  });
+}
+
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
+}
+
+function fmt(r: WrkResult): string {
+  return `${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms${r.errors ? `, ${r.errors} errors` : ""}`;
+}
+
+async function main(): Promise<void> {
+  const lines: string[] = [];
+  const out = (l: string) => {
+    lines.push(l);
+    process.stdout.write(`${l}\n`);
+  };
+  out(`Gateway benchmark, ${new Date().toISOString()}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (a busy shared machine), ${SECONDS} s per wrk run.`);
+  const server = createServer({});
+  server.add(HttpGreeterDefinition, httpGreeterHandlers("bench"));
+  const port = await server.listen("127.0.0.1:0");
+  const address = `127.0.0.1:${port}`;
+  const upstream = { target: address, definitions: [HttpGreeterDefinition] };
+  const gw = await createGateway({ upstreams: [upstream], accessLog: false });
+  const gwPort = await gw.listen(0);
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const hand = handWritten(client);
+  await new Promise<void>((r) => hand.listen(0, "127.0.0.1", r));
+  const handPort = (hand.address() as { port: number }).port;
+
+  // 1. Gateway vs hand-written vs direct gRPC.
+  out("\n### 1. Gateway vs hand-written node:http handler vs direct gRPC (POST /v1/hello, 16-byte JSON body)\n");
+  out("| c | gateway | hand-written | direct gRPC | gateway/hand req/s | gateway/hand p99 |");
+  out("|---|---|---|---|---|---|");
+  for (const c of [1, 100]) {
+    wrk(`http://127.0.0.1:${gwPort}/v1/hello`, c, 2);
+    wrk(`http://127.0.0.1:${handPort}/`, c, 2);
+    const g = wrk(`http://127.0.0.1:${gwPort}/v1/hello`, c, SECONDS);
+    const h = wrk(`http://127.0.0.1:${handPort}/`, c, SECONDS);
+    const d = await direct(address, c, SECONDS);
+    out(`| ${c} | ${fmt(g)} | ${fmt(h)} | ${fmt(d)} | ${(g.rps / h.rps).toFixed(2)}× | ${(g.p99 / h.p99).toFixed(2)}× |`);
+  }
+
+  // 2. JWT + local rate limit overhead.
+  out("\n### 2. JWT (HS256) + local rate limit on the route (c=1)\n");
+  const token = await new SignJWT({ scope: "greet" }).setProtectedHeader({ alg: "HS256" }).setSubject("u").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
+  const plain = wrk(`http://127.0.0.1:${gwPort}/v1/hello`, 1, SECONDS);
+  gw.setPolicy({ defaults: { auth: "jwt", scopes: ["greet"], rateLimit: { key: "claim:sub", local: { ratePerSecond: 1e6, burst: 1e6 } } }, jwt: { secret: SECRET } });
+  const guarded = wrk(`http://127.0.0.1:${gwPort}/v1/hello`, 1, SECONDS, { Authorization: `Bearer ${token}` });
+  gw.setPolicy({});
+  out(`- plain: ${fmt(plain)}\n- JWT + rate limit: ${fmt(guarded)}\n- added per request: ${((1e6 / guarded.rps) - (1e6 / plain.rps)).toFixed(0)} µs (from mean service time 1/rps at c=1), p50 +${((guarded.p50 - plain.p50) * 1000).toFixed(0)} µs`);
+
+  // 3. Cluster rate limit accuracy and 4. policy propagation need etcd and Redis.
+  const etcd = await startEmbeddedEtcd();
+  const redisPort = 20000 + Math.floor(Math.random() * 20000);
+  const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 500));
+  const namespace = `bench-${process.pid}`;
+  const gateways: Gateway[] = [];
+  const ports: number[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const g = await createGateway({ upstreams: [upstream], accessLog: false, etcd: { endpoints: etcd.endpoints, namespace }, env: "bench", redis: `redis://127.0.0.1:${redisPort}` });
+      gateways.push(g);
+      ports.push(await g.listen(0));
+    }
+    const store = new PolicyStore({ endpoints: etcd.endpoints, namespace, env: "bench" });
+    const N = 100;
+    const D = 10;
+    const rec = await store.write({ defaults: { rateLimit: { key: "route", cluster: { limit: N, windowSeconds: 1, burst: 10 } } } });
+    while (!gateways.every((g) => g.policy.version === rec.version)) await new Promise((r) => setTimeout(r, 5));
+    out(`\n### 3. Cluster rate limit: 3 gateways share ${N}/s (burst 10) in Redis; each offered ${N}/s for ${D} s (3N/s in all)\n`);
+    let admitted = 0;
+    let refused = 0;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+    const fire = (p: number) =>
+      new Promise<void>((resolve) => {
+        const r = http.request({ port: p, host: "127.0.0.1", path: "/v1/hello", method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode === 200) admitted++;
+            else refused++;
+            resolve();
+          });
+        });
+        r.on("error", () => resolve());
+        r.end('{"name":"x"}');
+      });
+    const pending: Promise<void>[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < N * D; i++) {
+      const due = t0 + (i * 1000) / N;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      for (const p of ports) pending.push(fire(p));
+    }
+    await Promise.all(pending);
+    const elapsed = (performance.now() - t0) / 1000;
+    const expected = N * elapsed + 10;
+    out(`- offered ${N * D * 3} over ${elapsed.toFixed(2)} s; admitted ${admitted}, refused ${refused}; the limit allows ${expected.toFixed(0)} (N × elapsed + burst): admitted/allowed = ${(admitted / expected).toFixed(3)}`);
+    agent.destroy();
+
+    out("\n### 4. Policy change in etcd → applied by all 3 gateways (40 trials)\n");
+    const delays: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const start = performance.now();
+      const r = await store.write({ defaults: { timeoutMs: 1000 + i } });
+      while (!gateways.every((g) => g.policy.version >= r.version)) await new Promise((res) => setImmediate(res));
+      delays.push(performance.now() - start);
+    }
+    out(`- write + apply everywhere: p50 ${pct(delays, 0.5).toFixed(1)} ms, p99 ${pct(delays, 0.99).toFixed(1)} ms, max ${Math.max(...delays).toFixed(1)} ms (includes the etcd write's own round trips)`);
+    store.close();
+  } finally {
+    for (const g of gateways) await g.close();
+    redis.kill("SIGKILL");
+    await etcd.stop();
+  }
+
+  // 5. Transcoding cost.
+  out("\n### 5. Transcoding cost per payload size (examples.gateway.v1.EchoRequest with `tags`, in-process)\n");
+  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: filesFromDescriptors(HttpGreeterDefinition.descriptors) }));
+  const desc = registry.getMessage("examples.gateway.v1.EchoRequest")!;
+  out("| JSON size | JSON → proto | µs/B | proto → JSON | µs/B |");
+  out("|---|---|---|---|---|");
+  for (const size of [1024, 64 * 1024]) {
+    const tags: string[] = [];
+    let json = { id: "x", big: "123", tags };
+    while (JSON.stringify(json).length < size) tags.push("tag-value-0123456789");
+    json = { ...json, tags };
+    const text = JSON.stringify(json);
+    const bytes = toBinary(desc, fromJson(desc, JSON.parse(text)));
+    const time = (fn: () => void) => {
+      for (let i = 0; i < 200; i++) fn();
+      const runs: number[] = [];
+      for (let r = 0; r < 5; r++) {
+        const n = size > 10_000 ? 200 : 5000;
+        const t = performance.now();
+        for (let i = 0; i < n; i++) fn();
+        runs.push(((performance.now() - t) * 1000) / n);
+      }
+      return pct(runs, 0.5);
+    };
+    const inUs = time(() => toBinary(desc, fromJson(desc, JSON.parse(text))));
+    const outUs = time(() => JSON.stringify(toJson(desc, fromBinary(desc, bytes))));
+    out(`| ${text.length} B | ${inUs.toFixed(1)} µs | ${(inUs / text.length).toFixed(4)} | ${outUs.toFixed(1)} µs | ${(outUs / text.length).toFixed(4)} |`);
+  }
+
+  await gw.close();
+  hand.close();
+  client.close();
+  await server.shutdown();
+  const file = args[args.indexOf("--out") + 1];
+  if (args.includes("--out") && file) fs.writeFileSync(file, `${lines.join("\n")}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);

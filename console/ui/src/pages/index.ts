@@ -1,0 +1,26 @@
+/**
+ * The UI side of each console page, by the name its server module uses. A
+ * new page is one more entry here (and a module on the server).
+ */
+import type { FunctionComponent } from "preact";
+import type { SessionInfo } from "../api";
+import { ApiPage } from "./api-page";
+import { AuditPage } from "./audit-page";
+import { ConfigPage } from "./config-page";
+import { ServicesPage } from "./services-page";
+import { TracesPage } from "./traces-page";
+
+export interface PageProps {
+  session: SessionInfo;
+  info: unknown;
+  /** Path segments after the page name in the URL hash. */
+  path: string[];
+}
+
+export const PAGES: Record<string, FunctionComponent<PageProps>> = {
+  services: ServicesPage,
+  config: ConfigPage,
+  api: ApiPage,
+  traces: TracesPage,
+  audit: AuditPage,
+};

@@ -1,0 +1,76 @@
+import type { IncomingMessage } from "node:http";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { Status } from "../runtime/errors";
+import { GatewayError } from "./http-errors";
+
+/**
+ * Reading a request body: bounded in size (413 as soon as the limit is
+ * passed, announced by Content-Length or not) and in time (the server's
+ * request timeout covers a client that stops sending). Content types are
+ * checked before a byte is read.
+ */
+
+export const JSON_TYPES = new Set(["application/json", "application/x-ndjson", "application/jsonl", "text/plain"]);
+
+/** Refuses a content type the route cannot read (415), or answers the media type. */
+export function checkContentType(req: IncomingMessage): string | undefined {
+  const raw = req.headers["content-type"];
+  if (raw === undefined) return undefined;
+  const type = raw.split(";")[0].trim().toLowerCase();
+  if (type === "" || JSON_TYPES.has(type) || type.endsWith("+json")) return type;
+  throw new GatewayError(Status.INVALID_ARGUMENT, `unsupported content type ${JSON.stringify(raw)}: send application/json (or application/x-ndjson for a stream)`, 415);
+}
+
+/** Whether the request carries a body at all. */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  if (length !== undefined) return length !== "0";
+  return req.headers["transfer-encoding"] !== undefined;
+}
+
+/** Reads the whole body, refusing more than `limit` bytes with 413. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+}
+
+function tooLarge(limit: number): GatewayError {
+  return new GatewayError(Status.RESOURCE_EXHAUSTED, `request body larger than ${limit} bytes`, 413, { connection: "close" });
+}
+
+/** Parses a JSON body; an empty body is undefined. */
+export function parseJsonBody(bytes: Buffer): JsonValue | undefined {
+  const text = bytes.toString("utf8");
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (err) {
+    throw new GatewayError(Status.INVALID_ARGUMENT, `malformed JSON body: ${(err as Error).message}`);
+  }
+}
+
+/** The messages of a client stream: a JSON array, or one JSON value per line (NDJSON). */
+export function parseJsonStream(bytes: Buffer): JsonValue[] {
+  const text = bytes.toString("utf8").trim();
+  if (text === "") return [];
+  if (text.startsWith("[")) {
+    const value = parseJsonBody(bytes);
+    if (!Array.isArray(value)) throw new GatewayError(Status.INVALID_ARGUMENT, "malformed JSON array body");
+    return value;
+  }
+  return text.split(/\r?\n/).filter((l) => l.trim() !== "").map((line, i) => {
+    try {
+      return JSON.parse(line) as JsonValue;
+    } catch (err) {
+      throw new GatewayError(Status.INVALID_ARGUMENT, `malformed JSON on line ${i + 1} of the request stream: ${(err as Error).message}`);
+    }
+  });
+}

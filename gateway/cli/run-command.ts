@@ -1,0 +1,132 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { CliError, ExitCode, UsageError, type CliIo } from "../../cli/command";
+import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
+import { etcdRegistry } from "../../registry/etcd/registry";
+import { getLogger } from "../../runtime/logger";
+import { RegistryRoutes } from "../discovery";
+import { createGateway, type GatewayOptions } from "../gateway";
+import { validatePolicy } from "../policy-validate";
+import { filesFromDescriptorSet, RouteTable, type BoundRoute } from "../route-table";
+import { Upstreams } from "../upstreams";
+import type { GatewayFlags } from "./command";
+
+/** Start-up defaults from `--config FILE`: the same names as the flags, plus a `policy`. */
+interface FileConfig extends Partial<Record<keyof GatewayFlags, unknown>> {
+  policy?: unknown;
+}
+
+function readConfig(flags: GatewayFlags, io: CliIo): GatewayFlags & { policy?: unknown } {
+  if (!flags.config) return flags;
+  const file = path.resolve(io.cwd, flags.config);
+  let data: unknown;
+  try {
+    data = parseYaml(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new CliError(`cannot read --config ${file}: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) throw new CliError(`--config ${file} must hold a mapping`);
+  const fromFile: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data as FileConfig)) {
+    if (k === "policy") continue;
+    fromFile[k] = typeof v === "boolean" ? v : Array.isArray(v) ? v.join(",") : String(v);
+  }
+  return { ...(fromFile as GatewayFlags), ...flags, policy: (data as FileConfig).policy };
+}
+
+function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): GatewayOptions {
+  const endpoints = flags.etcd ?? io.env.ETCD_ENDPOINTS;
+  const etcd = endpoints ? { endpoints: endpoints.split(",").map((e) => e.trim()).filter((e) => e !== ""), namespace: flags.namespace ?? io.env.PROTOMESH_NAMESPACE } : undefined;
+  const upstreams: NonNullable<GatewayOptions["upstreams"]>[number][] = [];
+  if (flags["descriptor-set"]) {
+    if (!flags.target) throw new UsageError("--descriptor-set needs --target (where its services run, e.g. etcd:///greeter)");
+    const file = path.resolve(io.cwd, flags["descriptor-set"]);
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (err) {
+      throw new CliError(`cannot read --descriptor-set ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    upstreams.push({ target: flags.target, files: filesFromDescriptorSet(bytes) });
+  }
+  const discover = etcd && !flags["no-discover"] ? (flags.services ? { services: flags.services.split(",").map((s) => s.trim()) } : true) : false;
+  if (!etcd && upstreams.length === 0) throw new UsageError("nothing to route: give --etcd (or ETCD_ENDPOINTS) to discover services, or --descriptor-set with --target");
+  if (Boolean(flags["tls-cert"]) !== Boolean(flags["tls-key"])) throw new UsageError("--tls-cert and --tls-key go together");
+  return {
+    upstreams,
+    etcd,
+    discover,
+    name: flags.name,
+    env: flags.env ?? io.env.PROTOMESH_ENV,
+    policy: flags.policy === undefined ? undefined : validatePolicy(flags.policy),
+    unannotated: flags.unannotated === true,
+    redis: flags.redis,
+    methodOverride: flags["method-override"] === true,
+    tls: flags["tls-cert"] ? { cert: fs.readFileSync(path.resolve(io.cwd, flags["tls-cert"])), key: fs.readFileSync(path.resolve(io.cwd, flags["tls-key"]!)) } : undefined,
+  };
+}
+
+/** `protomesh gateway [run]`: serves until SIGINT or SIGTERM. */
+export async function runCommand(rawFlags: GatewayFlags, args: string[], io: CliIo): Promise<number> {
+  if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);
+  const flags = readConfig(rawFlags, io);
+  const port = flags.port === undefined ? 8080 : Number(flags.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${JSON.stringify(flags.port)}`);
+  const gateway = await createGateway(gatewayOptions(flags, io));
+  const bound = await gateway.listen(port, flags.host ?? "127.0.0.1");
+  io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${flags.host ?? "127.0.0.1"}:${bound} (${gateway.routes().length} routes, policy version ${gateway.policy.version})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await gateway.close();
+  return ExitCode.ok;
+}
+
+/** `protomesh gateway routes`: the table the gateway would serve now. */
+export async function routesCommand(rawFlags: GatewayFlags, args: string[], io: CliIo): Promise<number> {
+  if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);
+  const options = gatewayOptions(readConfig(rawFlags, io), io);
+  const table = new RouteTable(options.unannotated === true);
+  for (const [i, up] of (options.upstreams ?? []).entries()) table.put({ id: `static:${i}`, target: up.target, files: up.files ?? [] });
+  if (options.etcd && options.discover) {
+    const resolved = resolveEtcdOptions(options.etcd);
+    const client = createEtcdClient(resolved);
+    const registry = etcdRegistry(options.etcd);
+    const upstreams = new Upstreams(registry);
+    const problems: string[] = [];
+    const discovery = new RegistryRoutes({
+      client, namespace: resolved.namespace, callTimeoutMs: resolved.callTimeoutMs, table, upstreams,
+      logger: getLogger().child({ component: "gateway" }),
+      only: typeof options.discover === "object" ? options.discover.services : undefined,
+      onRefresh: (name, _n, err) => void (err && problems.push(`${name}: ${err.message}`)),
+    });
+    try {
+      await discovery.start();
+    } finally {
+      await discovery.stop();
+      upstreams.close();
+      await registry.close();
+      client.close();
+    }
+    for (const p of problems) io.err(`protomesh gateway routes: ${p}\n`);
+  }
+  printRoutes(table.router.routes, io, rawFlags.json === true);
+  return ExitCode.ok;
+}
+
+function printRoutes(routes: readonly BoundRoute[], io: CliIo, json: boolean): void {
+  const rows = [...routes].sort((a, b) => a.template.source.localeCompare(b.template.source) || a.httpMethod.localeCompare(b.httpMethod));
+  if (json) {
+    io.out(`${JSON.stringify(rows.map((r) => ({ method: r.httpMethod, template: r.template.source, grpc: r.grpcPath, target: r.target, body: r.body ?? null, kind: r.kind })))}\n`);
+    return;
+  }
+  const w = (pick: (r: BoundRoute) => string) => Math.max(0, ...rows.map((r) => pick(r).length));
+  const wm = w((r) => r.httpMethod);
+  const wt = w((r) => r.template.source);
+  const wg = w((r) => r.grpcPath);
+  for (const r of rows) io.out(`${r.httpMethod.padEnd(wm)}  ${r.template.source.padEnd(wt)}  → ${r.grpcPath.padEnd(wg)}  @ ${r.target}\n`);
+  if (rows.length === 0) io.out("(no routes)\n");
+}

@@ -1,0 +1,204 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { randomUUID } from "node:crypto";
+import type { JsonValue } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import type { Metadata } from "@grpc/grpc-js";
+import { dynamicCall } from "../runtime/dynamic-call";
+import { RpcError, Status } from "../runtime/errors";
+import type { Logger } from "../runtime/logger";
+import { authenticate, type AuthContext } from "./authenticate";
+import { checkContentType, hasBody, parseJsonBody, parseJsonStream, readBody } from "./body";
+import { applyCors, preflight } from "./cors";
+import { metadataToHeaders, requestedTimeoutMs, requestMetadata } from "./headers";
+import { GatewayError, httpStatusOfError, statusJson } from "./http-errors";
+import { endRequestSpan, injectTrace, startRequestSpan, type GatewayMetrics, type RequestSpan } from "./observe";
+import { PathError } from "./path-match";
+import { routePolicy, type GatewayPolicy, type RoutePolicy } from "./policy";
+import { parseQueryString, QueryError } from "./query";
+import type { RateLimiter } from "./rate-limit";
+import { requestJson } from "./request-message";
+import type { BoundRoute, RouteTable } from "./route-table";
+import type { TrafficRouter } from "./traffic";
+import { streamResponses } from "./stream-response";
+import { pickResponseBody } from "./response-body";
+
+/**
+ * One HTTP request, start to end: match, CORS, authenticate, rate-limit, read
+ * and transcode the body, call the upstream (cancelled if the client goes
+ * away), transcode the answer. Every refusal and failure is answered with a
+ * `google.rpc.Status` JSON body; nothing thrown escapes to the server.
+ */
+
+export interface HandlerDeps {
+  readonly table: RouteTable;
+  readonly policy: () => GatewayPolicy;
+  readonly traffic: TrafficRouter;
+  readonly auth: AuthContext;
+  readonly limiter: RateLimiter;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly accessLog: boolean;
+  readonly responseHeaderPrefix: string;
+  readonly methodOverride: boolean;
+  readonly secure: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_BODY = 1 << 20;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const incoming = req.headers["x-request-id"];
+  const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  res.setHeader("x-request-id", requestId);
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  const path = q === -1 ? url : url.slice(0, q);
+  let method = req.method ?? "GET";
+  const override = req.headers["x-http-method-override"];
+  if (deps.methodOverride && method === "POST" && typeof override === "string") method = override.toUpperCase();
+
+  let route: BoundRoute | undefined;
+  let rs: RequestSpan | undefined;
+  let status = 500;
+  let failure: string | undefined;
+  try {
+    if (method === "OPTIONS" && req.headers.origin !== undefined && req.headers["access-control-request-method"] !== undefined) {
+      status = preflight(deps.table.router, path, req, res, (r) => routePolicy(deps.policy(), r.service, r.method.name));
+      return;
+    }
+    const match = deps.table.router.match(method, path);
+    if (match.kind === "not-found") throw new GatewayError(Status.NOT_FOUND, `no route for ${method} ${path}`, 404);
+    if (match.kind === "method-not-allowed") throw new GatewayError(Status.UNIMPLEMENTED, `${method} is not allowed on ${path}`, 405, { allow: match.allow.join(", ") });
+    route = match.route;
+    rs = startRequestSpan(req, method, route.template.source);
+    const whole = deps.policy();
+    deps.traffic.setRules(whole.traffic);
+    const policy = routePolicy(whole, route.service, route.method.name);
+    if (req.headers.origin !== undefined) applyCors(policy.cors, req, res);
+    const query = parseQueryString(q === -1 ? "" : url.slice(q + 1));
+    const identity = await authenticate(deps.auth, policy, req, query);
+    if (policy.rateLimit) {
+      const key = limitKeyOf(policy, req, identity.claims, identity.apiKeyId);
+      await deps.limiter.admit(`${route.httpMethod} ${route.template.source}`, key, policy.rateLimit, res);
+    }
+    const md = requestMetadata(req, { allow: allowList(policy), requestId, remoteAddress: req.socket.remoteAddress, secure: deps.secure });
+    for (const [k, v] of identity.metadata) md.set(k, v);
+    injectTrace(rs, md);
+    const deadline = Date.now() + timeoutOf(req, policy);
+    const requests = await readRequests(route, match.variables, req, query, policy, deps);
+    const client = deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
+    status = await call(deps, client, route, policy, req, res, md, deadline, requests);
+  } catch (err) {
+    const e = toRpcError(err, deps.logger, requestId);
+    failure = e.rawMessage;
+    status = httpStatusOfError(e);
+    if (!res.headersSent) sendError(res, e, status);
+    else if (!res.writableEnded) res.end();
+  } finally {
+    const routeLabel = route ? route.template.source : "unmatched";
+    deps.metrics.requests.inc({ route: routeLabel, method, status: String(status) });
+    deps.metrics.seconds.observe({ route: routeLabel, method }, (performance.now() - started) / 1000);
+    if (rs) endRequestSpan(rs, status, failure);
+    if (deps.accessLog) {
+      deps.logger.info("gateway request", { requestId, method, path, route: route?.template.source, grpc: route?.grpcPath, status, ms: Math.round((performance.now() - started) * 100) / 100, client: req.socket.remoteAddress, ...(failure ? { error: failure } : {}) });
+    }
+  }
+}
+
+function allowList(policy: RoutePolicy): string[] {
+  const list = [...(policy.forwardHeaders ?? [])];
+  if (policy.forwardToken) list.push("authorization");
+  return list;
+}
+
+function timeoutOf(req: IncomingMessage, policy: RoutePolicy): number {
+  const max = policy.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS;
+  const asked = requestedTimeoutMs(req);
+  return Math.min(asked ?? policy.timeoutMs ?? DEFAULT_TIMEOUT_MS, max);
+}
+
+function limitKeyOf(policy: RoutePolicy, req: IncomingMessage, claims: Record<string, unknown> | undefined, apiKeyId: string | undefined): string {
+  const key = policy.rateLimit?.key ?? "ip";
+  if (key === "route") return "*";
+  if (key === "api-key") return `k:${apiKeyId ?? "-"}`;
+  if (key.startsWith("claim:")) return `c:${String(claims?.[key.slice(6)] ?? "-")}`;
+  if (key.startsWith("header:")) return `h:${String(req.headers[key.slice(7)] ?? "-")}`;
+  return `ip:${req.socket.remoteAddress ?? "-"}`;
+}
+
+/** The request messages as JSON: one for unary and server streaming, a list for client streaming. */
+async function readRequests(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, deps: HandlerDeps): Promise<JsonValue[]> {
+  const streaming = route.method.methodKind === "client_streaming" || route.method.methodKind === "bidi_streaming";
+  let body: Buffer | undefined;
+  if (route.body !== undefined && hasBody(req)) {
+    checkContentType(req);
+    body = await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
+  } else if (hasBody(req)) {
+    // A body the route does not read is drained (bounded), so the connection stays usable.
+    await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
+  }
+  const reserved = new Set<string>();
+  const apiKeyParam = deps.policy().apiKeys?.queryParam;
+  const jwtParam = deps.policy().jwt?.queryParam;
+  if (apiKeyParam) reserved.add(apiKeyParam);
+  if (jwtParam) reserved.add(jwtParam);
+  const build = (value: JsonValue | undefined) =>
+    requestJson(route, { variables, query, body: value }, { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved });
+  if (streaming) return (body ? parseJsonStream(body) : []).map((m) => build(m));
+  return [build(body ? parseJsonBody(body) : undefined)];
+}
+
+async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[]): Promise<number> {
+  const abort = new AbortController();
+  // The client went away before the answer was complete: cancel upstream.
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.on("close", onClose);
+  try {
+    const responses = dynamicCall(client, route.method, requests, {
+      metadata: md,
+      deadline,
+      registry: route.registry,
+      emitDefaults: policy.emitDefaults === true,
+      signal: abort.signal,
+      onHeader: (h) => {
+        if (!res.headersSent) metadataToHeaders(h, res, deps.responseHeaderPrefix);
+      },
+    });
+    if (route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming") {
+      return await streamResponses(responses, req, res, route);
+    }
+    let answer: JsonValue | undefined;
+    for await (const value of responses) answer = value;
+    if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
+    const body = JSON.stringify(pickResponseBody(route, answer ?? {}));
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+    return 200;
+  } finally {
+    res.off("close", onClose);
+  }
+}
+
+function sendError(res: ServerResponse, e: RpcError, status: number): void {
+  const body = JSON.stringify(statusJson(e));
+  const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  if (e instanceof GatewayError) Object.assign(headers, e.headers);
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** Any failure as an RpcError; unexpected ones are logged with the request id and answered without internals. */
+function toRpcError(err: unknown, logger: Logger, requestId: string): RpcError {
+  if (err instanceof RpcError) {
+    if (err.code === Status.INTERNAL || err.code === Status.UNKNOWN) logger.warn("gateway: upstream failed", { requestId, err: err.message, cause: String(err.cause ?? "") });
+    return err;
+  }
+  if (err instanceof PathError || err instanceof QueryError) return new GatewayError(Status.INVALID_ARGUMENT, err.message, 400);
+  logger.error("gateway: request failed", { requestId, err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  return new RpcError(Status.INTERNAL, "internal error");
+}

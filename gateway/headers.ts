@@ -1,0 +1,79 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Metadata } from "@grpc/grpc-js";
+import { RpcError, Status } from "../runtime/errors";
+
+/**
+ * HTTP headers ↔ gRPC metadata. Only headers on the route's allow-list (and
+ * the few the gateway always passes: traceparent, tracestate, the request id)
+ * reach the upstream, so a client cannot smuggle internal metadata such as
+ * `x-user-id` that the gateway itself derives from a token.
+ */
+
+/** Headers that never become metadata: hop-by-hop, HTTP/2 pseudo, or gRPC's own. */
+const NEVER = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host", "content-length", "content-type", "accept-encoding", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "user-agent"]);
+
+const ALWAYS = ["traceparent", "tracestate"];
+
+export interface MetadataInput {
+  /** Lower-case header names to forward (per route). */
+  readonly allow: readonly string[];
+  readonly requestId: string;
+  /** Client address as seen by the gateway (the socket peer). */
+  readonly remoteAddress: string | undefined;
+  /** Whether the connection is TLS. */
+  readonly secure: boolean;
+}
+
+/** The metadata for the upstream call. */
+export function requestMetadata(req: IncomingMessage, input: MetadataInput): Metadata {
+  const md = new Metadata();
+  for (const name of [...ALWAYS, ...input.allow]) {
+    if (NEVER.has(name) || name.startsWith(":")) continue;
+    const value = req.headers[name];
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (name.endsWith("-bin")) continue;
+      md.add(name, v);
+    }
+  }
+  md.set("x-request-id", input.requestId);
+  const prior = req.headers["x-forwarded-for"];
+  const chain = [typeof prior === "string" ? prior : undefined, input.remoteAddress].filter((x): x is string => !!x);
+  if (chain.length > 0) md.set("x-forwarded-for", chain.join(", "));
+  if (req.headers.host) md.set("x-forwarded-host", req.headers.host);
+  md.set("x-forwarded-proto", input.secure ? "https" : "http");
+  return md;
+}
+
+const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
+const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/**
+ * The timeout the client asked for, in ms: `grpc-timeout` (gRPC's `100m`
+ * form) or `X-Request-Timeout` (`250ms`, `1.5s`, or bare milliseconds).
+ * Undefined when it sent neither; INVALID_ARGUMENT when one is malformed.
+ */
+export function requestedTimeoutMs(req: IncomingMessage): number | undefined {
+  const grpc = req.headers["grpc-timeout"];
+  if (typeof grpc === "string") {
+    const m = GRPC_TIMEOUT.exec(grpc.trim());
+    if (!m) throw new RpcError(Status.INVALID_ARGUMENT, `grpc-timeout ${JSON.stringify(grpc)} is not <digits><H|M|S|m|u|n>`);
+    return Number(m[1]) * UNIT_MS[m[2]];
+  }
+  const header = req.headers["x-request-timeout"];
+  if (typeof header === "string") {
+    const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(header.trim());
+    if (!m) throw new RpcError(Status.INVALID_ARGUMENT, `X-Request-Timeout ${JSON.stringify(header)} is not a duration such as 250ms or 1.5s`);
+    return Number(m[1]) * (m[2] === "s" ? 1000 : 1);
+  }
+  return undefined;
+}
+
+/** Response metadata → headers, each under `prefix` (binary values skipped). */
+export function metadataToHeaders(md: Metadata, res: ServerResponse, prefix: string): void {
+  for (const [key, value] of Object.entries(md.getMap())) {
+    if (key.endsWith("-bin") || typeof value !== "string") continue;
+    if (/[^\t\x20-\x7e]/.test(value)) continue;
+    res.setHeader(`${prefix}${key}`, value);
+  }
+}

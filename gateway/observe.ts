@@ -1,0 +1,77 @@
+import type { IncomingMessage } from "node:http";
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
+import type { Metadata } from "@grpc/grpc-js";
+import { Counter, Histogram, type Registry } from "prom-client";
+import { LATENCY_BUCKETS, metricsRegistry } from "../runtime/metrics";
+import { metadataSetter } from "../runtime/tracing-interceptor";
+
+/**
+ * One server span per HTTP request (HTTP semantic conventions), whose context
+ * the gateway injects into the upstream call's metadata, so the upstream's
+ * gRPC server span is its child. Prometheus series by route template and
+ * status. Both go through the APIs only: without an SDK or a scrape, they cost
+ * little.
+ */
+
+const headerGetter: TextMapGetter<IncomingMessage> = {
+  keys: (req) => Object.keys(req.headers),
+  get: (req, key) => req.headers[key],
+};
+
+export interface RequestSpan {
+  readonly span: Span;
+  readonly ctx: Context;
+}
+
+/** Starts the request's span, parented on the client's `traceparent` when it sent one. */
+export function startRequestSpan(req: IncomingMessage, method: string, route: string | undefined): RequestSpan {
+  const parent = propagation.extract(context.active(), req, headerGetter);
+  const span = trace.getTracer("protomesh.gateway").startSpan(
+    route ? `${method} ${route}` : method,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        "http.request.method": method,
+        "url.path": (req.url ?? "/").split("?")[0],
+        ...(route ? { "http.route": route } : {}),
+        "network.protocol.version": req.httpVersion,
+        "client.address": req.socket.remoteAddress ?? "",
+      },
+    },
+    parent,
+  );
+  return { span, ctx: trace.setSpan(parent, span) };
+}
+
+/** Writes the span's trace context into the upstream metadata (replacing the client's). */
+export function injectTrace(rs: RequestSpan, md: Metadata): void {
+  md.remove("traceparent");
+  md.remove("tracestate");
+  propagation.inject(rs.ctx, md, metadataSetter);
+}
+
+export function endRequestSpan(rs: RequestSpan, status: number, error?: string): void {
+  rs.span.setAttribute("http.response.status_code", status);
+  if (status >= 500) rs.span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+  rs.span.end();
+}
+
+export interface GatewayMetrics {
+  readonly requests: Counter<"route" | "method" | "status">;
+  readonly seconds: Histogram<"route" | "method">;
+}
+
+const families = new WeakMap<Registry, GatewayMetrics>();
+
+/** The gateway's series in `registry` (created once per registry). */
+export function gatewayMetrics(registry: Registry = metricsRegistry): GatewayMetrics {
+  let m = families.get(registry);
+  if (!m) {
+    m = {
+      requests: new Counter({ name: "protomesh_gateway_requests_total", help: "HTTP requests answered by the gateway, by route template and status.", labelNames: ["route", "method", "status"], registers: [registry] }),
+      seconds: new Histogram({ name: "protomesh_gateway_request_seconds", help: "Time to answer an HTTP request, by route template.", labelNames: ["route", "method"], buckets: [...LATENCY_BUCKETS], registers: [registry] }),
+    };
+    families.set(registry, m);
+  }
+  return m;
+}

@@ -1,0 +1,203 @@
+import { expect } from "chai";
+import * as grpc from "@grpc/grpc-js";
+import { RpcError, Status, type Server } from "protomesh";
+import type { Gateway } from "../gateway";
+import { deadPort } from "./helpers/etcd";
+import { HttpGreeterDefinition, rawHttp, startGateway, startHttpGreeter } from "./helpers/gateway";
+import { waitFor } from "./helpers/wait";
+
+interface StatusBody {
+  code: number;
+  message: string;
+  details: unknown[];
+}
+
+async function failure(res: Response): Promise<StatusBody> {
+  expect(res.headers.get("content-type")).to.equal("application/json");
+  const body = JSON.parse(await res.text()) as StatusBody;
+  expect(body).to.have.keys("code", "message", "details");
+  return body;
+}
+
+describe("gateway bad input (every refusal is a google.rpc.Status JSON body; nothing crashes)", function () {
+  this.timeout(30_000);
+  let greeter: { server: Server; address: string };
+  let gw: { gateway: Gateway; url: string; port: number };
+  const aborted: string[] = [];
+
+  before(async () => {
+    greeter = await startHttpGreeter({
+      async sayHello(req, ctx) {
+        if (req.name === "slow") await new Promise((r) => setTimeout(r, 5_000).unref());
+        if (req.name === "boom") throw new Error("secret internal detail");
+        return { message: `Hello, ${req.name}!`, servedBy: String(ctx.deadline ?? "") };
+      },
+      async *streamHellos(req, ctx) {
+        for (let i = 0; i < 1000; i++) {
+          if (ctx.signal.aborted) {
+            aborted.push(req.name);
+            return;
+          }
+          yield { message: `#${i}` };
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      },
+    });
+    const started = await startGateway(greeter.address, {
+      headersTimeoutMs: 800,
+      requestTimeoutMs: 1500,
+      maxHeaderBytes: 2048,
+      policy: {
+        defaults: { maxBodyBytes: 1024, maxTimeoutMs: 5000 },
+        methods: { "examples.gateway.v1.HttpGreeter.Echo": { unknownQueryParams: "reject" } },
+      },
+    });
+    gw = { ...started, port: Number(new URL(started.url).port) };
+  });
+  after(async () => {
+    await gw?.gateway.close();
+    await greeter?.server.shutdown();
+  });
+
+  const post = (path: string, body: string, type = "application/json") => fetch(`${gw.url}${path}`, { method: "POST", body, headers: { "content-type": type } });
+
+  it("refuses malformed JSON with 400", async () => {
+    const res = await post("/v1/hello", '{"name": ');
+    expect(res.status).to.equal(400);
+    expect((await failure(res)).message).to.match(/malformed JSON body/);
+  });
+
+  it("refuses a body of the wrong JSON type with 400", async () => {
+    const res = await post("/v1/hello", '["x"]');
+    expect(res.status).to.equal(400);
+    expect((await failure(res)).message).to.match(/must be a JSON object/);
+    const wrongField = await post("/v1/hello", '{"name": 5}');
+    expect(wrongField.status).to.equal(400);
+    expect((await failure(wrongField)).message).to.match(/name/);
+  });
+
+  it("refuses a 64-bit integer out of range, an unknown enum name and an invalid Timestamp with 400", async () => {
+    for (const q of ["big=9223372036854775808", "mood=MOOD_SLEEPY", "when=2026-13-01T00:00:00Z", "flag=maybe", "ratio=abc"]) {
+      const res = await fetch(`${gw.url}/v1/echo/a/b?${q}`);
+      expect(res.status, q).to.equal(400);
+      expect((await failure(res)).code, q).to.equal(Status.INVALID_ARGUMENT);
+    }
+  });
+
+  it("names an unknown query parameter when the route rejects them, and ignores it elsewhere", async () => {
+    const res = await fetch(`${gw.url}/v1/echo/a/b?colour=red`);
+    expect(res.status).to.equal(400);
+    expect((await failure(res)).message).to.contain('"colour"');
+    const ignored = await fetch(`${gw.url}/v1/hello/Ada?colour=red`);
+    expect(ignored.status).to.equal(200);
+  });
+
+  it("refuses paths that decode to .. or put %2F in a single segment", async () => {
+    for (const path of ["/v1/hello/%2E%2E", "/v1/hello/a%2Fb", "/v1/files/a/%2e%2e/etc"]) {
+      const res = await rawHttp(gw.port, `GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+      expect(res.status, path).to.equal(400);
+      expect((JSON.parse(res.body) as StatusBody).code).to.equal(Status.INVALID_ARGUMENT);
+    }
+  });
+
+  it("answers an unknown path 404, a wrong method 405 with Allow, a wrong content type 415", async () => {
+    const missing = await fetch(`${gw.url}/v2/nothing`);
+    expect(missing.status).to.equal(404);
+    expect((await failure(missing)).code).to.equal(Status.NOT_FOUND);
+    const wrong = await fetch(`${gw.url}/v1/hello/Ada`, { method: "DELETE" });
+    expect(wrong.status).to.equal(405);
+    expect(wrong.headers.get("allow")).to.equal("GET");
+    await failure(wrong);
+    const type = await post("/v1/hello", "name=x", "application/x-www-form-urlencoded");
+    expect(type.status).to.equal(415);
+    await failure(type);
+  });
+
+  it("ignores X-HTTP-Method-Override unless switched on", async () => {
+    const res = await fetch(`${gw.url}/v1/hello/Ada`, { method: "POST", headers: { "x-http-method-override": "GET" } });
+    expect(res.status).to.equal(405);
+  });
+
+  it("answers a body over the limit with 413 and closes the connection instead of reading on", async () => {
+    const big = JSON.stringify({ name: "x".repeat(5000) });
+    const res = await post("/v1/hello", big);
+    expect(res.status).to.equal(413);
+    await failure(res);
+    // Chunked, with no Content-Length: the limit still holds while reading.
+    const chunked = await rawHttp(gw.port, `POST /v1/hello HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n1000\r\n${"x".repeat(4096)}\r\n1000\r\n${"x".repeat(4096)}\r\n`);
+    expect(chunked.status).to.equal(413);
+    expect(chunked.headers.connection).to.equal("close");
+  });
+
+  it("answers oversized headers with 431 in the same JSON shape", async () => {
+    const res = await rawHttp(gw.port, `GET /v1/hello/a HTTP/1.1\r\nhost: x\r\nx-big: ${"y".repeat(4096)}\r\n\r\n`);
+    expect(res.status).to.equal(431);
+    expect((JSON.parse(res.body) as StatusBody).code).to.equal(Status.RESOURCE_EXHAUSTED);
+  });
+
+  it("cuts off a slow-loris client that never finishes its headers", async () => {
+    const started = Date.now();
+    const res = await rawHttp(gw.port, "GET /v1/hello/a HTTP/1.1\r\nhost: x\r\n");
+    expect(res.status).to.equal(408);
+    expect(Date.now() - started).to.be.below(10_000);
+  });
+
+  it("answers 504 when the upstream is slower than the client's deadline, and caps the deadline", async () => {
+    const res = await fetch(`${gw.url}/v1/hello/slow`, { headers: { "x-request-timeout": "300ms" } });
+    expect(res.status).to.equal(504);
+    expect((await failure(res)).code).to.equal(Status.DEADLINE_EXCEEDED);
+    const bad = await fetch(`${gw.url}/v1/hello/a`, { headers: { "grpc-timeout": "soon" } });
+    expect(bad.status).to.equal(400);
+  });
+
+  it("answers 500 without internals when the handler throws", async () => {
+    const res = await fetch(`${gw.url}/v1/hello/boom`);
+    expect(res.status).to.equal(500);
+    expect(JSON.stringify(await failure(res))).not.to.contain("secret");
+  });
+
+  it("cancels the upstream stream when the client disconnects", async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${gw.url}/v1/hello/leaver/stream`, { signal: ac.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ac.abort();
+    await waitFor(() => aborted.includes("leaver") || undefined, { timeoutMs: 10_000 });
+  });
+
+  it("answers 503 when the upstream is down", async () => {
+    const down = await startGateway(`127.0.0.1:${await deadPort()}`);
+    try {
+      const res = await fetch(`${down.url}/v1/hello/a`, { headers: { "x-request-timeout": "5s" } });
+      expect(res.status).to.equal(503);
+      expect((await failure(res)).code).to.equal(Status.UNAVAILABLE);
+    } finally {
+      await down.gateway.close();
+    }
+  });
+
+  it("answers 500 with a logged reason when the upstream's reply cannot be converted", async () => {
+    const server = new grpc.Server();
+    const path = HttpGreeterDefinition.methods.sayHello.path;
+    server.addService(
+      { sayHello: { path, requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+      { sayHello: (_call: unknown, cb: (e: null, v: Buffer) => void) => cb(null, Buffer.from([0x0a, 0xff, 0xff, 0xff])) },
+    );
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const broken = await startGateway(`127.0.0.1:${port}`);
+    try {
+      const res = await fetch(`${broken.url}/v1/hello/a`);
+      expect(res.status).to.equal(500);
+      expect((await failure(res)).code).to.equal(Status.INTERNAL);
+    } finally {
+      await broken.gateway.close();
+      server.forceShutdown();
+    }
+  });
+
+  it("still serves after all of the above", async () => {
+    const res = await fetch(`${gw.url}/v1/hello/Ada`);
+    expect(res.status).to.equal(200);
+    expect(new RpcError(Status.OK, "").code).to.equal(0);
+  });
+});

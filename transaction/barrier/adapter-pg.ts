@@ -1,0 +1,44 @@
+import type { Pool, PoolClient } from "pg";
+import { Barrier, BARRIER_TABLE, checkTableName, type BarrierDriver } from "./barrier";
+import { postgresBarrierSchema } from "./schema";
+
+/**
+ * A barrier on a `pg` pool. The business code gets the transaction's `PoolClient`: run the
+ * business change on it, never on the pool, or the change escapes the barrier's transaction.
+ *
+ * @example
+ *   const barrier = pgBarrier(pool);
+ *   await barrier.run(ctx, (db) => db.query("UPDATE account SET balance = balance - $1 WHERE id = $2", [amount, id]));
+ */
+export function pgBarrier(pool: Pool, options: { table?: string } = {}): Barrier<PoolClient> {
+  const table = checkTableName(options.table ?? BARRIER_TABLE);
+  const driver: BarrierDriver<PoolClient> = {
+    async transaction(fn) {
+      const conn = await pool.connect();
+      let broken = false;
+      try {
+        await conn.query("BEGIN");
+        const out = await fn(conn);
+        await conn.query("COMMIT");
+        return out;
+      } catch (err) {
+        await conn.query("ROLLBACK").catch(() => (broken = true));
+        throw err;
+      } finally {
+        conn.release(broken);
+      }
+    },
+    async insertIfAbsent(tx, r) {
+      const res = await tx.query(`INSERT INTO ${table} (mode, gid, branch_id, op, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, [r.mode, r.gid, r.branchId, r.op, r.reason, Date.now()]);
+      return (res.rowCount ?? 0) > 0;
+    },
+    async reasonOf(tx, gid, branchId, op) {
+      const res = await tx.query<{ reason: string }>(`SELECT reason FROM ${table} WHERE gid = $1 AND branch_id = $2 AND op = $3`, [gid, branchId, op]);
+      return res.rows[0]?.reason;
+    },
+    async createTable() {
+      await pool.query(postgresBarrierSchema(table));
+    },
+  };
+  return new Barrier(driver);
+}

@@ -1,0 +1,248 @@
+/**
+ * The caller's side: open TCC transactions, build sagas, send reliable messages and
+ * notifications, typed from the participants' generated definitions.
+ *
+ * @example
+ *   const tx = createTxClient();                          // etcd:///protomesh-tx
+ *   const a = participant(AccountDefinition, "etcd:///bank-a");
+ *   await tx.tcc(async (t) => {
+ *     await t.call(a, "debit", { account: "alice", amount: 10 });   // TryDebit now; ConfirmDebit or CancelDebit later
+ *   });
+ */
+import { randomUUID } from "node:crypto";
+import { context, propagation } from "@opentelemetry/api";
+import { createClient, type ClientHandle, type ClientOptions } from "../../runtime/client";
+import type { DeepPartial } from "../../runtime/definition";
+import { TxCoordinatorDefinition, type TxCoordinatorClient } from "../../gen/protomesh/transaction/v1/coordinator_protomesh";
+import type { BranchSpec, Transaction, TxOptions } from "../../gen/protomesh/transaction/v1/coordinator";
+import { branchMetadata } from "../barrier/call-info";
+import type { Barrier } from "../barrier/barrier";
+import { DEFAULT_TX_SERVICE } from "../server/tx-server";
+import { tccMethods, type Participant, type RequestOf, type ResponseOf, type SameRequest, type TccName, type UnaryName } from "./participant";
+
+export type TxOptionsInput = Partial<TxOptions>;
+
+/** A transaction's status as the coordinator answered. */
+export interface TxOutcome {
+  readonly gid: string;
+  /** `succeed`/`failed` when final; `submitted`/`aborting` when it is still being driven (retries pending). */
+  readonly status: string;
+  readonly lastError: string;
+}
+
+/** A transaction ended `failed`, or could not start. */
+export class TxFailedError extends Error {
+  override readonly name = "TxFailedError";
+  constructor(
+    readonly gid: string,
+    readonly status: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface TxClientOptions {
+  /** Where the coordinator runs (default `etcd:///protomesh-tx`). */
+  coordinator?: string;
+  /** Options of the client to the coordinator. */
+  client?: ClientOptions;
+  /** Settings for every transaction (each call may override). */
+  defaults?: TxOptionsInput;
+  /** Deadline of each call to the coordinator (default 10 s). */
+  deadlineMs?: number;
+}
+
+export interface TccBranches {
+  readonly gid: string;
+  /**
+   * Registers a branch (its Confirm and Cancel with the coordinator), then calls its Try and
+   * returns the Try's answer. A Try that throws aborts the transaction (every registered
+   * branch is cancelled) unless you catch it.
+   */
+  call<C, N extends TccName<C>>(p: Participant<C>, name: N, request: RequestOf<C, `try${Capitalize<N>}`>): Promise<ResponseOf<C, `try${Capitalize<N>}`>>;
+}
+
+export interface SagaStepOptions {
+  /** With `concurrent`: indexes (0-based) of steps whose actions must succeed first. */
+  after?: number[];
+}
+
+export interface Saga {
+  readonly gid: string;
+  /** Adds a step: `action` forward, `compensate` (same request type) to undo it. */
+  step<C, A extends UnaryName<C>>(p: Participant<C>, action: A, compensate: SameRequest<C, A>, request: RequestOf<C, A>, options?: SagaStepOptions): Saga;
+  /** Stores the saga and starts it; with `wait` (default true) resolves once a round has run. */
+  submit(options?: { wait?: boolean }): Promise<TxOutcome>;
+}
+
+export interface Message {
+  readonly gid: string;
+  /** Adds a subscriber call, delivered at least once after the producer commits. */
+  add<C, M extends UnaryName<C>>(p: Participant<C>, method: M, request: RequestOf<C, M>): Message;
+  /**
+   * Prepares the message, runs `local` in the producer's database guarded by `barrier` (the
+   * barrier row is what a query-back finds), then submits. If `local` throws, the message is
+   * dropped and the error rethrown; if this process dies in between, the coordinator asks
+   * `producer` (serving TxProducer) and gets a definite answer.
+   */
+  commit<Tx, T>(barrier: Barrier<Tx>, local: (tx: Tx) => Promise<T>, options?: { wait?: boolean }): Promise<{ value: T; outcome: TxOutcome }>;
+}
+
+export interface TxClient {
+  /** Runs `body` as the Try phase of a TCC transaction, then submits (or aborts when it throws). */
+  tcc<T>(body: (t: TccBranches) => Promise<T>, options?: TxOptionsInput & { gid?: string; wait?: boolean }): Promise<{ value: T; outcome: TxOutcome }>;
+  saga(options?: TxOptionsInput & { gid?: string }): Saga;
+  /** A reliable message; `producer` is the target serving TxProducer/QueryPrepared for it. */
+  message(producer: string, options?: TxOptionsInput & { gid?: string }): Message;
+  /** Best-effort notification of one receiver on the `scheduleMs` retry schedule. */
+  notify<C, M extends UnaryName<C>>(p: Participant<C>, method: M, request: RequestOf<C, M>, options?: TxOptionsInput & { gid?: string; wait?: boolean }): Promise<TxOutcome>;
+  get(gid: string): Promise<Transaction>;
+  /** The client to the coordinator, for the query API (`list`, `retry`, `stop`). */
+  readonly coordinator: TxCoordinatorClient & ClientHandle;
+  close(): void;
+}
+
+/** A new global transaction id: sortable by time, unique without coordination. */
+export function newGid(): string {
+  return `${Date.now().toString(36)}-${randomUUID().replace(/-/g, "").slice(0, 16)}`;
+}
+
+function traceparent(): string {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent ?? "";
+}
+
+function branchId(i: number): string {
+  return String(i + 1).padStart(2, "0");
+}
+
+export function createTxClient(options: TxClientOptions = {}): TxClient {
+  const target = options.coordinator ?? `etcd:///${DEFAULT_TX_SERVICE}`;
+  const co = createClient(TxCoordinatorDefinition, target, { defaultDeadlineMs: options.deadlineMs ?? 10_000, ...options.client });
+  const merge = (o?: TxOptionsInput): DeepPartial<TxOptions> => ({ ...options.defaults, ...stripExtra(o) });
+
+  const outcomeOf = (r: { gid: string; status: string; lastError: string }): TxOutcome => ({ gid: r.gid, status: r.status, lastError: r.lastError });
+
+  return {
+    coordinator: co,
+    close: () => co.$close(),
+    get: (gid) => co.get({ gid }),
+
+    async tcc(body, o = {}) {
+      const gid = o.gid ?? newGid();
+      await co.prepare({ gid, mode: "tcc", options: merge(o), traceparent: traceparent() });
+      let n = 0;
+      const t: TccBranches = {
+        gid,
+        async call(p, name, request) {
+          const names = tccMethods(name);
+          p.method(names.try);
+          const confirmM = p.method(names.confirm);
+          const cancelM = p.method(names.cancel);
+          const id = branchId(n++);
+          await co.registerBranch({
+            gid,
+            ops: [
+              { branchId: id, op: "confirm", target: p.target, method: confirmM.path, payload: confirmM.requestSerialize(request as never) },
+              { branchId: id, op: "cancel", target: p.target, method: cancelM.path, payload: cancelM.requestSerialize(request as never) },
+            ],
+          });
+          const client = p.client() as unknown as Record<string, (r: unknown, opts: object) => Promise<unknown>>;
+          return client[names.try]!(request, { metadata: branchMetadata({ mode: "tcc", gid, branchId: id, op: "try" }) }) as Promise<never>;
+        },
+      };
+      let value: Awaited<ReturnType<typeof body>>;
+      try {
+        value = await body(t);
+      } catch (err) {
+        await co.abort({ gid, reason: err instanceof Error ? err.message.slice(0, 500) : String(err), wait: o.wait ?? true }).catch(() => undefined);
+        throw err;
+      }
+      const r = await co.submit({ gid, wait: o.wait ?? true });
+      return { value, outcome: outcomeOf(r) };
+    },
+
+    saga(o = {}) {
+      const gid = o.gid ?? newGid();
+      const specs: DeepPartial<BranchSpec>[] = [];
+      let steps = 0;
+      const saga: Saga = {
+        gid,
+        step(p, action, compensate, request, so = {}) {
+          const a = p.method(action);
+          const c = p.method(compensate);
+          const id = branchId(steps++);
+          const after = (so.after ?? []).map((i) => {
+            if (!Number.isInteger(i) || i < 0 || i >= steps - 1) throw new TypeError(`saga step ${steps - 1}: after must name earlier steps (0..${steps - 2}), got ${i}`);
+            return branchId(i);
+          });
+          specs.push({ branchId: id, op: "action", target: p.target, method: a.path, payload: a.requestSerialize(request as never), after });
+          specs.push({ branchId: id, op: "compensate", target: p.target, method: c.path, payload: c.requestSerialize(request as never) });
+          return saga;
+        },
+        async submit(so = {}) {
+          const r = await co.submit({ gid, mode: "saga", options: merge(o), branches: specs, wait: so.wait ?? true, traceparent: traceparent() });
+          return outcomeOf(r);
+        },
+      };
+      return saga;
+    },
+
+    message(producer, o = {}) {
+      const gid = o.gid ?? newGid();
+      const specs: DeepPartial<BranchSpec>[] = [];
+      const msg: Message = {
+        gid,
+        add(p, method, request) {
+          const m = p.method(method);
+          specs.push({ branchId: branchId(specs.length), op: "action", target: p.target, method: m.path, payload: m.requestSerialize(request as never) });
+          return msg;
+        },
+        async commit(barrier, local, co2 = {}) {
+          await co.prepare({ gid, mode: "msg", options: merge(o), queryTarget: producer, branches: specs, traceparent: traceparent() });
+          let value;
+          try {
+            value = await barrier.prepareMessage(gid, local);
+          } catch (err) {
+            await co.abort({ gid, reason: err instanceof Error ? err.message.slice(0, 500) : String(err) }).catch(() => undefined);
+            throw err;
+          }
+          // If this submit is lost, the coordinator's query-back finds the committed barrier row.
+          const r = await co.submit({ gid, wait: co2.wait ?? false });
+          return { value, outcome: outcomeOf(r) };
+        },
+      };
+      return msg;
+    },
+
+    async notify(p, method, request, o = {}) {
+      const m = p.method(method);
+      const gid = o.gid ?? newGid();
+      const r = await co.submit({
+        gid,
+        mode: "notify",
+        options: merge(o),
+        branches: [{ branchId: "01", op: "notify", target: p.target, method: m.path, payload: m.requestSerialize(request as never) }],
+        wait: o.wait ?? false,
+        traceparent: traceparent(),
+      });
+      return outcomeOf(r);
+    },
+  };
+}
+
+function stripExtra(o: (TxOptionsInput & { gid?: string; wait?: boolean }) | undefined): TxOptionsInput {
+  if (!o) return {};
+  const { gid: _g, wait: _w, ...rest } = o;
+  return rest;
+}
+
+/** Throws TxFailedError unless the outcome is `succeed`. */
+export function expectSucceeded(outcome: TxOutcome): TxOutcome {
+  if (outcome.status !== "succeed") throw new TxFailedError(outcome.gid, outcome.status, `transaction ${outcome.gid} is ${outcome.status}${outcome.lastError ? `: ${outcome.lastError}` : ""}`);
+  return outcome;
+}
+

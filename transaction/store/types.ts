@@ -1,0 +1,138 @@
+/**
+ * What the coordinator stores: global transactions, their branches, and the calls made to them.
+ * Times are epoch milliseconds from the coordinators' clocks (keep them NTP-synced: a skewed
+ * instance claims work early or late, never twice at once — claims are compare-and-set).
+ */
+
+/** tcc | saga | msg | notify */
+export type TxMode = "tcc" | "saga" | "msg" | "notify";
+export const TX_MODES: readonly TxMode[] = ["tcc", "saga", "msg", "notify"];
+
+/**
+ * `prepared`: TCC open for Try calls, or a message waiting for its producer's commit.
+ * `submitted`: moving forward (Confirm, saga actions, deliveries). `aborting`: moving back
+ * (Cancel, compensations). `succeed` and `failed` are final.
+ */
+export type TxStatus = "prepared" | "submitted" | "aborting" | "succeed" | "failed";
+export const TX_STATUSES: readonly TxStatus[] = ["prepared", "submitted", "aborting", "succeed", "failed"];
+export const UNFINISHED: readonly TxStatus[] = ["prepared", "submitted", "aborting"];
+
+/** try | confirm | cancel | action | compensate | notify (and `msg` for a message's producer row in the barrier). */
+export type BranchOp = "try" | "confirm" | "cancel" | "action" | "compensate" | "notify";
+export const BRANCH_OPS: readonly BranchOp[] = ["try", "confirm", "cancel", "action", "compensate", "notify"];
+
+export type BranchStatus = "prepared" | "succeed" | "failed";
+
+/** Resolved per-transaction settings (defaults filled in). */
+export interface TxSettings {
+  timeoutMs: number;
+  retryIntervalMs: number;
+  maxRetryIntervalMs: number;
+  /** 0 = retry forever. */
+  retryLimit: number;
+  requestTimeoutMs: number;
+  concurrent: boolean;
+  scheduleMs: number[];
+}
+
+export interface GlobalRow {
+  gid: string;
+  mode: TxMode;
+  status: TxStatus;
+  settings: TxSettings;
+  queryTarget: string;
+  traceparent: string;
+  owner: string;
+  nextAt: number;
+  timeoutAt: number;
+  rounds: number;
+  lastError: string;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number;
+}
+
+export interface BranchRow {
+  gid: string;
+  branchId: string;
+  op: BranchOp;
+  target: string;
+  method: string;
+  payload: Uint8Array;
+  after: string[];
+  status: BranchStatus;
+  attempts: number;
+  lastError: string;
+  updatedAt: number;
+  /** Insertion order within the transaction. */
+  seq: number;
+}
+
+export interface AttemptRow {
+  gid: string;
+  branchId: string;
+  op: BranchOp;
+  at: number;
+  code: number;
+  error: string;
+}
+
+export interface NewBranch {
+  branchId: string;
+  op: BranchOp;
+  target: string;
+  method: string;
+  payload: Uint8Array;
+  after: string[];
+}
+
+export interface NewGlobal {
+  gid: string;
+  mode: TxMode;
+  status: TxStatus;
+  settings: TxSettings;
+  queryTarget: string;
+  traceparent: string;
+  owner: string;
+  nextAt: number;
+  timeoutAt: number;
+  /** Rounds already counted (1 when the creating instance drives the first round itself). */
+  rounds?: number;
+}
+
+export interface ListFilter {
+  status?: TxStatus;
+  mode?: TxMode;
+  limit: number;
+  /** Return rows created before this (gid, createdAt) page token. */
+  before?: { createdAt: number; gid: string };
+}
+
+/** The coordinator's storage. Every method may throw when the database is unreachable. */
+export interface TxStore {
+  /** Inserts a transaction and its branches; false when the gid exists already. */
+  create(global: NewGlobal, branches: readonly NewBranch[]): Promise<boolean>;
+  /** Adds branches to a transaction in `status`; false when it is gone or in another status. */
+  addBranches(gid: string, status: TxStatus, branches: readonly NewBranch[]): Promise<boolean>;
+  get(gid: string): Promise<GlobalRow | undefined>;
+  branches(gid: string): Promise<BranchRow[]>;
+  attempts(gid: string, limit: number): Promise<AttemptRow[]>;
+  list(filter: ListFilter): Promise<GlobalRow[]>;
+  /** Unfinished transactions due at `now` (candidates for `claim`). */
+  due(now: number, limit: number): Promise<Array<Pick<GlobalRow, "gid" | "nextAt">>>;
+  /**
+   * Compare-and-set claim: takes `gid` for `owner` until `leaseUntil` only if it is still
+   * unfinished and its `nextAt` is still `expectedNextAt`. Returns the claimed row, or undefined
+   * when another instance got there first.
+   */
+  claim(gid: string, expectedNextAt: number, owner: string, leaseUntil: number, now: number): Promise<GlobalRow | undefined>;
+  /** Moves `gid` from one of `from` to `to`; false when it was not in one of `from`. */
+  setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields?: { lastError?: string; nextAt?: number }): Promise<boolean>;
+  /** Records when the transaction may next be driven and why it waits. */
+  reschedule(gid: string, nextAt: number, lastError: string, now: number): Promise<void>;
+  /** Records one call's outcome on the branch (and in the attempts log when `log`). */
+  recordCall(b: Pick<BranchRow, "gid" | "branchId" | "op">, outcome: { status: BranchStatus; code: number; error: string; at: number; log: boolean }): Promise<void>;
+  /** Resets the round count so a retried transaction gets its full retry budget again. */
+  resetRounds(gid: string, now: number): Promise<void>;
+  close(): Promise<void>;
+}
