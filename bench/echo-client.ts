@@ -2,6 +2,8 @@
  * Worker: the clients of one library, driven by the orchestrator one measured window at
  * a time. One process per library, for the same reason as the servers.
  */
+// First: it must patch @grpc/grpc-js before anything loads it.
+import "./otel-grpc-preload";
 import * as grpc from "@grpc/grpc-js";
 import { takeGcStats, watchGc } from "./gc-watch";
 import { createChannel, createClient as createNiceClient, type Client as NiceClient } from "nice-grpc";
@@ -10,7 +12,7 @@ import { etcdRegistry, registerEtcdResolver, setDefaultDiscovery } from "protome
 import { GreeterDefinition, type GreeterClient as ProtomeshGreeter } from "../gen/examples/greeter/v1/greeter_protomesh";
 import { GreeterClient as RawGreeter } from "../gen/examples/greeter/v1/greeter";
 import { NiceGreeterDefinition, payload } from "./echo-services";
-import { closedLoop, streamLoop, type StreamResult, type UnaryResult, type Window } from "./load";
+import { closedLoop, fixedCalls, fixedStreams, streamLoop, type FixedResult, type StreamResult, type UnaryResult, type Window } from "./load";
 import { serveCommands } from "./ipc";
 import { traceIntoTheVoid } from "./trace-sink";
 
@@ -20,8 +22,10 @@ export interface InitClientArgs {
   kind: ClientKind;
   etcdEndpoints: string[];
   namespace: string;
-  /** protomesh only: set up the OpenTelemetry SDK (spans dropped). */
+  /** Set up the OpenTelemetry SDK (spans dropped); a raw client traces only with `BENCH_OTEL_GRPC=1`. */
   tracing?: boolean;
+  /** With `tracing`: the ratio of root spans sampled (parent-based; default 1). */
+  sampleRatio?: number;
 }
 
 /** Where calls go: a static `host:port`, or (protomesh) `etcd:///<service>` with a balancer. */
@@ -35,6 +39,17 @@ export interface UnaryArgs {
   target: TargetSpec;
   payloadBytes: number;
   window: Window;
+}
+
+/** A fixed amount of work rather than a window: for instruction counts. */
+export interface FixedArgs {
+  target: TargetSpec;
+  payloadBytes: number;
+  /** Calls (unary) or streams (streaming) to make. */
+  total: number;
+  concurrency: number;
+  /** Streaming only: messages per stream. */
+  perStream?: number;
 }
 
 export interface StreamArgs {
@@ -131,13 +146,23 @@ serveCommands({
     if (args.kind === "protomesh") {
       registerEtcdResolver();
       setDefaultDiscovery(etcdRegistry({ endpoints: args.etcdEndpoints, namespace: args.namespace }));
-      if (args.tracing) traceIntoTheVoid("bench-echo-client");
     }
+    if (args.tracing) traceIntoTheVoid("bench-echo-client", args.sampleRatio);
   },
   unary(args: UnaryArgs): Promise<UnaryResult> {
     const client = clientFor(args.target);
     const name = payload(args.payloadBytes);
     return closedLoop((seq) => client.unary(name, seq), args.window);
+  },
+  unaryFixed(args: FixedArgs): Promise<FixedResult> {
+    const client = clientFor(args.target);
+    const name = payload(args.payloadBytes);
+    return fixedCalls((seq) => client.unary(name, seq), args.total, args.concurrency);
+  },
+  streamFixed(args: FixedArgs): Promise<FixedResult> {
+    const client = clientFor(args.target);
+    const name = payload(args.payloadBytes);
+    return fixedStreams((onMessage) => client.stream(name, args.perStream ?? 1000, onMessage), args.total, args.concurrency);
   },
   stream(args: StreamArgs): Promise<StreamResult> {
     const client = clientFor(args.target);

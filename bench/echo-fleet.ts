@@ -14,10 +14,19 @@ import { BenchWorker } from "./workers";
 export const ECHO_SERVICE = "bench-echo";
 export const TRACED_ECHO_SERVICE = "bench-echo-traced";
 export const UNSCOPED_ECHO_SERVICE = "bench-echo-unscoped";
+export const SAMPLED_ECHO_SERVICE = "bench-echo-sampled";
 
-export type ClientProcess = ClientKind | "traced";
+/** The parent-based sampler's ratio in the "10 % sampled" tracing contenders. */
+export const SAMPLE_RATIO = 0.1;
+
+/**
+ * `traced`: tracing on, every call sampled; `sampled`: tracing on, 10 % of root spans sampled;
+ * `otel-raw`: raw grpc-js traced by OpenTelemetry's `@opentelemetry/instrumentation-grpc`
+ * (same SDK, sampler and discarding exporter as `traced`).
+ */
+export type ClientProcess = ClientKind | "traced" | "sampled" | "otel-raw";
 /** `unscoped`: a protomesh server with `callScope: false` (no AsyncLocalStorage). */
-export type ServerProcess = ServerKind | "traced" | "unscoped";
+export type ServerProcess = ServerKind | "traced" | "sampled" | "otel-raw" | "unscoped";
 
 export interface EchoFleet {
   readonly addresses: Record<ServerProcess, string>;
@@ -43,19 +52,23 @@ export async function startEchoFleet(ctx: BenchContext): Promise<EchoFleet> {
     ["nice", { kind: "nice" }],
     ["traced", { kind: "protomesh", service: TRACED_ECHO_SERVICE, tracing: true, ...etcd }],
     ["unscoped", { kind: "protomesh", service: UNSCOPED_ECHO_SERVICE, callScope: false, ...etcd }],
+    ["sampled", { kind: "protomesh", service: SAMPLED_ECHO_SERVICE, tracing: true, sampleRatio: SAMPLE_RATIO, ...etcd }],
+    ["otel-raw", { kind: "raw", tracing: true }],
   ];
   const clientSpecs: [ClientProcess, InitClientArgs][] = [
     ["raw", { kind: "raw", ...etcd }],
     ["protomesh", { kind: "protomesh", ...etcd }],
     ["nice", { kind: "nice", ...etcd }],
     ["traced", { kind: "protomesh", tracing: true, ...etcd }],
+    ["sampled", { kind: "protomesh", tracing: true, sampleRatio: SAMPLE_RATIO, ...etcd }],
+    ["otel-raw", { kind: "raw", tracing: true, ...etcd }],
   ];
   const workers: BenchWorker[] = [];
   const serverWorkers: BenchWorker[] = [];
   try {
     const startServers = Promise.all(
       serverSpecs.map(async ([name, args]) => {
-        const worker = await BenchWorker.start(`${name}-server`, "echo-server.ts", { cpu: ctx.cpus.server, profileDir: ctx.profileDir });
+        const worker = await BenchWorker.start(`${name}-server`, "echo-server.ts", { cpu: ctx.cpus.server, profileDir: ctx.profileDir, env: envOf(name) });
         workers.push(worker);
         serverWorkers.push(worker);
         const { address } = await worker.call<{ address: string }>("start", args);
@@ -64,7 +77,7 @@ export async function startEchoFleet(ctx: BenchContext): Promise<EchoFleet> {
     );
     const startClients = Promise.all(
       clientSpecs.map(async ([name, args]) => {
-        const worker = await BenchWorker.start(`${name}-client`, "echo-client.ts", { cpu: ctx.cpus.client, profileDir: ctx.profileDir });
+        const worker = await BenchWorker.start(`${name}-client`, "echo-client.ts", { cpu: ctx.cpus.client, profileDir: ctx.profileDir, env: envOf(name) });
         workers.push(worker);
         await worker.call("init", args);
         return [name, worker] as const;
@@ -86,6 +99,11 @@ export async function startEchoFleet(ctx: BenchContext): Promise<EchoFleet> {
     await Promise.all(workers.map((w) => w.stop()));
     throw err;
   }
+}
+
+/** OpenTelemetry's grpc instrumentation is switched on only in the `otel-raw` processes. */
+function envOf(name: ServerProcess | ClientProcess): Record<string, string> | undefined {
+  return name === "otel-raw" ? { BENCH_OTEL_GRPC: "1" } : undefined;
 }
 
 /** A client worker's result plus the CPU its server used, and both sides' GC pauses, over the same run. */

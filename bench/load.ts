@@ -199,3 +199,44 @@ export async function streamLoop(open: (onMessage: () => void) => Promise<void>,
   const cpu = process.cpuUsage(cpuBefore);
   return { totalMessages, cpuMicros: cpu.user + cpu.system, messages, rate: messages / clock.seconds(lastCounted), streams, errors, ...(firstError === undefined ? {} : { firstError }) };
 }
+
+/** What a fixed amount of work cost this process: for instruction counts, where time does not matter. */
+export interface FixedResult {
+  /** Calls (or messages) completed. */
+  done: number;
+  errors: number;
+  cpuMicros: number;
+  firstError?: string;
+}
+
+/** Makes exactly `total` calls, `concurrency` at a time. */
+export async function fixedCalls(call: (i: number) => Promise<unknown>, total: number, concurrency: number): Promise<FixedResult> {
+  const cpuBefore = process.cpuUsage();
+  let next = 0;
+  let done = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const loop = async () => {
+    while (next < total) {
+      const i = next++;
+      try {
+        await call(i);
+        done++;
+      } catch (err) {
+        errors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, loop));
+  const cpu = process.cpuUsage(cpuBefore);
+  return { done, errors, cpuMicros: cpu.user + cpu.system, ...(firstError === undefined ? {} : { firstError }) };
+}
+
+/** Opens exactly `total` streams, `concurrency` at a time; `done` counts the messages received. */
+export async function fixedStreams(open: (onMessage: () => void) => Promise<void>, total: number, concurrency: number): Promise<FixedResult> {
+  let messages = 0;
+  const onMessage = () => void messages++;
+  const r = await fixedCalls(() => open(onMessage), total, concurrency);
+  return { ...r, done: messages };
+}

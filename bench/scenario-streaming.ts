@@ -25,6 +25,8 @@ export async function runStreaming(ctx: BenchContext, fleet: EchoFleet): Promise
     { id: "pm-static", label: "protomesh client (static address) → protomesh server", client: "protomesh", server: "protomesh", target: { address: a.protomesh } },
     // The server without its call scope (`callScope: false`): Node 20's AsyncLocalStorage cost, isolated.
     { id: "pm-unscoped", label: "protomesh, server with callScope: false (etcd:///, round_robin)", client: "protomesh", server: "unscoped", target: { service: UNSCOPED_ECHO_SERVICE, balancer: "round_robin" } },
+    // The same server behind the raw client: with the client fixed, the row compares servers alone.
+    { id: "raw-client-unscoped", label: "raw grpc-js client → protomesh server with callScope: false", client: "raw", server: "unscoped", target: { address: a.unscoped } },
   ];
   const run = async (c: Contender, warmupMs: number, durationMs: number) => {
     const args: StreamArgs = { target: c.target, payloadBytes: PAYLOAD_BYTES, perStream: PER_STREAM, window: { concurrency: STREAMS, warmupMs, durationMs } };

@@ -10,15 +10,15 @@
  */
 import type { BenchContext } from "./context";
 import type { UnaryArgs } from "./echo-client";
-import { ECHO_SERVICE, TRACED_ECHO_SERVICE, measure, rotate, type Contender, type EchoFleet, type WithServerCpu } from "./echo-fleet";
+import { ECHO_SERVICE, SAMPLED_ECHO_SERVICE, SAMPLE_RATIO, TRACED_ECHO_SERVICE, measure, rotate, type Contender, type EchoFleet, type WithServerCpu } from "./echo-fleet";
 import type { UnaryResult } from "./load";
 import { int, ms, pct, table, times, type GoalCheck, type Section } from "./report";
 import { median, ratios } from "./stats";
 
 const PAYLOAD_BYTES = 100;
 
-type Measured = WithServerCpu<UnaryResult>;
-type Results = Map<string, Measured[]>;
+export type Measured = WithServerCpu<UnaryResult>;
+export type Results = Map<string, Measured[]>;
 
 export function unaryContenders(fleet: EchoFleet): { main: Contender[]; split: Contender[] } {
   const a = fleet.addresses;
@@ -29,6 +29,8 @@ export function unaryContenders(fleet: EchoFleet): { main: Contender[]; split: C
       { id: "nice", label: "nice-grpc (static address)", client: "nice", server: "nice", target: { address: a.nice } },
       { id: "protomesh-ch", label: "protomesh, consistent_hash, key per call", client: "protomesh", server: "protomesh", target: { service: ECHO_SERVICE, balancer: "consistent_hash" } },
       { id: "protomesh-traced", label: "protomesh, tracing on (both sides)", client: "traced", server: "traced", target: { service: TRACED_ECHO_SERVICE, balancer: "round_robin" } },
+      { id: "protomesh-sampled", label: `protomesh, tracing on, ${SAMPLE_RATIO * 100} % sampled`, client: "sampled", server: "sampled", target: { service: SAMPLED_ECHO_SERVICE, balancer: "round_robin" } },
+      { id: "otel-raw", label: "raw grpc-js + @opentelemetry/instrumentation-grpc (both sides)", client: "otel-raw", server: "otel-raw", target: { address: fleet.addresses["otel-raw"] } },
     ],
     split: [
       { id: "pm-client-raw-server", label: "protomesh client → raw grpc-js server", client: "protomesh", server: "raw", target: { address: a.raw } },
@@ -38,8 +40,8 @@ export function unaryContenders(fleet: EchoFleet): { main: Contender[]; split: C
   };
 }
 
-async function runWindow(fleet: EchoFleet, c: Contender, concurrency: number, warmupMs: number, durationMs: number): Promise<Measured> {
-  const args: UnaryArgs = { target: c.target, payloadBytes: PAYLOAD_BYTES, window: { concurrency, warmupMs, durationMs } };
+export async function runWindow(fleet: EchoFleet, c: Contender, concurrency: number, warmupMs: number, durationMs: number, payloadBytes = PAYLOAD_BYTES): Promise<Measured> {
+  const args: UnaryArgs = { target: c.target, payloadBytes, window: { concurrency, warmupMs, durationMs } };
   const result = await measure<UnaryResult>(fleet, c, "unary", args);
   if (result.calls === 0) throw new Error(`${c.label}: no call completed at concurrency ${concurrency}${result.firstError ? `: ${result.firstError}` : ""}`);
   return result;
@@ -76,7 +78,7 @@ const clientCpu = (r: Measured) => r.cpuMicros / r.totalCalls;
 const serverCpu = (r: Measured) => r.serverCpuMicros / r.totalCalls;
 
 /** Medians over rounds of a contender's figures, and medians of its per-round ratios to `base`. */
-function summarize(own: Measured[], base: Measured[]) {
+export function summarize(own: Measured[], base: Measured[]) {
   const of = (f: (r: Measured) => number) => ({ value: median(own.map(f)), ratio: median(ratios(own.map(f), base.map(f))) });
   return {
     rate: of((r) => r.rate),
@@ -88,7 +90,7 @@ function summarize(own: Measured[], base: Measured[]) {
   };
 }
 
-function comparisonTable(contenders: Contender[], results: Results, baseId: string): string {
+export function comparisonTable(contenders: Contender[], results: Results, baseId: string): string {
   const base = results.get(baseId)!;
   return table(
     ["contender", "req/s", "p50 ms", "p99 ms", "client CPU µs/call", "server CPU µs/call", "req/s vs raw", "p50 vs raw", "p99 vs raw", "client CPU vs raw", "server CPU vs raw", "errors"],
@@ -157,16 +159,16 @@ function gcTable(contenders: Contender[], res: Results): string {
 
 function scenario2(main: Contender[], results: Map<number, Results>): Section {
   const rows: (string | number)[][] = [];
+  const label = (id: string) => main.find((c) => c.id === id)!.label;
   for (const [concurrency, res] of results) {
     const base = res.get("protomesh")!;
-    for (const id of ["protomesh-ch", "protomesh-traced"]) {
+    for (const id of ["protomesh-ch", "protomesh-traced", "protomesh-sampled"]) {
       const s = summarize(res.get(id)!, base);
-      const label = main.find((c) => c.id === id)!.label;
       const extraClient = s.clientCpu.value - median(base.map(clientCpu));
       const extraServer = s.serverCpu.value - median(base.map(serverCpu));
       rows.push([
         concurrency,
-        label,
+        label(id),
         int(s.rate.value),
         `${times(s.rate.ratio)} (${pct(s.rate.ratio)})`,
         times(s.p50.ratio),
@@ -176,13 +178,46 @@ function scenario2(main: Contender[], results: Map<number, Results>): Section {
       ]);
     }
   }
+  // Tracing priced against the alternative: each traced pair against its own untraced pair, same rounds.
+  const priced: (string | number)[][] = [];
+  const goals: GoalCheck[] = [];
+  for (const [concurrency, res] of results) {
+    const cost = (id: string, baseId: string) => {
+      const own = res.get(id)!;
+      const base = res.get(baseId)!;
+      return {
+        client: median(own.map((r, i) => clientCpu(r) - clientCpu(base[i]!))),
+        server: median(own.map((r, i) => serverCpu(r) - serverCpu(base[i]!))),
+        rate: median(ratios(own.map((r) => r.rate), base.map((r) => r.rate))),
+        p50: median(ratios(own.map((r) => r.p50Ms), base.map((r) => r.p50Ms))),
+      };
+    };
+    const ours = cost("protomesh-traced", "protomesh");
+    const theirs = cost("otel-raw", "raw");
+    const sampled = cost("protomesh-sampled", "protomesh");
+    const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(1)}`;
+    for (const [name, c] of [
+      ["protomesh, tracing on, every call sampled (vs protomesh, tracing off)", ours],
+      ["raw grpc-js + @opentelemetry/instrumentation-grpc, every call sampled (vs raw grpc-js)", theirs],
+      [`protomesh, tracing on, ${SAMPLE_RATIO * 100} % sampled (vs protomesh, tracing off)`, sampled],
+    ] as const) {
+      priced.push([concurrency, name, signed(c.client), signed(c.server), times(c.rate), times(c.p50)]);
+    }
+    goals.push(
+      { goal: `c=${concurrency}: tracing costs no more than instrumentation-grpc, client µs/call`, measured: `${signed(ours.client)} vs ${signed(theirs.client)}`, met: ours.client <= theirs.client },
+      { goal: `c=${concurrency}: tracing costs no more than instrumentation-grpc, server µs/call`, measured: `${signed(ours.server)} vs ${signed(theirs.server)}`, met: ours.server <= theirs.server },
+      { goal: `c=${concurrency}: ${SAMPLE_RATIO * 100} % sampled costs ≤ 5 % throughput`, measured: `${times(sampled.rate)} (${pct(sampled.rate)})`, met: sampled.rate >= 0.95 },
+    );
+  }
   return {
     title: "2. Cost of consistent_hash and of tracing (unary echo, 100 B)",
     body: [
-      "Against protomesh with round_robin and tracing off, measured in the same rounds as scenario 1. Tracing on means the OpenTelemetry SDK in both processes, every call sampled, spans batched to an exporter that drops them.",
+      "Against protomesh with round_robin and tracing off, measured in the same rounds as scenario 1. Tracing on means the OpenTelemetry SDK in both processes (parent-based sampler; every call sampled unless said), spans batched to an exporter that drops them.",
       table(["concurrency", "variant", "req/s", "req/s vs protomesh", "p50 vs protomesh", "p99 vs protomesh", "client CPU µs/call added", "server CPU µs/call added"], rows),
+      "Tracing priced against what a raw grpc-js user would run instead: OpenTelemetry's own `@opentelemetry/instrumentation-grpc` on raw grpc-js, with the same SDK set-up, sampler and discarding exporter, in the same rounds. Each traced pair is compared with its own untraced pair (CPU µs per call added: medians of per-round differences).",
+      table(["concurrency", "traced pair", "client CPU µs/call added", "server CPU µs/call added", "req/s vs untraced", "p50 vs untraced"], priced),
     ],
-    goals: [],
+    goals,
     data: null,
   };
 }

@@ -17,9 +17,12 @@ class DiscardingExporter implements SpanExporter {
   async forceFlush(): Promise<void> {}
 }
 
-/** Turns tracing on for this process, every span sampled, and returns the exporter to read its count. */
-export function traceIntoTheVoid(serviceName: string): DiscardingExporter {
+/**
+ * Turns tracing on for this process (parent-based sampler, `sampleRatio` of root spans
+ * sampled; every span by default) and returns the exporter to read its count.
+ */
+export function traceIntoTheVoid(serviceName: string, sampleRatio = 1): DiscardingExporter {
   const exporter = new DiscardingExporter();
-  setupTracing({ serviceName, exporter, sampleRatio: 1, exportDelayMs: 200 });
+  setupTracing({ serviceName, exporter, sampleRatio, exportDelayMs: 200 });
   return exporter;
 }

@@ -2,7 +2,7 @@
  * Starting worker processes: each benchmark server and client runs in its own Node
  * process, pinned to a core when the machine allows, and is driven over IPC.
  */
-import { fork, spawnSync, type ChildProcess } from "node:child_process";
+import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import * as path from "node:path";
 import { READY_MESSAGE, type CommandReply } from "./ipc";
@@ -44,7 +44,12 @@ export interface WorkerOptions {
   nodeArgs?: string[];
   /** Write a CPU profile of the worker to `<dir>/<name>.cpuprofile` when it exits. */
   profileDir?: string;
-  /** How long to wait for the worker to start, in ms (default 30 s). */
+  /**
+   * Run the worker under `valgrind --tool=callgrind` with instrumentation off; turn it on and
+   * dump counts with {@link BenchWorker.callgrind}. Output files are `<file>.<n>`.
+   */
+  callgrindOut?: string;
+  /** How long to wait for the worker to start, in ms (default 180 s: a dozen workers compiling TypeScript at once on a busy 2-core machine take minutes). */
   startTimeoutMs?: number;
 }
 
@@ -81,16 +86,22 @@ export class BenchWorker {
     const script = path.join(__dirname, file);
     const nodeArgs = [...(options.nodeArgs ?? [])];
     if (options.profileDir) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.resolve(options.profileDir)}`, `--cpu-prof-name=${name}.cpuprofile`);
+    // Under callgrind, valgrind is the executable and node its first argument; the IPC channel
+    // travels in the environment, so node under valgrind still talks to us.
+    const valgrind = options.callgrindOut
+      ? { execPath: "valgrind", execArgv: ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${path.resolve(options.callgrindOut)}`, `--log-file=${path.resolve(options.callgrindOut)}.log`, process.execPath, ...nodeArgs] }
+      : undefined;
     const child = fork(RUNNER, [script], {
       cwd: ROOT,
-      execArgv: nodeArgs,
+      execArgv: valgrind?.execArgv ?? nodeArgs,
+      ...(valgrind ? { execPath: valgrind.execPath } : {}),
       env: { ...process.env, PROTOMESH_LOG_LEVEL: process.env.PROTOMESH_LOG_LEVEL ?? "error", ...options.env },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const worker = new BenchWorker(name, child);
     live.add(worker);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} did not start within ${options.startTimeoutMs ?? 30_000} ms`)), options.startTimeoutMs ?? 30_000);
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within ${options.startTimeoutMs ?? 180_000} ms`)), options.startTimeoutMs ?? 180_000);
       const onMessage = (message: unknown) => {
         if (message !== READY_MESSAGE) return;
         clearTimeout(timer);
@@ -111,6 +122,18 @@ export class BenchWorker {
 
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /** Sends a command to callgrind in this worker (`-i on`, `-i off`, `-z`, `-d`); waits until it is done. */
+  async callgrind(...args: string[]): Promise<void> {
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn("callgrind_control", [...args, String(this.pid)], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      child.once("close", (code) => resolve({ code, out }));
+    });
+    if (r.code !== 0 || !/OK\./.test(r.out)) throw new Error(`${this.name}: callgrind_control ${args.join(" ")} failed: ${r.out.trim()}`);
   }
 
   /** Sends a command and resolves with the worker's reply. */

@@ -138,8 +138,10 @@ function methodEntry(m: DescMethod, localName: string, ref: (m: DescMessage) => 
 
 // ts-proto's `fromPartial` wants its own `DeepPartial`; ours is structurally the
 // same for messages, so the value is handed over as the full message type.
+// `finish()` returns a fresh array of the exact length, so the Buffer is a view of
+// it rather than a copy (`Buffer.from(array)` would copy every byte once more).
 function serializer(type: string): string {
-  return `(value: DeepPartial<${type}>) => Buffer.from(${type}.encode(${type}.fromPartial(value as ${type})).finish())`;
+  return `(value: DeepPartial<${type}>) => { const bytes = ${type}.encode(${type}.fromPartial(value as ${type})).finish(); return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); }`;
 }
 
 function deserializer(type: string): string {

@@ -12,7 +12,11 @@ export interface MessageCodec<T> {
 
 export function messageCodec<T>(desc: DescMessage): MessageCodec<T> {
   return {
-    serialize: (value) => Buffer.from(toBinary(desc, create(desc, value as never))),
+    serialize: (value) => {
+      // toBinary returns a fresh array: wrap it rather than copy it.
+      const bytes = toBinary(desc, create(desc, value as never));
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
     deserialize: (bytes) => fromBinary(desc, bytes) as unknown as T,
   };
 }
