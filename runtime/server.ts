@@ -363,16 +363,24 @@ class ProtomeshServer implements Server {
     // No new connections from here on; the ones grpc-js holds drain below.
     await this.listener?.close();
     await new Promise<void>((resolve) => {
+      let done = false;
       const timer = setTimeout(() => {
+        done = true;
         if (this.inFlight.size > 0) this.logger.warn("grace period over; cancelling in-flight calls", { inFlight: this.inFlight.size, graceMs });
         for (const call of this.inFlight) call.abort(new RpcError(Status.UNAVAILABLE, "server shutting down"));
         this.grpc.forceShutdown();
         resolve();
       }, graceMs);
-      this.grpc.tryShutdown(() => {
+      // tryShutdown's callback alone is not enough: on Node 24 it can fire while calls on
+      // connections handed over by our listener still run, so also wait for our own count.
+      const drained = () => {
+        if (done) return;
+        if (this.inFlight.size > 0) return void setTimeout(drained, 10);
+        done = true;
         clearTimeout(timer);
         resolve();
-      });
+      };
+      this.grpc.tryShutdown(drained);
     });
     await this.metricsEndpoint?.close();
     this.state = "closed";

@@ -16,12 +16,24 @@ export interface Ran {
   readonly stderr: string;
 }
 
+
+/**
+ * The environment without the npm settings of the `npm test` that runs this spec: npm passes
+ * its own flags on as `npm_config_*` (`npm test --ignore-scripts` would make the spec's
+ * `npm pack` skip `prepack`), and a user's fresh project never sees them. Where the npm cache
+ * and config files live is kept.
+ */
+function withoutNpmConfig(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = new Set(["npm_config_cache", "npm_config_userconfig", "npm_config_globalconfig", "npm_config_nodedir", "npm_config_registry"]);
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.toLowerCase().startsWith("npm_config_") || kept.has(key.toLowerCase())));
+}
+
 /**
  * Runs `command args` in `cwd` and resolves when it exits (never rejects on a non-zero exit).
  * `env` is added to this process's environment; a key set to undefined is removed.
  */
 export function run(command: string, args: readonly string[], cwd: string, options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
+  const env: NodeJS.ProcessEnv = { ...withoutNpmConfig(process.env), ...options.env };
   for (const [key, value] of Object.entries(options.env ?? {})) if (value === undefined) delete env[key];
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
