@@ -45,6 +45,39 @@ describe("p2c picker", () => {
     expect(entries[0].member.state.ewma.pending).to.equal(counts.get("a") ?? 0);
   });
 
+  it("avoids a hung endpoint with fewer calls pending than its busy peers, once its calls have been open longer than theirs take", () => {
+    const entries = ["hung", "b", "c"].map((k) => entry(k));
+    const now = performance.now();
+    for (const e of entries) e.member.state.ewma.lastPicked = now + 1e9; // never forced during the test
+    // One call has hung on "hung" for 200 ms; its peers are busy, five calls each.
+    const hung = entries[0].member.state.ewma;
+    hung.pending = 1;
+    hung.callOpened(now - 200);
+    entries[1].member.state.ewma.pending = 5;
+    entries[2].member.state.ewma.pending = 5;
+    const picker = new P2cPicker(entries, undefined, P2C_DEFAULTS);
+    let toHung = 0;
+    for (let i = 0; i < 200; i++) {
+      const r = picker.pick(args());
+      r.onCallStarted?.();
+      if (keyOf(r) === "hung") toHung++;
+      else r.onCallEnded?.(grpc.status.OK, "", new grpc.Metadata()); // the peers keep answering
+    }
+    // All estimates are equal (the 30 ms seed): on them alone "hung" costs 30 × 2 against 30 × 6
+    // and would take every pick it is drawn for (≈ 2 in 3).
+    expect(toHung).to.equal(0);
+    hung.callClosed(now - 200);
+    hung.pending = 0;
+    let afterRecovery = 0;
+    for (let i = 0; i < 200; i++) {
+      const r = picker.pick(args());
+      r.onCallStarted?.();
+      if (keyOf(r) === "hung") afterRecovery++;
+      r.onCallEnded?.(grpc.status.OK, "", new grpc.Metadata());
+    }
+    expect(afterRecovery, "wins again once the call has ended").to.be.above(100);
+  });
+
   it("prefers the endpoint with the lower latency estimate", () => {
     const entries = ["fast", "slow"].map((k) => entry(k));
     const now = performance.now();
@@ -121,5 +154,21 @@ describe("peak EWMA", () => {
     expect(e.latency(1001)).to.be.closeTo(50 * Math.exp(-1), 0.5);
     e.pending = 3;
     expect(e.load(1)).to.be.closeTo(4 * e.latency(1), 1e-9);
+  });
+
+  it("costs at least the mean age of the calls still open, and forgets them once they end", () => {
+    const e = new PeakEwma({ decayMs: 1000, defaultRttMs: 10, failurePenaltyMs: 100 }, 0);
+    e.observe(50, false, 290);
+    e.pending = 2;
+    e.callOpened(290);
+    e.callOpened(300);
+    expect(e.load(301), "young calls: the estimate rules").to.be.closeTo(3 * e.latency(301), 1e-9);
+    expect(e.load(1300), "mean age (1,005 ms) above the estimate").to.be.closeTo(3 * 1005, 1e-9);
+    e.callClosed(290);
+    e.pending = 1;
+    expect(e.load(1300)).to.be.closeTo(2 * 1000, 1e-9);
+    e.callClosed(300);
+    e.pending = 0;
+    expect(e.load(1300)).to.be.closeTo(e.latency(1300), 1e-9);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * `p2c`: power of two choices over peak-EWMA load (`latency × (pending + 1)`), inside the
  * endpoints a traffic rule allows. Two READY endpoints are drawn at random and the cheaper one
- * takes the call; a hung endpoint piles up pending calls and so stops winning within a few picks,
- * and a slow one loses on latency.
+ * takes the call; a hung endpoint's open calls age (its cost is at least their mean age), so it
+ * stops winning within milliseconds, and a slow one loses on latency.
  *
  * - New endpoints start at the mean estimate of their peers (the default RTT when there are
  *   none): neither favoured, as go-zero's lag-0 start does, nor shut out by a fixed seed far above
@@ -109,10 +109,23 @@ export class P2cPicker implements experimental.Picker {
     const result = chosen.picker!.pick(pickArgs);
     if (result.pickResultType !== PickResultType.COMPLETE) return result;
     const tracked = withLoadTracking(result, state.counter);
+    const started = tracked.onCallStarted;
     const ended = tracked.onCallEnded;
+    let openedAt = -1;
     return {
       ...tracked,
+      onCallStarted: () => {
+        if (openedAt === -1) {
+          openedAt = performance.now();
+          state.ewma.callOpened(openedAt);
+        }
+        started?.();
+      },
       onCallEnded: (code, details, metadata) => {
+        if (openedAt >= 0) {
+          state.ewma.callClosed(openedAt);
+          openedAt = -2; // closed: a second end changes nothing
+        }
         // A call the client cancelled says nothing about the endpoint, nor does an application's own error (NOT_FOUND…).
         if (code !== grpc.status.CANCELLED) state.ewma.observe(performance.now() - now, ENDPOINT_FAILURES.has(code), performance.now());
         ended?.(code, details, metadata);
