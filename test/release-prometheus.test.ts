@@ -136,7 +136,14 @@ describe("release analysis through a real Prometheus fed by registry service dis
     } finally {
       await dead.close();
     }
+    const deadEndpoint = `127.0.0.1:${await deadPort()}`;
+    err = "";
+    expect(await main(["prometheus-sd", "--print", "--endpoints", deadEndpoint, "--namespace", namespace], io)).to.equal(1);
+    expect(err).to.match(/^protomesh prometheus-sd: cannot read the registry at http:\/\/127\.0\.0\.1:\d+: /);
     expect(await main(["prometheus-sd", "--listen", "nowhere"], { ...io, err: () => undefined })).to.equal(2);
+    out = "";
+    expect(await main(["prometheus-sd", "--help"], io)).to.equal(0);
+    expect(out).to.contain("http_sd_configs");
   });
 
   it("promotes a good canary measured by PromQL, with both sides' numbers from Prometheus", async () => {
