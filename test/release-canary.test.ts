@@ -70,6 +70,11 @@ describe("canary releases (real etcd, two versions, load through etcd:/// client
     await l.settled(written.at, (c) => c.version === "v2");
     expect(l.calls.filter((c) => !c.ok)).to.deep.equal([]);
     expect(new Set(l.calls.map((c) => c.client))).to.deep.equal(new Set([0, 1, 2]));
+    // Every step is a version in the traffic store's history, written by the controller.
+    const steps = (await openTrafficStore({ client: fixture.rawEtcd(), namespace, service: "greeter" }).history()).reverse();
+    expect(steps.map((v) => v.comment)).to.deep.equal([`release ${done.id}: weight 20 %`, `release ${done.id}: weight 50 %`, `release ${done.id}: weight 100 %`, `release ${done.id}: succeeded: all steps done`]);
+    expect(steps.map((v) => v.version)).to.deep.equal([1, 2, 3, 4]);
+    expect(steps.every((v) => v.author.startsWith("protomesh release controller "))).to.equal(true);
     const status = await release(fixture.endpoints, namespace, "status", "greeter");
     expect(status.out).to.match(/phase\s+Succeeded/);
     const history = await release(fixture.endpoints, namespace, "history", "greeter");
