@@ -136,6 +136,53 @@ async function propagationBench(): Promise<void> {
   await etcd.stop();
 }
 
+/**
+ * The rule's own delay, without a call loop: 10 discoveries (each its own etcd connection)
+ * follow the service's rule the way a client's resolver does (`watchTrafficRule`, whose update
+ * the balancer turns into a new picker synchronously); the figure is write start → the new
+ * version in force at each of them.
+ */
+async function propagationWatchBench(): Promise<void> {
+  const etcd = await startEmbeddedEtcd({});
+  const namespace = `bench-watch-${process.pid}`;
+  const store = openTrafficStore({ service: "greeter", endpoints: etcd.endpoints, namespace });
+  const to = (v: string) => ({ subsets: { [v]: { labels: { version: v } } }, routes: [{ to: [{ subset: v }] }] });
+  await store.write(to("v1"));
+  const watchers = Array.from({ length: 10 }, () => {
+    const discovery = etcdRegistry({ endpoints: etcd.endpoints, namespace });
+    const state = { version: 0, waiting: undefined as undefined | { version: number; resolve: (at: number) => void } };
+    const handle = discovery.watchTrafficRule!("greeter", (update) => {
+      state.version = update.version;
+      if (state.waiting && update.version >= state.waiting.version) {
+        state.waiting.resolve(performance.now());
+        state.waiting = undefined;
+      }
+    });
+    return { discovery, handle, state };
+  });
+  const reach = (version: number) =>
+    Promise.all(watchers.map(({ state }) => (state.version >= version ? performance.now() : new Promise<number>((resolve) => (state.waiting = { version, resolve })))));
+  let version = (await store.current())?.version ?? 1;
+  await reach(version);
+  const delays: number[] = [];
+  const writes: number[] = [];
+  for (let change = 0; change < 200; change++) {
+    const t0 = performance.now();
+    const written = await store.write(to(change % 2 === 0 ? "v2" : "v1"));
+    writes.push(performance.now() - t0);
+    version = written.version;
+    for (const at of await reach(version)) delays.push(at - t0);
+  }
+  console.log(`propagation (watch): 200 rule changes × 10 discoveries (each its own etcd connection), write start → new version in force`);
+  console.log(`  median ${median(delays).toFixed(1)} ms  p99 ${percentile(delays, 99).toFixed(1)} ms  max ${Math.max(...delays).toFixed(1)} ms  (the write itself: median ${median(writes).toFixed(1)} ms)`);
+  for (const { discovery, handle } of watchers) {
+    handle.stop();
+    await discovery.close();
+  }
+  store.close();
+  await etcd.stop();
+}
+
 /** Lognormal around `medianMs` (σ = 0.5): a realistic service-time spread. */
 function serviceTime(medianMs: number): number {
   const u1 = Math.random() || 1e-9;
@@ -217,6 +264,7 @@ async function main(): Promise<void> {
   if (all || which.includes("eval")) evalBench();
   if (all || which.includes("split")) splitBench();
   if (all || which.includes("propagation")) await propagationBench();
+  if (all || which.includes("propagation-watch")) await propagationWatchBench();
   if (all || which.includes("slow")) await slowBench(Number(process.env.SLOW_MS ?? 10_000), Number(process.env.SLOW_CONCURRENCY ?? 20));
 }
 
