@@ -6,7 +6,7 @@
  * (`--gateway URL`), never to any other host. The answer comes back in the
  * gRPC try-it's shape, with the HTTP status and the request line beside it.
  */
-import type { JsonValue } from "@bufbuild/protobuf";
+import type { DescMessage, JsonValue } from "@bufbuild/protobuf";
 import type { BoundRoute } from "../../gateway/route-table";
 import { codeName, Status } from "../../runtime/errors";
 
@@ -57,23 +57,31 @@ export function httpRequestFor(route: BoundRoute, message: JsonValue): HttpReque
     delete rest[route.bodyField.jsonName];
     delete rest[route.bodyField.name];
   }
-  const query = route.body === "*" ? [] : queryPairs(rest, "");
+  const query = route.body === "*" ? [] : queryPairs(rest, "", route.method.input);
   const qs = query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
   return { method: route.httpMethod.toUpperCase(), path: qs ? `${path}?${qs}` : path, body: body === undefined ? undefined : JSON.stringify(body) };
 }
 
-/** Proto3 JSON fields as query parameters: dotted names for nested messages, repeated keys for lists. */
-function queryPairs(value: Record<string, JsonValue>, prefix: string): [string, string][] {
+/**
+ * Proto3 JSON fields as query parameters, in the gateway's query syntax:
+ * dotted names for nested messages, repeated keys for lists, `name[key]` for
+ * map entries.
+ */
+function queryPairs(value: Record<string, JsonValue>, prefix: string, desc: DescMessage | undefined): [string, string][] {
   const out: [string, string][] = [];
   for (const [k, v] of Object.entries(value)) {
+    const field = desc?.fields.find((f) => f.jsonName === k || f.name === k);
     const name = prefix ? `${prefix}.${k}` : k;
     if (v === null) continue;
-    if (Array.isArray(v)) for (const item of v) out.push([name, typeof item === "object" ? JSON.stringify(item) : String(item)]);
-    else if (isObject(v)) out.push(...queryPairs(v, name));
-    else out.push([name, String(v)]);
+    if (field?.fieldKind === "map" && isObject(v)) for (const [key, item] of Object.entries(v)) out.push([`${name}[${key}]`, scalar(item)]);
+    else if (Array.isArray(v)) for (const item of v) out.push([name, scalar(item)]);
+    else if (isObject(v) && (field === undefined || field.fieldKind === "message")) out.push(...queryPairs(v, name, field?.message));
+    else out.push([name, scalar(v)]);
   }
   return out;
 }
+
+const scalar = (v: JsonValue): string => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
 
 /** Sends the route's request for `message` to the gateway at `gatewayUrl`. */
 export async function callThroughGateway(gatewayUrl: string, route: BoundRoute, request: JsonValue, options: { headers?: Record<string, string>; deadlineMs: number }): Promise<HttpCallResult> {
