@@ -119,7 +119,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
       traces: traces.module,
       api: apiDocsModule(catalog, new TryCalls(services, discovery), () => http?.sessions, gatewayUrl),
       traffic: trafficModule({ ...context, gatewayUrl }),
-      transactions: transactionsModule({ coordinator: options.transactions?.coordinator ?? `etcd:///${DEFAULT_TX_SERVICE}`, discovery, audit }),
+      transactions: transactionsModule({ coordinator: options.transactions?.coordinator ?? `etcd:///${DEFAULT_TX_SERVICE}`, discovery, audit, services }),
     });
     modules.push(...(options.extraModules?.(context) ?? []));
     closers.unshift(...modules.map((m) => () => m.close?.()));

@@ -105,6 +105,16 @@ describe("console: Transactions page (real Postgres, coordinator, banks, Chromiu
     await waitForText(page(), ".tx-detail .tx-error", /NOT_FOUND: transaction no-such-gid not found/);
   });
 
+  it("says at once when no coordinator is registered under the name it was given", async () => {
+    const other = await openConsole({ endpoints: etcd.endpoints, namespace, transactions: { coordinator: "etcd:///nobody-tx" } });
+    try {
+      await other.page.goto(`${other.console.url}#/transactions`);
+      await waitForText(other.page, ".tx-list .tx-error", /no transaction coordinator is registered as nobody-tx/);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("shows an unreachable Postgres as a clear error on the page, and everything again once it is back", async () => {
     await page().goto(`${fx.console.url}#/transactions`);
     await page().locator(`.tx-row[data-gid="${gids.notify}"]`).waitFor();

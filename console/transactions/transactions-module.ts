@@ -13,6 +13,7 @@ import { TxCoordinatorDefinition, type TxCoordinatorClient } from "../../gen/pro
 import { createClient, type ClientHandle } from "../../runtime/client";
 import { codeName, RpcError, Status } from "../../runtime/errors";
 import type { AuditLog } from "../audit/audit-log";
+import type { ServiceIndex } from "../services/service-index";
 import { HttpError } from "../server/http-error";
 import type { ConsoleModule, RouteContext } from "../server/route";
 
@@ -22,6 +23,8 @@ export interface TransactionsModuleDeps {
   /** The registry the `etcd:///` target resolves through. */
   readonly discovery: unknown;
   readonly audit: AuditLog;
+  /** The registry as the console sees it: an `etcd:///` coordinator with no instance is said at once, not after a deadline. */
+  readonly services?: ServiceIndex;
   /** Deadline of each call to the coordinator (default 10 s). */
   readonly deadlineMs?: number;
 }
@@ -35,7 +38,11 @@ export function transactionsModule(deps: TransactionsModuleDeps): ConsoleModule 
   // Made on first use, so a console without a coordinator opens no channel for one.
   const co = () => (client ??= createClient(TxCoordinatorDefinition, deps.coordinator, { discovery: deps.discovery, defaultDeadlineMs: deps.deadlineMs ?? 10_000 }));
 
+  const registered = /^etcd:\/\/\/(.+)$/.exec(deps.coordinator)?.[1];
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    if (registered && deps.services && !deps.services.summaries().some((s) => s.name === registered && s.instances > 0)) {
+      throw new HttpError(503, `no transaction coordinator is registered as ${registered}: start one (protomesh tx-server) or start the console with --coordinator TARGET`);
+    }
     try {
       return await fn();
     } catch (err) {

@@ -42,6 +42,8 @@ interface Info {
 }
 
 const POLL_MS = 3000;
+/** Rows per step of "show more"; the server answers at most 500. */
+const PAGE = 100;
 const FINAL = ["succeed", "failed"];
 const at = (ms: number | string | undefined) => (ms && Number(ms) > 0 ? new Date(Number(ms)).toISOString().replace("T", " ").replace("Z", "") : "—");
 const CODES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
@@ -53,13 +55,14 @@ export function TransactionsPage({ session, path, info }: PageProps) {
   const [list, setList] = useState<{ transactions: Tx[]; nextPage: string } | null>(null);
   const [error, setError] = useState("");
   const [selected, setSelected] = useState(path[0] ?? "");
+  const [limit, setLimit] = useState(PAGE);
   const canEdit = session.role !== "viewer";
   useEffect(() => {
     if (path[0]) setSelected(path[0]);
   }, [path[0]]);
 
   const load = () =>
-    get<{ transactions: Tx[]; nextPage: string }>(`/api/transactions?${qs({ ...filter, limit: 100 })}`).then(
+    get<{ transactions: Tx[]; nextPage: string }>(`/api/transactions?${qs({ ...filter, limit })}`).then(
       (r) => {
         setList(r);
         setError("");
@@ -71,7 +74,7 @@ export function TransactionsPage({ session, path, info }: PageProps) {
     void load();
     const t = window.setInterval(() => void load(), POLL_MS);
     return () => window.clearInterval(t);
-  }, [filter.status, filter.mode]);
+  }, [filter.status, filter.mode, limit]);
 
   return (
     <div class="transactions">
@@ -137,6 +140,12 @@ export function TransactionsPage({ session, path, info }: PageProps) {
           </table>
         )}
         {list && list.transactions.length === 0 && <p class="muted tx-none">No transactions match.</p>}
+        {list && list.nextPage && limit < 500 && (
+          <button class="link tx-more" onClick={() => setLimit(limit + PAGE)}>
+            show {PAGE} more
+          </button>
+        )}
+        {list && list.nextPage && limit >= 500 && <p class="muted small">Showing the newest 500; narrow the filter, or use protomesh tx list --page to read further.</p>}
       </section>
       {selected && <TxDetail key={selected} gid={selected} canEdit={canEdit} onChange={() => void load()} />}
     </div>
