@@ -87,6 +87,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
   const host = options.host ?? "127.0.0.1";
   const auth = options.signIn ?? (isLoopback(host) ? "none" : "users");
   checkAuthMode(host, auth);
+  const gatewayUrl = options.gateway === undefined ? undefined : checkGatewayUrl(options.gateway);
   const assetsDir = options.assetsDir ?? defaultAssetsDir();
   checkAssets(assetsDir);
   const logger = options.logger ?? getLogger().child({ component: "console" });
@@ -114,7 +115,6 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
     const discovery = new EtcdDiscovery({ client: etcd, namespace, callTimeoutMs, logger });
     closers.unshift(() => discovery.close());
     let http: RunningHttpServer | undefined;
-    const gatewayUrl = options.gateway === undefined ? undefined : checkGatewayUrl(options.gateway);
     const modules = pageModules(context, {
       traces: traces.module,
       api: apiDocsModule(catalog, new TryCalls(services, discovery), () => http?.sessions, gatewayUrl),
