@@ -103,6 +103,8 @@ export async function callThroughGateway(gatewayUrl: string, route: BoundRoute, 
     });
   } catch (err) {
     const e = err as Error;
+    // fetch says "fetch failed" for the network (the cause tells why); any other TypeError is the request itself (a bad header name).
+    if (e.name === "TypeError" && e.message !== "fetch failed") return { ok: false, code: Status.INVALID_ARGUMENT, codeName: codeName(Status.INVALID_ARGUMENT), message: `cannot send this request: ${e.message}` };
     const timedOut = e.name === "TimeoutError";
     const code = timedOut ? Status.DEADLINE_EXCEEDED : Status.UNAVAILABLE;
     return { ok: false, code, codeName: codeName(code), message: timedOut ? `the gateway at ${gatewayUrl} did not answer within ${options.deadlineMs} ms` : `cannot reach the gateway at ${gatewayUrl}: ${String((e.cause as Error | undefined)?.message ?? e.message)}`, http: { status: 0, request: requestLine } };
