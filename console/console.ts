@@ -152,10 +152,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
   }
 }
 
-/**
- * The pages, in navigation order. A new page (traffic rules, transactions)
- * is one more entry here plus its UI module.
- */
+/** The pages, in navigation order. A new page is one more entry here plus its UI module. */
 function pageModules(context: ConsoleContext, built: { traces: ConsoleModule; api: ConsoleModule; traffic: ConsoleModule; transactions: ConsoleModule }): ConsoleModule[] {
   return [
     servicesModule({ index: context.services, etcd: context.etcd, namespace: context.namespace, callTimeoutMs: context.callTimeoutMs, audit: context.audit }),
