@@ -46,10 +46,12 @@ describe("a project made by `protomesh new`, with the packed protomesh", functio
     tarball = await timed("pack (shared with the packed-install spec)", () => sharedTarball());
     work = fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-scaffold-"));
     project = path.join(work, NAME);
-    createProject({ name: NAME, dir: project, protomeshVersion: "0.1.0" });
-    // The project's own package.json, with a lockfile seeded from this repository's (the versions
-    // in the local npm cache), as a project's committed lockfile would pin them.
-    startProject(project, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")) as Record<string, unknown>);
+    await timed("protomesh new and a seeded lockfile", async () => {
+      createProject({ name: NAME, dir: project, protomeshVersion: "0.1.0" });
+      // The project's own package.json, with a lockfile seeded from this repository's (the
+      // versions in the local npm cache), as a project's committed lockfile would pin them.
+      startProject(project, JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8")) as Record<string, unknown>);
+    });
     await timed("npm install (offline)", () => npmInstall(project, [tarball]));
   });
   after(() => {
@@ -59,6 +61,7 @@ describe("a project made by `protomesh new`, with the packed protomesh", functio
   });
 
   it("the packed `protomesh new` writes the same project as the sources do", async () => {
+    const t0 = Date.now();
     const again = path.join(work, "again");
     const made = await runOk(path.join(project, "node_modules", ".bin", "protomesh"), ["new", NAME, "--dir", again], work);
     expect(made.stdout).to.match(/Next steps:/);
@@ -69,38 +72,36 @@ describe("a project made by `protomesh new`, with the packed protomesh", functio
       if (rel === "package.json") continue; // the install replaced protomesh's range with the tarball
       expect(fs.readFileSync(path.join(again, rel), "utf8"), rel).to.equal(fs.readFileSync(path.join(project, rel), "utf8"));
     }
+    timings["packed protomesh new"] = Date.now() - t0;
   });
 
-  /** The Dockerfile's `deps` stage, replayed: its `npm ci` line (offline) on the project's manifest and lockfile. */
-  let imageInstalled: Promise<unknown> | undefined;
-  const installImage = (image: string) => {
-    const dockerfile = fs.readFileSync(path.join(project, "Dockerfile"), "utf8");
-    const stage = dockerfile.slice(dockerfile.search(/^FROM \S+ AS deps$/m));
-    // Only the install: the stage's `npm cache clean` would empty the cache this offline run reads.
-    const args = /^RUN npm (ci [^&\n]*)/m.exec(stage)![1]!.trim().split(/\s+/);
-    expect(args).to.include("--omit=dev");
-    fs.mkdirSync(image, { recursive: true });
-    for (const f of ["package.json", "package-lock.json"]) fs.copyFileSync(path.join(project, f), path.join(image, f));
-    const { command, prefix } = npm();
-    return (imageInstalled ??= timed(`npm ${args.join(" ")} (offline, beside the typecheck)`, () => runOk(command, [...prefix, ...args, "--offline"], image, { env: OFFLINE_NPM_ENV, timeoutMs: 600_000 })));
-  };
-
   it("typechecks, and passes its own `npm test` against a real etcd", async () => {
-    // The production install needs only the lockfile: it runs beside the typecheck.
-    await Promise.all([timed("npm run typecheck", () => npmRun("typecheck", project)), installImage(path.join(work, "image"))]);
+    await timed("npm run typecheck", () => npmRun("typecheck", project));
     const tested = await timed("npm test", () => npmRun("test", project));
     expect(tested.stdout).to.match(/^# pass 7$/m);
     expect(tested.stdout).to.match(/^# fail 0$/m);
   });
 
-  describe("its production install (the Dockerfile's deps and runtime stages, without Docker)", () => {
+  describe("its production install (the Dockerfile's deps and runtime stages, replayed without Docker)", () => {
     let image: string;
     before(async function () {
       this.timeout(10 * 60_000);
+      // The deps stage's `npm ci` omits what the Dockerfile says; `npm prune` with the same flags
+      // leaves the same tree in the installed project, without unpacking everything again.
+      const dockerfile = fs.readFileSync(path.join(project, "Dockerfile"), "utf8");
+      const stage = dockerfile.slice(dockerfile.search(/^FROM \S+ AS deps$/m));
+      const omit = /^RUN npm ci ([^&\n]*)/m.exec(stage)![1]!.trim().split(/\s+/).filter((a) => a.startsWith("--omit"));
+      expect(omit).to.include("--omit=dev");
+      const { command, prefix } = npm();
+      await timed(`npm prune ${omit.join(" ")}`, () => runOk(command, [...prefix, "prune", ...omit, "--offline"], project, { env: OFFLINE_NPM_ENV, timeoutMs: 600_000 }));
+      // The runtime stage: node_modules, dist/ and package.json, nothing else.
       image = path.join(work, "image");
-      await installImage(image);
-      if (!fs.existsSync(path.join(project, "dist", "src", "main.js"))) await npmRun("build", project);
-      fs.cpSync(path.join(project, "dist"), path.join(image, "dist"), { recursive: true });
+      await timed("copy to the runtime layout", async () => {
+        fs.mkdirSync(image);
+        fs.cpSync(path.join(project, "node_modules"), path.join(image, "node_modules"), { recursive: true, verbatimSymlinks: true });
+        fs.cpSync(path.join(project, "dist"), path.join(image, "dist"), { recursive: true });
+        fs.copyFileSync(path.join(project, "package.json"), path.join(image, "package.json"));
+      });
     });
 
     it("holds no code generator, compiler, esbuild or tsx", () => {
@@ -112,6 +113,7 @@ describe("a project made by `protomesh new`, with the packed protomesh", functio
     });
 
     it("serves through etcd, passes the HEALTHCHECK, exports every metric the dashboard and alerts read, and leaves etcd on SIGTERM", async () => {
+      const t0 = Date.now();
       const env = { ETCD_ENDPOINTS: etcd.endpoints.join(","), PROTOMESH_NAMESPACE: uniqueNamespace(), HOST: "127.0.0.1", PORT: "0", METRICS_PORT: "0", SERVICE_VERSION: "v7" };
       const server = spawn(process.execPath, ["dist/src/main.js"], { cwd: image, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
@@ -159,6 +161,7 @@ describe("a project made by `protomesh new`, with the packed protomesh", functio
         expect(out).to.include("SIGTERM: deregistering and draining");
         const after = await run(path.join(image, "node_modules", ".bin", "protomesh"), ["health", "etcd:///order-service"], image, { env, timeoutMs: 60_000 });
         expect(after.stderr).to.match(/no instances of "order-service" are registered/);
+        timings["run the built service"] = Date.now() - t0;
       } finally {
         if (server.exitCode === null) server.kill("SIGKILL");
       }
