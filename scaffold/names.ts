@@ -29,6 +29,9 @@ const RESERVED = new Set(["grpc", "google", "protomesh", "node-modules", "favico
 
 const PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
+/** The template proto's message names: a service of the same name would not compile. */
+const TEMPLATE_MESSAGES = new Set(["SayHelloRequest", "SayHelloResponse", "StreamHellosRequest", "StreamHellosResponse"]);
+
 /**
  * Why `name` cannot name a project, or undefined when it can. A name must be an npm package
  * name, an RFC 1035 label (Kubernetes Service names) and map to a proto package identifier:
@@ -43,6 +46,7 @@ export function nameProblem(name: string): string | undefined {
   if (RESERVED.has(name)) {
     return `"${name}" is reserved (grpc.*, google.* and protomesh.* name the framework's own services)`;
   }
+  if (TEMPLATE_MESSAGES.has(projectNames(name).pascal)) return `its proto service would be called ${projectNames(name).pascal}, like a message of the template`;
   return undefined;
 }
 

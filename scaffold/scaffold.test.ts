@@ -35,7 +35,7 @@ describe("protomesh new: names", () => {
   });
 
   it("refuses names that cannot be an npm package, a Kubernetes name and a proto package at once", () => {
-    for (const bad of ["", "Order", "order_service", "1orders", "-orders", "orders-", "order--service", "order.service", "ordérs", "a".repeat(41), "grpc", "google", "protomesh"]) {
+    for (const bad of ["", "Order", "order_service", "1orders", "-orders", "orders-", "order--service", "order.service", "ordérs", "a".repeat(41), "grpc", "google", "protomesh", "say-hello-request"]) {
       expect(nameProblem(bad), JSON.stringify(bad)).to.be.a("string");
     }
   });
