@@ -99,7 +99,11 @@ describe("a project made by `protomesh new`, with the packed protomesh", functio
       await timed("copy to the runtime layout", async () => {
         fs.mkdirSync(image);
         fs.cpSync(path.join(project, "node_modules"), path.join(image, "node_modules"), { recursive: true, verbatimSymlinks: true });
-        fs.cpSync(path.join(project, "dist"), path.join(image, "dist"), { recursive: true });
+        // The build stage's `tsc -p tsconfig.build.json` emits src/ and gen/ with the options `npm
+        // test` compiled them with (it extends tsconfig.json and only narrows `include`).
+        const build = JSON.parse(fs.readFileSync(path.join(project, "tsconfig.build.json"), "utf8")) as { extends: string; include: string[]; compilerOptions?: unknown };
+        expect(build).to.deep.equal({ extends: "./tsconfig.json", include: ["src", "gen"] });
+        for (const part of build.include) fs.cpSync(path.join(project, "dist", part), path.join(image, "dist", part), { recursive: true });
         fs.copyFileSync(path.join(project, "package.json"), path.join(image, "package.json"));
       });
     });
