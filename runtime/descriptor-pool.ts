@@ -1,11 +1,9 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  FileDescriptorProtoSchema,
-  FileDescriptorSetSchema,
-  type DescriptorProto,
-  type EnumDescriptorProto,
-  type FieldDescriptorProto,
-  type FileDescriptorProto,
+import { protobuf, protobufWkt } from "./protobuf-runtime";
+import type {
+  DescriptorProto,
+  EnumDescriptorProto,
+  FieldDescriptorProto,
+  FileDescriptorProto,
 } from "@bufbuild/protobuf/wkt";
 import type { ServiceDefinition } from "./definition";
 
@@ -33,7 +31,7 @@ export class DescriptorPool {
   /** A pool of the files in a serialized `FileDescriptorSet` (what `buf build` writes). */
   static fromFileDescriptorSet(bytes: Uint8Array): DescriptorPool {
     const pool = new DescriptorPool();
-    for (const file of fromBinary(FileDescriptorSetSchema, bytes).file) pool.add(file);
+    for (const file of protobuf().fromBinary(protobufWkt().FileDescriptorSetSchema, bytes).file) pool.add(file);
     return pool;
   }
 
@@ -42,9 +40,9 @@ export class DescriptorPool {
    * a file of that name is already in the pool.
    */
   add(file: Uint8Array | FileDescriptorProto): boolean {
-    const proto = file instanceof Uint8Array ? fromBinary(FileDescriptorProtoSchema, file) : file;
+    const proto = file instanceof Uint8Array ? protobuf().fromBinary(protobufWkt().FileDescriptorProtoSchema, file) : file;
     if (this.files.has(proto.name)) return false;
-    const bytes = file instanceof Uint8Array ? file : toBinary(FileDescriptorProtoSchema, file);
+    const bytes = file instanceof Uint8Array ? file : protobuf().toBinary(protobufWkt().FileDescriptorProtoSchema, file);
     this.files.set(proto.name, { bytes, proto });
     this.index(proto);
     return true;

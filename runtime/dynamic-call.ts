@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
-import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type JsonValue, type Registry } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, JsonValue, Registry } from "@bufbuild/protobuf";
+import { protobuf } from "./protobuf-runtime";
 import { RpcError, Status, fromServiceError } from "./errors";
 
 /**
@@ -31,7 +32,7 @@ export function methodPath(method: DescMethod): string {
 /** JSON → wire bytes of `desc`; a bad value is an INVALID_ARGUMENT naming the message. */
 export function encodeJson(desc: DescMessage, value: JsonValue, registry?: Registry): Buffer {
   try {
-    return Buffer.from(toBinary(desc, fromJson(desc, value, { registry })));
+    return Buffer.from(protobuf().toBinary(desc, protobuf().fromJson(desc, value, { registry })));
   } catch (err) {
     throw new RpcError(Status.INVALID_ARGUMENT, `request is not a valid ${desc.typeName}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -39,7 +40,7 @@ export function encodeJson(desc: DescMessage, value: JsonValue, registry?: Regis
 
 /** Wire bytes of `desc` → JSON. */
 export function decodeJson(desc: DescMessage, bytes: Uint8Array, options: Pick<DynamicCallOptions, "emitDefaults" | "registry"> = {}): JsonValue {
-  return toJson(desc, fromBinary(desc, bytes), { registry: options.registry, alwaysEmitImplicit: options.emitDefaults === true });
+  return protobuf().toJson(desc, protobuf().fromBinary(desc, bytes), { registry: options.registry, alwaysEmitImplicit: options.emitDefaults === true });
 }
 
 const identity = (b: Buffer) => b;

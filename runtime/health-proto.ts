@@ -1,4 +1,5 @@
-import { createFileRegistry, type DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
+import { protobuf } from "./protobuf-runtime";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { buildFile } from "./proto-builder";
 
@@ -45,7 +46,7 @@ let messages: { request: DescMessage; response: DescMessage } | undefined;
 /** `HealthCheckRequest` and `HealthCheckResponse`. */
 export function healthMessages(): { request: DescMessage; response: DescMessage } {
   if (!messages) {
-    const registry = createFileRegistry(healthFile(), () => undefined);
+    const registry = protobuf().createFileRegistry(healthFile(), () => undefined);
     messages = {
       request: registry.getMessage("grpc.health.v1.HealthCheckRequest")!,
       response: registry.getMessage("grpc.health.v1.HealthCheckResponse")!,

@@ -4,7 +4,7 @@
  * through `setLogger` or per server/client: an existing pino logger with `fromPino`, or
  * anything else that implements {@link Logger}.
  */
-import pino from "pino";
+import type pino from "pino";
 import { trace } from "@opentelemetry/api";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -44,6 +44,7 @@ export interface JsonLoggerOptions {
  *   setLogger(createJsonLogger({ level: "debug", bindings: { app: "checkout" } }));
  */
 export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
+  const pino = loadPino();
   const write = options.write;
   const destination: pino.DestinationStream = write
     ? { write: (chunk: string) => write(chunk.endsWith("\n") ? chunk.slice(0, -1) : chunk) }
@@ -86,7 +87,7 @@ function serializeErrors(fields: Record<string, unknown>): Record<string, unknow
   for (const [key, value] of Object.entries(fields)) {
     if (value instanceof Error && key !== "err") {
       if (out === fields) out = { ...fields };
-      out[key] = pino.stdSerializers.err(value);
+      out[key] = loadPino().stdSerializers.err(value);
     }
   }
   return out;
@@ -101,11 +102,29 @@ function traceFields(): Record<string, string> {
   return { trace_id: traceId, span_id: spanId };
 }
 
+/** pino, loaded when the first line is logged rather than by `import "protomesh"`. */
+function loadPino(): typeof pino {
+  return require("pino") as typeof pino;
+}
+
+/** A logger that builds the real one on its first line (a child, on the child's first line). */
+function deferredLogger(make: () => Logger): Logger {
+  let real: Logger | undefined;
+  const get = () => (real ??= make());
+  return {
+    debug: (msg, fields) => get().debug(msg, fields),
+    info: (msg, fields) => get().info(msg, fields),
+    warn: (msg, fields) => get().warn(msg, fields),
+    error: (msg, fields) => get().error(msg, fields),
+    child: (fields) => deferredLogger(() => get().child(fields)),
+  };
+}
+
 let current: Logger | undefined;
 
-/** The framework-wide default logger. */
+/** The framework-wide default logger (a JSON logger, made when it first logs). */
 export function getLogger(): Logger {
-  return (current ??= createJsonLogger());
+  return (current ??= deferredLogger(() => createJsonLogger()));
 }
 
 /** Replaces the framework-wide default logger. */

@@ -1,4 +1,5 @@
-import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
+import { protobuf } from "./protobuf-runtime";
 
 /**
  * grpc-js (de)serializers for a message known only by its descriptor. `T` is the
@@ -11,6 +12,7 @@ export interface MessageCodec<T> {
 }
 
 export function messageCodec<T>(desc: DescMessage): MessageCodec<T> {
+  const { create, fromBinary, toBinary } = protobuf();
   return {
     serialize: (value) => {
       // toBinary returns a fresh array: wrap it rather than copy it.

@@ -1,15 +1,13 @@
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { protoCamelCase } from "@bufbuild/protobuf/reflect";
-import {
-  FieldDescriptorProto_Label as Label,
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type {
   FieldDescriptorProto_Type as Type,
-  FileDescriptorProtoSchema,
-  type DescriptorProtoSchema,
-  type EnumDescriptorProtoSchema,
-  type FieldDescriptorProtoSchema,
-  type FileDescriptorProto,
-  type ServiceDescriptorProtoSchema,
+  DescriptorProtoSchema,
+  EnumDescriptorProtoSchema,
+  FieldDescriptorProtoSchema,
+  FileDescriptorProto,
+  ServiceDescriptorProtoSchema,
 } from "@bufbuild/protobuf/wkt";
+import { protobuf, protobufReflect, protobufWkt } from "./protobuf-runtime";
 
 /**
  * A small vocabulary for writing `FileDescriptorProto`s by hand, for the few
@@ -20,14 +18,11 @@ import {
 
 type Scalar = "string" | "bytes" | "int32" | "int64" | "uint32" | "bool";
 
-const SCALARS: Record<Scalar, Type> = {
-  string: Type.STRING,
-  bytes: Type.BYTES,
-  int32: Type.INT32,
-  int64: Type.INT64,
-  uint32: Type.UINT32,
-  bool: Type.BOOL,
-};
+function scalarType(scalar: Scalar): Type {
+  const Type = protobufWkt().FieldDescriptorProto_Type;
+  const types: Record<Scalar, Type> = { string: Type.STRING, bytes: Type.BYTES, int32: Type.INT32, int64: Type.INT64, uint32: Type.UINT32, bool: Type.BOOL };
+  return types[scalar];
+}
 
 /** A field's type: a scalar, or a fully-qualified message or enum name (leading dot). */
 export type FieldType = Scalar | { message: string } | { enum: string };
@@ -80,7 +75,7 @@ export interface FileSpec {
 
 /** Builds a proto3 `FileDescriptorProto` from `spec`. */
 export function buildFile(spec: FileSpec): FileDescriptorProto {
-  return create(FileDescriptorProtoSchema, {
+  return protobuf().create(protobufWkt().FileDescriptorProtoSchema, {
     name: spec.name,
     package: spec.package,
     syntax: "proto3",
@@ -103,13 +98,14 @@ function message(spec: MessageSpec): MessageInitShape<typeof DescriptorProtoSche
 
 function field(spec: FieldSpec): MessageInitShape<typeof FieldDescriptorProtoSchema> {
   const t = spec.type;
+  const { FieldDescriptorProto_Label: Label, FieldDescriptorProto_Type: Type } = protobufWkt();
   return {
     name: spec.name,
     number: spec.number,
     label: spec.repeated ? Label.REPEATED : Label.OPTIONAL,
-    type: typeof t === "string" ? SCALARS[t] : "message" in t ? Type.MESSAGE : Type.ENUM,
+    type: typeof t === "string" ? scalarType(t) : "message" in t ? Type.MESSAGE : Type.ENUM,
     typeName: typeof t === "string" ? undefined : "message" in t ? t.message : t.enum,
-    jsonName: protoCamelCase(spec.name),
+    jsonName: protobufReflect().protoCamelCase(spec.name),
     oneofIndex: spec.oneof,
   };
 }

@@ -1,4 +1,5 @@
-import { createFileRegistry, type DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
+import { protobuf } from "./protobuf-runtime";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { buildFile } from "./proto-builder";
 
@@ -111,7 +112,7 @@ function build(version: ReflectionVersion): FileDescriptorProto {
 
 /** The request and response message descriptors of `version`. */
 export function reflectionMessages(version: ReflectionVersion): { request: DescMessage; response: DescMessage } {
-  const registry = createFileRegistry(reflectionFile(version), () => undefined);
+  const registry = protobuf().createFileRegistry(reflectionFile(version), () => undefined);
   const pkg = `grpc.reflection.${version}`;
   return {
     request: registry.getMessage(`${pkg}.ServerReflectionRequest`)!,

@@ -4,7 +4,6 @@
  * certificate, TLS towards a plaintext etcd) are configuration errors that retrying will not
  * fix, and each deserves its own words in the log and in errors.
  */
-import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdUserNotFoundError } from "etcd3";
 
 export type EtcdFailureKind = "access" | "tls" | "unreachable";
 
@@ -16,6 +15,8 @@ const TLS_FAILURE = /certificate|\balert\b|SSL routines|wrong version number|alt
 
 /** Sorts an etcd error: refused for who is asking, refused by TLS, or (anything else) unreachable. */
 export function etcdFailureKind(err: unknown): EtcdFailureKind {
+  // etcd3 is loaded lazily (see options.ts); an etcd error means it is loaded already.
+  const { EtcdAuthenticationFailedError, EtcdPermissionDeniedError, EtcdUserNotFoundError } = require("etcd3") as typeof import("etcd3");
   if (err instanceof EtcdPermissionDeniedError || err instanceof EtcdAuthenticationFailedError || err instanceof EtcdUserNotFoundError) return "access";
   if (err instanceof Error && TLS_FAILURE.test(err.message)) return "tls";
   return "unreachable";

@@ -5,8 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
-import { Etcd3, type IOptions, isRecoverableError } from "etcd3";
-import { handleWhen, noop, retry } from "cockatiel";
+import type { Etcd3, IOptions } from "etcd3";
 import { getLogger, type Logger } from "../../runtime/logger";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { withoutIpServerName } from "../../runtime/ip-safe-credentials";
@@ -81,6 +80,10 @@ export function resolveEtcdOptions(options: EtcdOptions = {}, env: NodeJS.Proces
  * by that much; our own loops back off instead.
  */
 export function createEtcdClient(options: ResolvedEtcdOptions): Etcd3 {
+  // Loaded here, not at import: etcd3 brings protobufjs and proto-loader, about half of what
+  // `import "protomesh"` would otherwise cost, and a process that never talks to etcd never pays it.
+  const { Etcd3: Client, isRecoverableError } = require("etcd3") as typeof import("etcd3");
+  const { handleWhen, noop, retry } = require("cockatiel") as typeof import("cockatiel");
   const deadline = (ctx: { isStream: boolean }) => (ctx.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs });
   const config: IOptions = {
     hosts: [...options.endpoints],
@@ -113,7 +116,7 @@ export function createEtcdClient(options: ResolvedEtcdOptions): Etcd3 {
   if (options.auth) {
     config.auth = { ...options.auth, callOptions: () => ({ deadline: Date.now() + options.callTimeoutMs }) };
   }
-  const client = new Etcd3(config);
+  const client = new Client(config);
   if (options.tls) sendNoIpServerName(client);
   return client;
 }
