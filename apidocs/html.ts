@@ -7,6 +7,10 @@ export interface HtmlOptions {
   readonly tryEndpoint?: string;
   /** The target filled in for "try it" calls. */
   readonly target?: string;
+  /** Methods (by `/pkg.Service/Method`) that can also be tried over HTTP, with their route (`GET /v1/x/{id}`). */
+  readonly httpRoutes?: Readonly<Record<string, string>>;
+  /** Where HTTP tries go (shown on the page). */
+  readonly httpVia?: string;
 }
 
 /**
@@ -23,7 +27,7 @@ export function renderHtml(model: DocModel, options: HtmlOptions = {}): string {
     `</nav>`,
     `<main>`,
     tryBar(options),
-    ...model.files.map(fileSection),
+    ...model.files.map((f) => fileSection(f, options)),
     `</main>`,
     `<script>${PAGE_SCRIPT}</script>`,
     `</body>`,
@@ -72,13 +76,13 @@ function tryBar(options: HtmlOptions): string {
   ].join("\n");
 }
 
-function fileSection(file: DocFile): string {
+function fileSection(file: DocFile, options: HtmlOptions = {}): string {
   return [
     `<section class="file">`,
     `<h2>${esc(file.name)}</h2>`,
     `<p class="package">Package <code>${esc(file.package || "(none)")}</code></p>`,
     comment(file.comment),
-    ...file.services.map(serviceSection),
+    ...file.services.map((svc) => serviceSection(svc, options)),
     ...file.messages.map(messageSection),
     ...file.enums.map(enumSection),
     `</section>`,
@@ -87,19 +91,20 @@ function fileSection(file: DocFile): string {
     .join("\n");
 }
 
-function serviceSection(service: DocService): string {
+function serviceSection(service: DocService, options: HtmlOptions = {}): string {
   return [
     `<section class="service" id="${attr(service.fullName)}">`,
     `<h3><span class="kind">service</span> ${esc(service.fullName)}${badge(service.deprecated)}</h3>`,
     comment(service.comment),
-    ...service.methods.map(methodSection),
+    ...service.methods.map((m) => methodSection(m, options)),
     `</section>`,
   ]
     .filter(Boolean)
     .join("\n");
 }
 
-function methodSection(method: DocMethod): string {
+function methodSection(method: DocMethod, options: HtmlOptions = {}): string {
+  const route = method.requestStream ? undefined : options.httpRoutes?.[method.path];
   const template = JSON.stringify(method.requestStream ? [method.template] : method.template, null, 2);
   return [
     `<article class="method" id="${attr(method.fullName)}">`,
@@ -115,7 +120,7 @@ function methodSection(method: DocMethod): string {
     `<summary>Try it</summary>`,
     `<p class="hint">${method.requestStream ? "A JSON array of request messages, sent in order." : "The request, as JSON."}</p>`,
     `<textarea class="try-request" rows="${Math.min(16, template.split("\n").length + 1)}" spellcheck="false">${esc(template)}</textarea>`,
-    `<p><button type="button" class="try-send">Send</button></p>`,
+    `<p><button type="button" class="try-send">Send</button>${route ? ` <button type="button" class="try-send-http" data-route="${attr(route)}" title="through the gateway${options.httpVia ? ` at ${attr(options.httpVia)}` : ""}">Send over HTTP: <code>${esc(route)}</code></button>` : ""}</p>`,
     `<pre class="try-response" data-state="idle"></pre>`,
     `</details>`,
     `</article>`,

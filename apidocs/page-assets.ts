@@ -41,7 +41,7 @@ dd { margin: 0; }
 details.try { margin: .5rem 0 1rem; }
 details.try summary { cursor: pointer; color: var(--accent); }
 textarea.try-request { width: 100%; padding: .5rem; border: 1px solid var(--line); border-radius: 4px; }
-button.try-send { padding: .3rem 1.2rem; }
+button.try-send, button.try-send-http { padding: .3rem 1.2rem; }
 pre.try-response { background: var(--code); padding: .5rem; border-radius: 4px; white-space: pre-wrap; min-height: 1.5em; }
 pre.try-response[data-state="idle"] { display: none; }
 pre.try-response[data-state="ok"] { border-left: 3px solid var(--ok); }
@@ -65,8 +65,11 @@ export const PAGE_SCRIPT = String.raw`
 
   function wire(panel) {
     var button = panel.querySelector(".try-send");
+    var httpButton = panel.querySelector(".try-send-http");
     var output = panel.querySelector(".try-response");
-    button.addEventListener("click", function () {
+    button.addEventListener("click", function () { send(""); });
+    if (httpButton) httpButton.addEventListener("click", function () { send("http"); });
+    function send(via) {
       var parsed;
       try {
         parsed = JSON.parse(panel.querySelector(".try-request").value);
@@ -86,23 +89,31 @@ export const PAGE_SCRIPT = String.raw`
         metadata: metadata(document.getElementById("try-metadata").value),
         deadlineMs: Number(document.getElementById("try-deadline").value) || undefined
       };
+      if (via) body.via = via;
       button.disabled = true;
-      show(output, "pending", "Calling " + body.method + " ...");
+      if (httpButton) httpButton.disabled = true;
+      show(output, "pending", via ? "Sending " + httpButton.getAttribute("data-route") + " through the gateway ..." : "Calling " + body.method + " ...");
       fetch(endpoint, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
         .then(function (res) { return res.json(); })
         .then(function (result) {
+          output.setAttribute("data-via", via || "grpc");
+          var line = result.http ? result.http.request + "  → HTTP " + result.http.status + "\n" : "";
+          if (result.http) output.setAttribute("data-http-status", String(result.http.status));
           if (result.ok) {
             var text = result.responses.map(function (r) { return JSON.stringify(r, null, 2); }).join("\n");
-            show(output, "ok", text === "" ? "(no response messages)" : text);
+            show(output, "ok", line + (text === "" ? "(no response messages)" : text));
           } else {
-            var error = result.codeName + ": " + result.message;
+            var error = line + result.codeName + ": " + result.message;
             if (result.details !== undefined) error += "\ndetails: " + JSON.stringify(result.details);
             show(output, "error", error);
           }
         })
         .catch(function (e) { show(output, "error", "The docs server did not answer: " + e.message); })
-        .then(function () { button.disabled = false; });
-    });
+        .then(function () {
+          button.disabled = false;
+          if (httpButton) httpButton.disabled = false;
+        });
+    }
   }
 
   function metadata(text) {

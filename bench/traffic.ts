@@ -1,14 +1,16 @@
 /**
  * Traffic-rule and balancer benchmarks (not timed tests):
  *
- *   node bin/run.js bench/traffic.ts [eval|split|propagation|slow] …
+ *   node bin/run.js bench/traffic.ts [eval|eval-instructions|split|propagation|propagation-watch|slow] …
  *
  * - eval: CPU time per pick spent in the rule (a 3-subset rule with a header match and a sticky
  *   weighted split), as the picker pays it, and the route choice alone.
+ * - eval-instructions (opt-in, needs valgrind): instructions per pick on the same path, by callgrind.
  * - split: share of 10,000 distinct keys a 5 % canary takes, and whether any key changes side
  *   over repeated evaluation.
  * - propagation: a rule write in etcd → each of 10 clients (own etcd connection, own channel)
  *   answered by the new subset; 50 changes; median and p99.
+ * - propagation-watch: the same without calls: write → new version in force at 10 discoveries.
  * - slow: 10 in-process backends (lognormal latency, median 4 ms), one turns 10× slower;
  *   round_robin vs p2c at the same closed-loop concurrency; p50/p99/p99.9 and success within a
  *   deadline.
@@ -72,6 +74,54 @@ function evalBench(): void {
   console.log(`  route choice alone (chooseRoute):                                              median ${ns(median(runs.map((r) => r.choose)))}  runs ${runs.map((r) => ns(r.choose)).join(", ")}`);
 }
 
+/** The picker-path loop of `evalBench`, `picks` times after a warm-up as long; run under callgrind by `evalInstructionsBench`. */
+function evalLoop(picks: number): void {
+  const rule = compileTrafficRule(THREE_SUBSETS);
+  const members = Array.from({ length: 10 }, (_, i) => ({
+    info: { id: `i${i}`, service: "s", address: `10.0.0.${i}:1`, version: i < 7 ? "v1" : "v2", zone: "z", weight: 1, metadata: i === 9 ? { lane: "qa" } : {}, startedAt: 0 } as InstanceInfo,
+    ready: true,
+    connecting: false,
+  }));
+  const selector = new TrafficSelector(rule, members, undefined);
+  const users = Array.from({ length: 4096 }, (_, i) => {
+    const md = new grpc.Metadata();
+    md.set("x-user", `user-${i}`);
+    return { metadata: md, extraPickInfo: {} };
+  });
+  let sink = 0;
+  for (let i = 0; i < 200_000; i++) if (selector.select(users[i & 4095]).kind === "group") sink++;
+  for (let i = 0; i < picks; i++) if (selector.select(users[i & 4095]).kind === "group") sink++;
+  if (sink < 0) console.log(sink);
+}
+
+/**
+ * Instructions per pick spent in the rule: the same process run twice under callgrind with
+ * 200,000 and 600,000 measured picks (same start-up and warm-up), and the difference in total
+ * instructions divided by 400,000. Unlike CPU time, the count does not move with the machine's load.
+ */
+function evalInstructionsBench(): void {
+  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+  const { mkdtempSync, readFileSync } = require("node:fs") as typeof import("node:fs");
+  const { tmpdir } = require("node:os") as typeof import("node:os");
+  const path = require("node:path") as typeof import("node:path");
+  const dir = mkdtempSync(path.join(tmpdir(), "protomesh-rule-cg-"));
+  const total = (picks: number): number => {
+    const out = path.join(dir, `cg-${picks}.out`);
+    const run = spawnSync("valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, `--log-file=${out}.log`, process.execPath, path.join(__dirname, "..", "bin", "run.js"), __filename, "eval-loop", String(picks)], {
+      stdio: "inherit",
+      env: { ...process.env, PROTOMESH_LOG_LEVEL: "error" },
+    });
+    if (run.status !== 0) throw new Error(`valgrind run with ${picks} picks exited ${run.status}; see ${out}.log`);
+    const summary = /^summary:\s+(\d+)/m.exec(readFileSync(out, "utf8"));
+    if (!summary) throw new Error(`no summary line in ${out}`);
+    return Number(summary[1]);
+  };
+  const counts = [200_000, 600_000].map((picks) => ({ picks, ir: total(picks) }));
+  const perPick = (counts[1].ir - counts[0].ir) / (counts[1].picks - counts[0].picks);
+  console.log(`eval (instructions): 3-subset rule, header match + sticky 95/5 split, picker path (TrafficSelector.select), callgrind`);
+  console.log(`  ${perPick.toFixed(0)} instructions per pick  (totals ${counts.map((c) => `${c.picks.toLocaleString("en")} picks: ${c.ir.toLocaleString("en")}`).join(", ")}; dumps in ${dir})`);
+}
+
 function splitBench(): void {
   const rule = compileTrafficRule(canaryRule({ stable: { version: "v1" }, canary: { version: "v2" }, canaryWeight: 5, sticky: { header: "x-user" } }));
   for (const seed of [1, 2, 3]) {
@@ -133,6 +183,53 @@ async function propagationBench(): Promise<void> {
     await server.shutdown({ graceMs: 100 });
     await registry.close();
   }
+  await etcd.stop();
+}
+
+/**
+ * The rule's own delay, without a call loop: 10 discoveries (each its own etcd connection)
+ * follow the service's rule the way a client's resolver does (`watchTrafficRule`, whose update
+ * the balancer turns into a new picker synchronously); the figure is write start → the new
+ * version in force at each of them.
+ */
+async function propagationWatchBench(): Promise<void> {
+  const etcd = await startEmbeddedEtcd({});
+  const namespace = `bench-watch-${process.pid}`;
+  const store = openTrafficStore({ service: "greeter", endpoints: etcd.endpoints, namespace });
+  const to = (v: string) => ({ subsets: { [v]: { labels: { version: v } } }, routes: [{ to: [{ subset: v }] }] });
+  await store.write(to("v1"));
+  const watchers = Array.from({ length: 10 }, () => {
+    const discovery = etcdRegistry({ endpoints: etcd.endpoints, namespace });
+    const state = { version: 0, waiting: undefined as undefined | { version: number; resolve: (at: number) => void } };
+    const handle = discovery.watchTrafficRule!("greeter", (update) => {
+      state.version = update.version;
+      if (state.waiting && update.version >= state.waiting.version) {
+        state.waiting.resolve(performance.now());
+        state.waiting = undefined;
+      }
+    });
+    return { discovery, handle, state };
+  });
+  const reach = (version: number) =>
+    Promise.all(watchers.map(({ state }) => (state.version >= version ? performance.now() : new Promise<number>((resolve) => (state.waiting = { version, resolve })))));
+  let version = (await store.current())?.version ?? 1;
+  await reach(version);
+  const delays: number[] = [];
+  const writes: number[] = [];
+  for (let change = 0; change < 200; change++) {
+    const t0 = performance.now();
+    const written = await store.write(to(change % 2 === 0 ? "v2" : "v1"));
+    writes.push(performance.now() - t0);
+    version = written.version;
+    for (const at of await reach(version)) delays.push(at - t0);
+  }
+  console.log(`propagation (watch): 200 rule changes × 10 discoveries (each its own etcd connection), write start → new version in force`);
+  console.log(`  median ${median(delays).toFixed(1)} ms  p99 ${percentile(delays, 99).toFixed(1)} ms  max ${Math.max(...delays).toFixed(1)} ms  (the write itself: median ${median(writes).toFixed(1)} ms)`);
+  for (const { discovery, handle } of watchers) {
+    handle.stop();
+    await discovery.close();
+  }
+  store.close();
   await etcd.stop();
 }
 
@@ -213,10 +310,13 @@ async function slowBench(durationMs: number, concurrency: number): Promise<void>
 
 async function main(): Promise<void> {
   const which = process.argv.slice(2);
+  if (which[0] === "eval-loop") return evalLoop(Number(which[1]));
   const all = which.length === 0;
   if (all || which.includes("eval")) evalBench();
+  if (which.includes("eval-instructions")) evalInstructionsBench(); // opt-in: minutes under valgrind
   if (all || which.includes("split")) splitBench();
   if (all || which.includes("propagation")) await propagationBench();
+  if (all || which.includes("propagation-watch")) await propagationWatchBench();
   if (all || which.includes("slow")) await slowBench(Number(process.env.SLOW_MS ?? 10_000), Number(process.env.SLOW_CONCURRENCY ?? 20));
 }
 

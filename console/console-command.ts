@@ -15,6 +15,7 @@ import { DEFAULT_CONSOLE_PORT, startConsole, type ConsoleOptions } from "./conso
 
 const USAGE = `usage: protomesh console [--host HOST] [--port N] [--auth none|users] [--protos DIR]
                         [--jaeger URL] [--max-traces N] [--no-receiver]
+                        [--gateway URL] [--coordinator TARGET]
        protomesh console user add NAME --role viewer|editor|admin
        protomesh console user remove NAME
        protomesh console user list
@@ -38,6 +39,9 @@ options:
   --jaeger URL      also read traces from this Jaeger query API
   --max-traces N    traces the embedded receiver keeps (default 1000)
   --no-receiver     do not receive OTLP traces
+  --gateway URL     the HTTP gateway (protomesh gateway) in front of the services:
+                    the API page can then try methods over HTTP through it
+  --coordinator T   the transaction coordinator (default etcd:///protomesh-tx)
   --role ROLE       with "user add": viewer, editor or admin
   -h, --help        show this help
 `;
@@ -57,6 +61,8 @@ export const consoleCommand: Command = {
           jaeger: { type: "string" },
           "max-traces": { type: "string" },
           "no-receiver": { type: "boolean" },
+          gateway: { type: "string" },
+          coordinator: { type: "string" },
           role: { type: "string" },
           help: { type: "boolean", short: "h" },
         },
@@ -105,6 +111,8 @@ async function serve(values: Record<string, string | boolean | undefined>, io: C
       maxTraces: values["max-traces"] === undefined ? undefined : Number(values["max-traces"]),
       jaeger: values.jaeger as string | undefined,
     },
+    gateway: values.gateway as string | undefined,
+    transactions: values.coordinator === undefined ? undefined : { coordinator: values.coordinator as string },
   };
   const protosDir = values.protos === undefined ? undefined : path.resolve(io.cwd, String(values.protos));
   const candidate = protosDir ?? io.cwd;

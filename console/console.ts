@@ -27,6 +27,9 @@ import { JaegerSource } from "./traces/jaeger-source";
 import { RedMetrics } from "./traces/red-metrics";
 import { TraceStore } from "./traces/trace-store";
 import { tracesModule } from "./traces/traces-module";
+import { trafficModule } from "./traffic/traffic-module";
+import { transactionsModule } from "./transactions/transactions-module";
+import { DEFAULT_TX_SERVICE } from "../transaction/server/tx-server";
 
 export interface ConsoleOptions extends EtcdOptions {
   /** Address to bind. Default 127.0.0.1. Anything but loopback needs `auth: "users"`. */
@@ -43,6 +46,14 @@ export interface ConsoleOptions extends EtcdOptions {
   assetsDir?: string;
   /** Mark the session cookie `Secure` (when served through HTTPS). */
   secureCookies?: boolean;
+  /**
+   * The HTTP gateway in front of the services (its base URL, e.g.
+   * `http://127.0.0.1:8080`): shown on the Traffic & gateway page, and the
+   * API page tries methods over HTTP through it where a route exists.
+   */
+  gateway?: string;
+  /** The transaction coordinator the Transactions page asks (default `etcd:///protomesh-tx`). */
+  transactions?: { coordinator?: string };
   /** Pages added by the caller (each a module with its routes). */
   extraModules?: (context: ConsoleContext) => ConsoleModule[];
 }
@@ -76,6 +87,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
   const host = options.host ?? "127.0.0.1";
   const auth = options.signIn ?? (isLoopback(host) ? "none" : "users");
   checkAuthMode(host, auth);
+  const gatewayUrl = options.gateway === undefined ? undefined : checkGatewayUrl(options.gateway);
   const assetsDir = options.assetsDir ?? defaultAssetsDir();
   checkAssets(assetsDir);
   const logger = options.logger ?? getLogger().child({ component: "console" });
@@ -105,7 +117,9 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
     let http: RunningHttpServer | undefined;
     const modules = pageModules(context, {
       traces: traces.module,
-      api: apiDocsModule(catalog, new TryCalls(services, discovery), () => http?.sessions),
+      api: apiDocsModule(catalog, new TryCalls(services, discovery), () => http?.sessions, gatewayUrl),
+      traffic: trafficModule({ ...context, gatewayUrl }),
+      transactions: transactionsModule({ coordinator: options.transactions?.coordinator ?? `etcd:///${DEFAULT_TX_SERVICE}`, discovery, audit, services }),
     });
     modules.push(...(options.extraModules?.(context) ?? []));
     closers.unshift(...modules.map((m) => () => m.close?.()));
@@ -138,18 +152,29 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
   }
 }
 
-/**
- * The pages, in navigation order. A new page (traffic rules, transactions)
- * is one more entry here plus its UI module.
- */
-function pageModules(context: ConsoleContext, built: { traces: ConsoleModule; api: ConsoleModule }): ConsoleModule[] {
+/** The pages, in navigation order. A new page is one more entry here plus its UI module. */
+function pageModules(context: ConsoleContext, built: { traces: ConsoleModule; api: ConsoleModule; traffic: ConsoleModule; transactions: ConsoleModule }): ConsoleModule[] {
   return [
     servicesModule({ index: context.services, etcd: context.etcd, namespace: context.namespace, callTimeoutMs: context.callTimeoutMs, audit: context.audit }),
     configModule({ etcd: context.etcd, etcdOptions: context.etcdOptions, namespace: context.namespace, catalog: context.catalog, audit: context.audit }),
     built.api,
+    built.traffic,
+    built.transactions,
     built.traces,
     auditModule(context.audit),
   ];
+}
+
+/** The gateway's base URL, without a trailing slash; only http(s). */
+function checkGatewayUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`the gateway URL ${JSON.stringify(text)} is not a URL: give one such as http://127.0.0.1:8080`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`the gateway URL must be http:// or https://, got ${JSON.stringify(text)}`);
+  return url.href.replace(/\/+$/, "");
 }
 
 async function runClosers(closers: (() => Promise<void> | void)[]): Promise<void> {

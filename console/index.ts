@@ -1,6 +1,8 @@
 /**
- * The admin console: one web UI for services, config, API docs, traces and
- * the audit log, served by `protomesh console` or from code.
+ * The admin console: one web UI for services, config, API docs (try-it over
+ * gRPC and through the gateway), traffic rules and gateway policies,
+ * transactions, traces and the audit log, served by `protomesh console` or
+ * from code.
  *
  * ```ts
  * import { startConsole } from "protomesh/console";

@@ -80,6 +80,17 @@ describe("console: sign-in, roles, cookies and CSRF", function () {
       expect(((await res.json()) as { error: string }).error).to.match(/needs the editor role/);
     });
 
+    it("keeps a viewer from changing traffic rules, gateway policies and transactions", async () => {
+      const v = await signIn("val", "battery staple");
+      expect((await fetch(`${url}api/traffic/services`, { headers: { cookie: v.cookie! } })).status).to.equal(200);
+      const writes = ["api/traffic/rules/greeter/apply", "api/traffic/rules/greeter/rollback", "api/traffic/rules/greeter/remove", "api/gateway/policies/default/default/apply", "api/gateway/policies/default/default/rollback", "api/transactions/g1/retry", "api/transactions/g1/stop"];
+      for (const path of writes) {
+        const res = await fetch(`${url}${path}`, { method: "POST", headers: { cookie: v.cookie!, "content-type": "application/json", "x-csrf-token": v.csrf! }, body: '{"text":"{}","version":1}' });
+        expect(res.status, path).to.equal(403);
+        expect(((await res.json()) as { error: string }).error, path).to.match(/needs the editor role/);
+      }
+    });
+
     it("signs in through the page, and signs out", async () => {
       await fx.page.goto(url);
       await fx.page.locator("form.login input[name=user]").fill("ada");

@@ -2,20 +2,20 @@ import { expect } from "chai";
 import { createEtcdClient, resolveEtcdOptions } from "../registry/etcd/options";
 import { ReleaseController } from "../release/controller/controller";
 import { ReleaseStateStore } from "../release/controller/state-store";
-import { trafficRuleKey } from "../release/controller/rule-store";
+import { openTrafficStore } from "../traffic/store";
 import type { ReleaseState } from "../release/state";
 import { uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
 import { release, startFleet, type GreeterFleet } from "./helpers/release-fixture";
-import { RuleFollowingLoad } from "./helpers/rule-following-load";
+import { ReleaseLoad } from "./helpers/release-load";
 import { waitFor } from "./helpers/wait";
 import { silentLogger } from "./helpers/release-logger";
 
-describe("canary releases (real etcd, two versions, load through the rule)", function () {
+describe("canary releases (real etcd, two versions, load through etcd:/// clients)", function () {
   this.timeout(120_000);
   const fixture = useEmbeddedEtcd();
   let namespace: string;
   let fleet: GreeterFleet | undefined;
-  let load: RuleFollowingLoad | undefined;
+  let load: ReleaseLoad | undefined;
   const controllers: ReleaseController[] = [];
 
   beforeEach(() => {
@@ -43,9 +43,16 @@ describe("canary releases (real etcd, two versions, load through the rule)", fun
       return s?.phase === want ? s : undefined;
     }, { timeoutMs, intervalMs: 100, what: `release phase ${want}` });
   const startLoad = async () => {
-    load = new RuleFollowingLoad(fixture.rawEtcd(), trafficRuleKey(namespace, "greeter"), fleet!.instances.map((i) => i.instance));
-    await load.start(3, 4);
+    load = ReleaseLoad.start({ endpoints: fixture.endpoints, namespace, versions: fleet!.versions, clients: 3, concurrency: 4 });
+    // Every client is calling (no rule yet: both versions answer) before the release begins.
+    await load.settled(Date.now(), (c) => c.version !== "?", { streak: 10 });
     return load;
+  };
+  /** When the rule in force was written (the version record's own time). */
+  const ruleWrittenAt = async () => {
+    const rules = openTrafficStore({ client: fixture.rawEtcd(), namespace, service: "greeter" });
+    const v = await rules.current();
+    return { at: Date.parse(v!.at), description: String(v!.value.description ?? "") };
   };
 
   it("promotes a good canary step by step on its own, with no failed call", async () => {
@@ -57,13 +64,17 @@ describe("canary releases (real etcd, two versions, load through the rule)", fun
     const done = await phase("Succeeded");
     expect(done.analysisRuns.map((r) => r.outcome)).to.deep.equal(["passed", "passed"]);
     expect(done.events.map((e) => e.text).filter((t) => t.startsWith("weight"))).to.deep.equal(["weight 20 %", "weight 50 %", "weight 100 %"]);
-    // Once every caller holds the promoted rule, only v2 answers.
-    await waitFor(() => l.descriptions().every((d) => d.includes("promoted")), { timeoutMs: 10_000, what: "every caller on the promoted rule" });
-    const since = Math.max(...l.changeTimes());
-    const n = l.calls.length;
-    await waitFor(() => l.calls.length > n + 100, { timeoutMs: 20_000, what: "100 more calls" });
-    expect(new Set(l.calls.filter((c) => c.at > since).map((c) => c.version))).to.deep.equal(new Set(["v2"]));
-    expect(l.calls.filter((c) => !c.ok)).to.have.length(0);
+    // Once every client holds the promoted rule, only v2 answers it.
+    const written = await ruleWrittenAt();
+    expect(written.description).to.contain("promoted");
+    await l.settled(written.at, (c) => c.version === "v2");
+    expect(l.calls.filter((c) => !c.ok)).to.deep.equal([]);
+    expect(new Set(l.calls.map((c) => c.client))).to.deep.equal(new Set([0, 1, 2]));
+    // Every step is a version in the traffic store's history, written by the controller.
+    const steps = (await openTrafficStore({ client: fixture.rawEtcd(), namespace, service: "greeter" }).history()).reverse();
+    expect(steps.map((v) => v.comment)).to.deep.equal([`release ${done.id}: weight 20 %`, `release ${done.id}: weight 50 %`, `release ${done.id}: weight 100 %`, `release ${done.id}: succeeded: all steps done`]);
+    expect(steps.map((v) => v.version)).to.deep.equal([1, 2, 3, 4]);
+    expect(steps.every((v) => v.author.startsWith("protomesh release controller "))).to.equal(true);
     const status = await release(fixture.endpoints, namespace, "status", "greeter");
     expect(status.out).to.match(/phase\s+Succeeded/);
     const history = await release(fixture.endpoints, namespace, "history", "greeter");
@@ -85,15 +96,34 @@ describe("canary releases (real etcd, two versions, load through the rule)", fun
     const weightAt = degraded.events.find((e) => e.text === "weight 50 %")!.at;
     expect(run.measurements[0]!.at - weightAt).to.be.below(intervalMs * 4, "measured within a few ticks of one interval");
     expect(degraded.weight).to.equal(0);
-    await waitFor(() => l.descriptions().every((d) => d.includes("aborted")), { timeoutMs: 10_000, what: "every caller on the aborted rule" });
-    const since = Math.max(...l.changeTimes());
-    const n = l.calls.length;
-    await waitFor(() => l.calls.length > n + 100, { timeoutMs: 20_000, what: "100 more calls" });
-    const after = l.calls.filter((c) => c.at > since);
-    expect(new Set(after.map((c) => c.version))).to.deep.equal(new Set(["v1"]));
+    const written = await ruleWrittenAt();
+    expect(written.description).to.contain("aborted");
+    // Every client stops sending calls to v2, each within its own watch of the rule.
+    const stopped = await l.settled(written.at, (c) => c.version === "v1");
     // No failed call beyond those the bad canary answered itself.
-    expect(l.calls.filter((c) => !c.ok && c.version !== "v2")).to.have.length(0);
-    expect(after.filter((c) => !c.ok)).to.have.length(0);
+    expect(l.calls.filter((c) => !c.ok && c.version !== "v2")).to.deep.equal([]);
+    expect(l.calls.filter((c) => !c.ok && c.version === "v2").length).to.be.greaterThan(0);
+    console.log(`      failing canary aborted by analysis: rule written → 0 % canary at each of 3 clients: ${stopped.map((t) => `${Math.max(0, t - written.at)} ms`).join(", ")}`);
+  });
+
+  it("a user's abort sends every client's calls back to stable at once, with no failed call", async () => {
+    fleet = await startFleet(fixture.endpoints, namespace, [{ version: "v1" }, { version: "v2" }]);
+    const l = await startLoad();
+    expect((await release(fixture.endpoints, namespace, "start", "greeter", "--canary", "version=v2", "--steps", "50,100", "--pause", "forever", "--analysis", "none")).code).to.equal(0);
+    await controller();
+    const paused = await phase("Paused");
+    expect(paused.weight).to.equal(50);
+    // Each client sends canary traffic before the abort.
+    const weighted = (await ruleWrittenAt()).at;
+    await waitFor(() => [0, 1, 2].every((n) => l.of(n).some((c) => c.startedAt > weighted && c.version === "v2")), { timeoutMs: 30_000, what: "v2 calls from every client" });
+    const abortAt = Date.now();
+    const aborted = await release(fixture.endpoints, namespace, "abort", "greeter");
+    expect(aborted.code, aborted.err).to.equal(0);
+    const written = await ruleWrittenAt();
+    expect(written.description).to.contain("aborted");
+    const stopped = await l.settled(abortAt, (c) => c.version === "v1");
+    expect(l.calls.filter((c) => !c.ok)).to.deep.equal([]);
+    console.log(`      abort → 0 % canary at each of 3 clients: ${stopped.map((t) => `${Math.max(0, t - abortAt)} ms`).join(", ")} (rule written ${written.at - abortAt} ms after the command began)`);
   });
 
   it("follows the no-data policy: pause waits for a human, fail aborts", async () => {

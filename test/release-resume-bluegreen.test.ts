@@ -4,20 +4,19 @@ import { join } from "node:path";
 import { createEtcdClient, resolveEtcdOptions } from "../registry/etcd/options";
 import { ReleaseController } from "../release/controller/controller";
 import { ReleaseStateStore, releaseKeys } from "../release/controller/state-store";
-import { trafficRuleKey } from "../release/controller/rule-store";
 import type { ReleaseState } from "../release/state";
 import { uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
 import { release, startFleet, type GreeterFleet } from "./helpers/release-fixture";
-import { RuleFollowingLoad } from "./helpers/rule-following-load";
+import { ReleaseLoad } from "./helpers/release-load";
 import { silentLogger } from "./helpers/release-logger";
 import { waitFor } from "./helpers/wait";
 
-describe("release controller restarts and blue-green switches (real etcd, load through the rule)", function () {
+describe("release controller restarts and blue-green switches (real etcd, load through etcd:/// clients)", function () {
   this.timeout(180_000);
   const fixture = useEmbeddedEtcd();
   let namespace: string;
   let fleet: GreeterFleet | undefined;
-  let load: RuleFollowingLoad | undefined;
+  let load: ReleaseLoad | undefined;
   const controllers: ReleaseController[] = [];
   const children: ChildProcess[] = [];
 
@@ -41,8 +40,8 @@ describe("release controller restarts and blue-green switches (real etcd, load t
       return s && check(s) ? s : undefined;
     }, { timeoutMs, intervalMs: 100, what });
   const startLoad = async (testerShare = 0) => {
-    load = new RuleFollowingLoad(fixture.rawEtcd(), trafficRuleKey(namespace, "greeter"), fleet!.instances.map((i) => i.instance));
-    await load.start(3, 4, testerShare);
+    load = ReleaseLoad.start({ endpoints: fixture.endpoints, namespace, versions: fleet!.versions, clients: 3, concurrency: 4, testerShare });
+    await load.settled(Date.now(), (c) => c.ok, { streak: 10 });
     return load;
   };
 
@@ -87,31 +86,24 @@ describe("release controller restarts and blue-green switches (real etcd, load t
     await c.start();
     controllers.push(c);
     await until("waiting for promote", (s) => s.phase === "Paused");
-    await waitFor(() => l.descriptions().every((d) => d.includes("blue active")), { timeoutMs: 10_000, what: "callers on the blue rule" });
-    let n = l.calls.length;
-    await waitFor(() => l.calls.length > n + 200, { timeoutMs: 30_000, what: "200 calls" });
-    const before = l.calls.slice(n);
-    expect(new Set(before.filter((x) => !x.tester).map((x) => x.version))).to.deep.equal(new Set(["v1"]));
-    expect(new Set(before.filter((x) => x.tester).map((x) => x.version))).to.deep.equal(new Set(["v2"]));
+    // Before the switch: users on blue, testers on green.
+    let since = Date.now();
+    await l.settled(since, (x) => x.version === (x.tester ? "v2" : "v1"), { streak: 60 });
 
     const switchAt = Date.now();
     expect((await release(fixture.endpoints, namespace, "promote", "greeter")).code).to.equal(0);
     await until("switched", (s) => s.phase === "Succeeded");
-    await waitFor(() => l.descriptions().every((d) => d.includes("green active")), { timeoutMs: 10_000, what: "callers on green" });
-    const switched = Math.max(...l.changeTimes());
-    n = l.calls.length;
-    await waitFor(() => l.calls.length > n + 200, { timeoutMs: 30_000, what: "200 calls" });
-    expect(new Set(l.calls.filter((x) => x.at > switched).map((x) => x.version))).to.deep.equal(new Set(["v2"]));
+    const switched = await l.settled(switchAt, (x) => x.version === "v2");
 
     const undoAt = Date.now();
     expect((await release(fixture.endpoints, namespace, "undo", "greeter")).code).to.equal(0);
-    await waitFor(() => l.descriptions().every((d) => !d.includes("green active")), { timeoutMs: 10_000, what: "callers back on blue" });
-    const undone = Math.max(...l.changeTimes());
-    n = l.calls.length;
-    await waitFor(() => l.calls.length > n + 200, { timeoutMs: 30_000, what: "200 calls" });
-    expect(new Set(l.calls.filter((x) => x.at > undone).map((x) => x.version))).to.deep.equal(new Set(["v1"]));
-    expect(l.calls.filter((x) => !x.ok)).to.have.length(0);
+    const undone = await l.settled(undoAt, (x) => x.version === "v1");
+    since = Date.now();
+    await l.next(100);
+    expect(new Set(l.calls.filter((x) => x.startedAt > since).map((x) => x.version))).to.deep.equal(new Set(["v1"]));
+    expect(l.calls.filter((x) => !x.ok)).to.deep.equal([]);
     // Figures for docs/release.md (printed, not asserted: the machine is shared).
-    console.log(`      blue-green: ${l.calls.length} calls, ${l.calls.filter((x) => !x.ok).length} failed; promote → every caller on green ${switched - switchAt} ms; undo → every caller on blue ${undone - undoAt} ms`);
+    const slowest = (ts: number[], from: number) => Math.max(...ts.map((t) => Math.max(0, t - from)));
+    console.log(`      blue-green: ${l.calls.length} calls, ${l.calls.filter((x) => !x.ok).length} failed; promote → every client on green ${slowest(switched, switchAt)} ms; undo → every client on blue ${slowest(undone, undoAt)} ms`);
   });
 });

@@ -15,7 +15,7 @@ import { hostname, userInfo } from "node:os";
 import type { Etcd3, IRangeResponse } from "etcd3";
 import { checkAudit, decodeRecord, encodeRecord, type JsonObject, type VersionKind, type VersionRecord } from "../config/records";
 import { ConflictError } from "../config/errors";
-import { createEtcdClient, resolveEtcdOptions, type EtcdOptions } from "../registry/etcd/options";
+import { createEtcdClient, resolveEtcdOptions, resolveNamespace, type EtcdOptions } from "../registry/etcd/options";
 import { MAX_TRAFFIC_RECORD_BYTES, TRAFFIC_VERSION_DIGITS, trafficKeys, type TrafficKeys } from "../registry/etcd/traffic-keys";
 import { compileTrafficRule, type CompiledRule } from "../runtime/balancing/rule-compile";
 import type { TrafficRule } from "../runtime/balancing/traffic-rule";
@@ -31,6 +31,11 @@ export interface TrafficVersion extends VersionRecord {
 
 export interface TrafficStoreOptions extends EtcdOptions {
   service: string;
+  /**
+   * An etcd client to share (a process writing many services' rules, such as a release
+   * controller, keeps one connection); `close()` then leaves it open. Default: a client of its own.
+   */
+  client?: Etcd3;
   /** Recorded as the author of writes. Default: `PROTOMESH_USER`, else `user@host`. */
   author?: string;
 }
@@ -59,18 +64,20 @@ export class TrafficStore {
   readonly namespace: string;
   readonly keys: TrafficKeys;
   private readonly client: Etcd3;
+  private readonly ownsClient: boolean;
   private readonly author: string;
   private readonly logger: Logger;
 
   constructor(options: TrafficStoreOptions) {
     const logger = options.logger ?? getLogger().child({ component: "traffic" });
-    const resolved = resolveEtcdOptions({ ...options, logger });
+    const resolved = options.client ? undefined : resolveEtcdOptions({ ...options, logger });
     this.service = options.service;
-    this.namespace = resolved.namespace;
-    this.keys = trafficKeys(resolved.namespace, options.service);
+    this.namespace = resolved?.namespace ?? resolveNamespace(options.namespace);
+    this.keys = trafficKeys(this.namespace, options.service);
     this.author = options.author ?? defaultAuthor();
     this.logger = logger.child({ service: options.service });
-    this.client = createEtcdClient(resolved);
+    this.ownsClient = resolved !== undefined;
+    this.client = options.client ?? createEtcdClient(resolved!);
   }
 
   /** The version in force, or undefined when the service has no rule. Throws when the stored value is unreadable. */
@@ -143,7 +150,7 @@ export class TrafficStore {
   }
 
   close(): void {
-    this.client.close();
+    if (this.ownsClient) this.client.close();
   }
 
   /**

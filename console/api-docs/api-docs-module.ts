@@ -14,8 +14,29 @@ import type { ConsoleModule } from "../server/route";
 import type { DescriptorCatalog } from "./descriptor-catalog";
 import type { TryCalls } from "./try-calls";
 import { codeName } from "./try-calls";
+import { sourceRoutes, type BoundRoute } from "../../gateway/route-table";
+import { callThroughGateway } from "./http-try";
+import type { LearntService } from "./descriptor-catalog";
 
-export function apiDocsModule(catalog: DescriptorCatalog, calls: TryCalls, sessions: () => Sessions | undefined): ConsoleModule {
+/**
+ * With `gatewayUrl`, methods that have a gateway route can also be tried over
+ * HTTP through that gateway (the routes come from the same annotations the
+ * gateway reads).
+ */
+export function apiDocsModule(catalog: DescriptorCatalog, calls: TryCalls, sessions: () => Sessions | undefined, gatewayUrl?: string): ConsoleModule {
+  /** The gateway's routes for one service's methods, by gRPC path (the first binding of each). */
+  const routesOf = (learnt: LearntService): Map<string, BoundRoute> => {
+    const out = new Map<string, BoundRoute>();
+    if (!gatewayUrl) return out;
+    try {
+      for (const r of sourceRoutes({ id: learnt.registered, target: `etcd:///${learnt.registered}`, files: learnt.files, services: learnt.protoServices }, false)) {
+        if (!out.has(r.grpcPath)) out.set(r.grpcPath, r);
+      }
+    } catch {
+      // Annotations the gateway cannot serve: no HTTP try-it (the Traffic & gateway page names the problem).
+    }
+    return out;
+  };
   return {
     name: "api",
     title: "API",
@@ -39,7 +60,8 @@ export function apiDocsModule(catalog: DescriptorCatalog, calls: TryCalls, sessi
           const registry = catalog.registry([learnt]);
           const files = [...new Set(learnt.protoServices.map((n) => registry.getService(n)?.file.proto.name).filter((f): f is string => !!f))];
           const endpoint = `/api/apidocs/call/${encodeURIComponent(params.service!)}`;
-          let html = renderHtml(buildModel(registry, files), { tryEndpoint: endpoint, target: `etcd:///${params.service}` });
+          const httpRoutes = Object.fromEntries([...routesOf(learnt)].map(([path, r]) => [path, `${r.httpMethod.toUpperCase()} ${r.template.source}`]));
+          let html = renderHtml(buildModel(registry, files), { tryEndpoint: endpoint, target: `etcd:///${params.service}`, httpRoutes, httpVia: gatewayUrl });
           const session = sessions()?.fromCookie(req.headers.cookie);
           // The page's own script posts with fetch; give those posts the session's CSRF header.
           const token = JSON.stringify(session?.csrf ?? "").replace(/</g, "\\u003c");
@@ -64,6 +86,17 @@ export function apiDocsModule(catalog: DescriptorCatalog, calls: TryCalls, sessi
           if (learnt.protoServices.length === 0) {
             const e = new RpcError(Status.FAILED_PRECONDITION, learnt.error ?? "no descriptors");
             return { ok: false, code: e.code, codeName: codeName(e.code), message: e.rawMessage };
+          }
+          if (body.via === "http") {
+            if (!gatewayUrl) return { ok: false, code: Status.FAILED_PRECONDITION, codeName: codeName(Status.FAILED_PRECONDITION), message: "the console was started without a gateway (--gateway URL)" };
+            const route = typeof body.method === "string" ? routesOf(learnt).get(body.method) : undefined;
+            if (!route) return { ok: false, code: Status.NOT_FOUND, codeName: codeName(Status.NOT_FOUND), message: `${String(body.method)} has no gateway route (no google.api.http annotation)` };
+            const requests = Array.isArray(body.requests) ? body.requests : [];
+            if (requests.length !== 1) return { ok: false, code: Status.INVALID_ARGUMENT, codeName: codeName(Status.INVALID_ARGUMENT), message: "over HTTP, give exactly one request message" };
+            const headers: Record<string, string> = {};
+            if (typeof body.metadata === "object" && body.metadata !== null) for (const [k, v] of Object.entries(body.metadata as Record<string, unknown>)) headers[k] = String(v);
+            const deadlineMs = typeof body.deadlineMs === "number" && body.deadlineMs > 0 ? Math.min(body.deadlineMs, 120_000) : 15_000;
+            return callThroughGateway(gatewayUrl, route, requests[0], { headers, deadlineMs });
           }
           return calls.call(catalog.registry([learnt]), body, `etcd:///${params.service}`);
         },

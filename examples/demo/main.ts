@@ -181,7 +181,7 @@ async function main(): Promise<void> {
     say(`  grpcurl -plaintext ${instances[0]!.address} list`);
     if (keep) {
       const url = await startDemoConsole(endpoints);
-      say(`  admin console: ${url}  (services, config, API with try-it, traces, audit log)`);
+      say(`  admin console: ${url}  (services, config, API with try-it, traffic rules and gateway policies, transactions, traces, audit log)`);
       say();
       say("  --keep: everything stays up; press Ctrl-C to stop.");
       await new Promise(() => undefined);

@@ -57,10 +57,7 @@ export function resolveEtcdOptions(options: EtcdOptions = {}, env: NodeJS.Proces
   if (endpoints.length === 0) {
     throw new Error("no etcd endpoints: pass `endpoints` or set ETCD_ENDPOINTS (e.g. ETCD_ENDPOINTS=127.0.0.1:2379)");
   }
-  const namespace = options.namespace ?? env.PROTOMESH_NAMESPACE ?? "default";
-  if (!NAMESPACE_PATTERN.test(namespace)) {
-    throw new Error(`invalid registry namespace ${JSON.stringify(namespace)}: use 1-63 characters from [A-Za-z0-9._-], starting with a letter or digit`);
-  }
+  const namespace = resolveNamespace(options.namespace, env);
   const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   if (!Number.isFinite(callTimeoutMs) || callTimeoutMs <= 0) {
     throw new Error(`invalid callTimeoutMs ${callTimeoutMs}: must be a positive number of milliseconds`);
@@ -70,6 +67,15 @@ export function resolveEtcdOptions(options: EtcdOptions = {}, env: NodeJS.Proces
   }
   const logger = options.logger ?? getLogger().child({ component: "registry.etcd" });
   return { endpoints, namespace, tls, auth: options.auth, callTimeoutMs, logger };
+}
+
+/** The namespace to use (`PROTOMESH_NAMESPACE`, else `"default"`, when not given); throws on an invalid one. */
+export function resolveNamespace(namespace: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const ns = namespace ?? env.PROTOMESH_NAMESPACE ?? "default";
+  if (!NAMESPACE_PATTERN.test(ns)) {
+    throw new Error(`invalid registry namespace ${JSON.stringify(ns)}: use 1-63 characters from [A-Za-z0-9._-], starting with a letter or digit`);
+  }
+  return ns;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Etcd3 } from "etcd3";
 import type { Labels } from "../../runtime/balancing/rule-builders";
 import type { InstanceInfo } from "../../runtime/balancing/instances";
 import { listInstances } from "../instances";
+import { labelName } from "../prometheus/sd-targets";
 import { DEFAULT_QUERIES, type AnalysisSpec, type PromQueries } from "./analysis-spec";
 import type { SideSample } from "./judge";
 import { add, EMPTY_COUNTERS, parseCallCounters, quantile, subtract, type CallCounters } from "./prom-text";
@@ -116,7 +117,7 @@ export function selectorOf(service: string, labels: Labels): string {
   const quote = (v: string) => JSON.stringify(v);
   const parts = [`service=${quote(service)}`];
   for (const [k, v] of Object.entries(labels)) {
-    const name = k.replace(/[^a-zA-Z0-9_]/g, "_");
+    const name = labelName(k);
     parts.push(Array.isArray(v) ? `${name}=~${quote(v.map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"))}` : `${name}=${quote(v)}`);
   }
   parts.push(`grpc_service!~"grpc\\\\..*"`);

@@ -10,7 +10,7 @@ import { listInstances } from "../instances";
 import { newRelease, ReleaseCommandError, type Command as ReleaseVerb } from "../machine";
 import { runCommand } from "../controller/apply";
 import { ReleaseController } from "../controller/controller";
-import { EtcdRuleStore } from "../controller/rule-store";
+import { openTrafficStore } from "../../traffic/store";
 import { ReleaseStateStore, StateConflictError } from "../controller/state-store";
 import { isDone } from "../state";
 import { formatRow, formatStatus } from "./format";
@@ -136,15 +136,15 @@ async function run(args: string[], io: CliIo): Promise<number> {
         });
         const existing = await store.get(service!);
         if (existing && !isDone(existing.state.phase)) throw new CliError(`${service} already has a release in progress (${existing.state.id}, ${existing.state.phase}); abort it or wait`);
-        const before = await new EtcdRuleStore(client, namespace, service!).current();
-        const state = newRelease(spec, before?.rule ?? null, Date.now());
+        const before = await openTrafficStore({ client, namespace, service: service! }).current();
+        const state = newRelease(spec, before?.value ?? null, Date.now());
         await store.put(state, existing?.modRevision ?? "0");
         io.out(`started release ${state.id} of ${service}: ${spec.steps.length} steps; a controller drives it (protomesh release controller)\n`);
         return ExitCode.ok;
       }
       default: {
         const command: ReleaseVerb = verb === "promote" ? (values.full ? "promote-full" : "promote") : VERBS[verb]!;
-        const state = await runCommand(store, new EtcdRuleStore(client, namespace, service!), service!, command);
+        const state = await runCommand(store, openTrafficStore({ client, namespace, service: service! }), service!, command);
         io.out(`${service}: ${state.phase}, ${state.weight} % canary: ${state.message}\n`);
         return ExitCode.ok;
       }

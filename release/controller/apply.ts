@@ -3,21 +3,21 @@
  * conditional. Shared by the controller and the CLI's commands.
  */
 import type { TrafficRule } from "../../runtime/balancing/traffic-rule";
+import type { TrafficStore } from "../../traffic/store";
+import { MAX_COMMENT_LENGTH } from "../../config/records";
 import { applyCommand, ruleForState, type Command, type Transition } from "../machine";
 import type { ReleaseState } from "../state";
-import { RuleConflictError, type RuleStore } from "./rule-store";
 import { StateConflictError, type ReleaseStateStore, type StoredRelease } from "./state-store";
 
-/** Writes `rule` over whatever version is in force, retrying a few times on a concurrent write. */
+/**
+ * What a release needs of a service's rule store: the traffic store's reads and writes (each
+ * write a new version in the rule's history, so `protomesh traffic history` shows every step).
+ */
+export type RuleStore = Pick<TrafficStore, "current" | "write">;
+
+/** Writes `rule` as the next version over whatever is in force (the store retries concurrent writes itself). */
 export async function writeRule(rules: RuleStore, rule: TrafficRule, comment: string): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const current = await rules.current();
-    try {
-      return (await rules.write(rule, { expectVersion: current?.version ?? 0, comment })).version;
-    } catch (err) {
-      if (!(err instanceof RuleConflictError) || attempt >= 4) throw err;
-    }
-  }
+  return (await rules.write(rule, { comment: comment.slice(0, MAX_COMMENT_LENGTH) })).version;
 }
 
 /**

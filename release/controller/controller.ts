@@ -11,8 +11,8 @@ import { judge } from "../analysis/judge";
 import { sourceFor, type MetricSource } from "../analysis/metric-source";
 import { nextAction, recordMeasurement } from "../machine";
 import { isDone, type ReleaseState } from "../state";
-import { commit, writeRule } from "./apply";
-import { EtcdRuleStore, type RuleStore } from "./rule-store";
+import { openTrafficStore } from "../../traffic/store";
+import { commit, type RuleStore } from "./apply";
 import { releaseKeys, ReleaseStateStore, StateConflictError } from "./state-store";
 
 export interface ReleaseControllerOptions {
@@ -24,7 +24,7 @@ export interface ReleaseControllerOptions {
   readonly leaseTtlSeconds?: number;
   /** How often releases are looked at (default 500 ms). */
   readonly tickMs?: number;
-  /** The rule store of a service (default: {@link EtcdRuleStore}). */
+  /** The rule store of a service (default: the traffic store, on this controller's etcd client). */
   readonly ruleStore?: (service: string) => RuleStore;
   readonly logger?: Logger;
 }
@@ -117,7 +117,7 @@ export class ReleaseController {
   }
 
   private rules(service: string): RuleStore {
-    return this.options.ruleStore?.(service) ?? new EtcdRuleStore(this.options.client, this.options.namespace, service);
+    return this.options.ruleStore?.(service) ?? openTrafficStore({ client: this.options.client, namespace: this.options.namespace, service, author: `protomesh release controller ${this.id}` });
   }
 
   /** Carries out every action that is due for one release. */

@@ -9,16 +9,17 @@ import { greeterHandlers } from "../../examples/greeter/service";
 import { main } from "../../cli/main";
 import type { CliIo } from "../../cli/command";
 import { GreeterDefinition } from "./greeter";
-import type { LoadInstance } from "./rule-following-load";
 
 export interface VersionedGreeter {
   readonly server: Server;
-  readonly instance: LoadInstance;
+  readonly instance: { readonly id: string; readonly version: string; readonly address: string };
   readonly metricsPort: number;
 }
 
 export interface GreeterFleet {
   readonly instances: VersionedGreeter[];
+  /** Instance id → version. */
+  readonly versions: ReadonlyMap<string, string>;
   close(): Promise<void>;
 }
 
@@ -35,7 +36,7 @@ export async function startFleet(endpoints: string[], namespace: string, version
       ...base,
       async sayHello(req, ctx) {
         // Every fifth call fails at 20 %: deterministic, so each interval sees the same share.
-        if (v.failShare && ++calls % Math.round(1 / v.failShare) === 0) throw new RpcError(Status.INTERNAL, "canary bug");
+        if (v.failShare && ++calls % Math.round(1 / v.failShare) === 0) throw new RpcError(Status.INTERNAL, `canary bug in ${id}`);
         return base.sayHello(req, ctx);
       },
     });
@@ -44,6 +45,7 @@ export async function startFleet(endpoints: string[], namespace: string, version
   }
   return {
     instances,
+    versions: new Map(instances.map((i) => [i.instance.id, i.instance.version])),
     async close() {
       await Promise.all(instances.map((i) => i.server.shutdown({ graceMs: 500 })));
       await registry.close();

@@ -9,6 +9,8 @@ import { AuditPage } from "./audit-page";
 import { ConfigPage } from "./config-page";
 import { ServicesPage } from "./services-page";
 import { TracesPage } from "./traces-page";
+import { TrafficPage } from "./traffic-page";
+import { TransactionsPage } from "./transactions-page";
 
 export interface PageProps {
   session: SessionInfo;
@@ -21,6 +23,8 @@ export const PAGES: Record<string, FunctionComponent<PageProps>> = {
   services: ServicesPage,
   config: ConfigPage,
   api: ApiPage,
+  traffic: TrafficPage,
+  transactions: TransactionsPage,
   traces: TracesPage,
   audit: AuditPage,
 };
