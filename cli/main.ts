@@ -21,6 +21,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   "prometheus-sd": { summary: "Prometheus HTTP service discovery from the etcd registry (targets labelled service, version, zone, id)", load: () => (require("../release/prometheus/sd-command") as typeof import("../release/prometheus/sd-command")).prometheusSdCommand },
   "tx-server": { summary: "run a distributed-transaction coordinator (TCC, saga, messages, notifications)", load: () => (require("../transaction/cli/tx-server-command") as typeof import("../transaction/cli/tx-server-command")).txServerCommand },
   tx: { summary: "list, show, retry or stop distributed transactions", load: () => (require("../transaction/cli/tx-command") as typeof import("../transaction/cli/tx-command")).txCommand },
+  new: { summary: "create a service project: proto, server, client, tests, Dockerfile, Kubernetes, Prometheus, Grafana, CI", load: () => (require("../scaffold/new-command") as typeof import("../scaffold/new-command")).newCommand },
   console: { summary: "serve the admin console (services, config, API, traces, audit); manage its users", load: () => (require("../console/console-command") as typeof import("../console/console-command")).consoleCommand },
 };
 

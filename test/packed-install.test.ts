@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { expect } from "chai";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { forbidden, modulesLoadedBy, NOT_AT_ROOT } from "./helpers/import-weight";
-import { npm, npmInstall, packRepository, REPO, run, runOk, startProject, tourBlocks, writeFiles } from "./helpers/packed";
+import { npm, npmInstall, REPO, run, runOk, sharedTarball, startProject, tourBlocks, writeFiles } from "./helpers/packed";
 
 // What a newcomer gets from `npm pack` / a git or tarball install: the package built on pack,
 // installed offline (local npm cache + the tarball) into empty projects, used in the three
@@ -95,8 +95,7 @@ describe("the packed package, installed offline from its tarball", function () {
   before(async function () {
     this.timeout(20 * 60_000);
     work = fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-packed-"));
-    // PROTOMESH_TEST_TARBALL reuses a tarball packed earlier (to iterate on this spec only).
-    tarball = process.env.PROTOMESH_TEST_TARBALL ?? (await packRepository(work));
+    tarball = await sharedTarball();
   });
   after(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
@@ -108,7 +107,9 @@ describe("the packed package, installed offline from its tarball", function () {
     expect(files).to.include.members(["package.json", "README.md", "bin/protomesh.js", "bin/protoc-gen-protomesh.js", "bin/load.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/codegen/plugin-main.js", "dist/console-ui/index.html", "dist/console/index.js", "dist/gen/protomesh/transaction/v1/coordinator_protomesh.js"]);
     // Generated code of the framework's own services (dist/gen/protomesh/…, such as the
     // transaction coordinator) runs in the package; generated examples do not.
-    const unwanted = files.filter((f) => /\.ts$/.test(f) && !f.endsWith(".d.ts") || /\.test\.|\.map$|^dist\/(examples|test|bench)\/|^dist\/gen\/(?!protomesh\/)|^bin\/run\.js$|testdata/.test(f));
+    // The templates of `protomesh new` ship as text (`*.tmpl`), and are not code that runs.
+    expect(files).to.include.members(["scaffold/templates/Dockerfile.tmpl", "scaffold/templates/test/service.test.ts.tmpl", "dist/scaffold/new-command.js"]);
+    const unwanted = files.filter((f) => !f.startsWith("scaffold/templates/") && (/\.ts$/.test(f) && !f.endsWith(".d.ts") || /\.test\.|\.map$|^dist\/(examples|test|bench)\/|^dist\/gen\/(?!protomesh\/)|^bin\/run\.js$|testdata/.test(f)));
     expect(unwanted, "files that a user never runs").to.deep.equal([]);
   });
 

@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 export const REPO = path.resolve(__dirname, "..", "..");
@@ -82,6 +83,24 @@ export async function packRepository(dest: string): Promise<string> {
   const json = packed.stdout.slice(packed.stdout.indexOf("["));
   const [{ filename }] = JSON.parse(json) as Array<{ filename: string }>;
   return path.join(dest, filename);
+}
+
+let shared: Promise<string> | undefined;
+
+/**
+ * The repository packed once per test process, shared by the specs that install it (packing
+ * builds everything and takes minutes); removed when the process exits.
+ * PROTOMESH_TEST_TARBALL reuses a tarball packed earlier (to iterate on one spec).
+ */
+export function sharedTarball(): Promise<string> {
+  if (process.env.PROTOMESH_TEST_TARBALL) return Promise.resolve(process.env.PROTOMESH_TEST_TARBALL);
+  if (!shared) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-tarball-"));
+    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    shared = packRepository(dir);
+    shared.catch(() => (shared = undefined));
+  }
+  return shared;
 }
 
 /**
