@@ -23,3 +23,4 @@ export { serviceRoutes, RouteConfigError, type GatewayRoute } from "./routes";
 export { RouteTable, filesFromDescriptors, filesFromDescriptorSet, type RouteSource, type BoundRoute } from "./route-table";
 export { httpStatusOf, statusJson, GatewayError, type StatusJson } from "./http-errors";
 export { RETRYABLE_CODES, retryableRoute, type RetryableCode } from "./retry";
+export { readTlsFiles, checkTls, GatewayTlsError, type TlsMaterial } from "./tls";
