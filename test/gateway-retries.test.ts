@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { RpcError, Status, type Server } from "protomesh";
+import { createJsonLogger, RpcError, Status, type Server } from "protomesh";
 import { PolicyStore, PolicyValidationError, type Gateway, type GatewayPolicy } from "../gateway";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { startGateway, startHttpGreeter } from "./helpers/gateway";
@@ -52,7 +52,7 @@ describe("gateway route retries (idempotent methods only)", function () {
       },
     });
     store = new PolicyStore({ endpoints: etcd.endpoints, namespace, env: "test" });
-    gw = await startGateway(greeter.address, { etcd: { endpoints: etcd.endpoints, namespace }, env: "test" });
+    gw = await startGateway(greeter.address, { etcd: { endpoints: etcd.endpoints, namespace }, env: "test", logger: createJsonLogger({ level: "silent" }) });
   });
   after(async () => {
     await gw?.gateway.close();

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace";
-import type { Server } from "protomesh";
+import { createJsonLogger, type Server } from "protomesh";
 import { setupTracing, type TracingHandle } from "protomesh/tracing";
 import type { Gateway } from "../gateway";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
@@ -21,7 +21,7 @@ describe("gateway tracing: request span → upstream client span → greeter ser
     exporter = new InMemorySpanExporter();
     stop = setupTracing({ serviceName: "gateway-tracing-test", exporter, exportDelayMs: 1 });
     greeter = await startHttpGreeter();
-    gw = await startGateway(greeter.address, { etcd: { endpoints: etcd.endpoints, namespace: uniqueNamespace() }, env: "test" });
+    gw = await startGateway(greeter.address, { etcd: { endpoints: etcd.endpoints, namespace: uniqueNamespace() }, env: "test", logger: createJsonLogger({ level: "silent" }) });
   });
   after(async () => {
     await gw?.gateway.close();
