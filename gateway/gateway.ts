@@ -18,6 +18,7 @@ import { validatePolicy } from "./policy-validate";
 import { RateLimiter } from "./rate-limit";
 import { ClusterLimiter } from "./rate-limit-redis";
 import { filesFromDescriptors, RouteTable, type BoundRoute, type RouteSource } from "./route-table";
+import { checkTls } from "./tls";
 import { TrafficRouter } from "./traffic";
 import { Upstreams } from "./upstreams";
 
@@ -94,6 +95,8 @@ export interface Gateway {
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const logger = options.logger ?? getLogger().child({ component: "gateway" });
   const name = options.name ?? "default";
+  // Before any connection is made: a bad key or certificate is a start-up error, not a failed handshake later.
+  if (options.tls) checkTls(options.tls);
   const table = new RouteTable(options.unannotated === true);
   const resolved = options.etcd ? resolveEtcdOptions({ ...options.etcd, logger }) : undefined;
   const registry: EtcdRegistry | undefined = options.etcd ? etcdRegistry({ ...options.etcd, logger }) : undefined;

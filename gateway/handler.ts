@@ -11,12 +11,13 @@ import { checkContentType, hasBody, parseJsonBody, parseJsonStream, readBody } f
 import { applyCors, preflight } from "./cors";
 import { metadataToHeaders, requestedTimeoutMs, requestMetadata } from "./headers";
 import { GatewayError, httpStatusOfError, statusJson } from "./http-errors";
-import { endRequestSpan, injectTrace, startRequestSpan, type GatewayMetrics, type RequestSpan } from "./observe";
+import { endRequestSpan, endUpstreamSpan, injectTrace, startRequestSpan, startUpstreamSpan, type GatewayMetrics, type RequestSpan } from "./observe";
 import { PathError } from "./path-match";
 import { routePolicy, type GatewayPolicy, type RoutePolicy } from "./policy";
 import { parseQueryString, QueryError } from "./query";
 import type { RateLimiter } from "./rate-limit";
 import { requestJson } from "./request-message";
+import { retryableRoute, withRetries } from "./retry";
 import type { BoundRoute, RouteTable } from "./route-table";
 import type { TrafficRouter } from "./traffic";
 import { streamResponses } from "./stream-response";
@@ -86,11 +87,10 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     }
     const md = requestMetadata(req, { allow: allowList(policy), requestId, remoteAddress: req.socket.remoteAddress, secure: deps.secure });
     for (const [k, v] of identity.metadata) md.set(k, v);
-    injectTrace(rs, md);
     const deadline = Date.now() + timeoutOf(req, policy);
     const requests = await readRequests(route, match.variables, req, query, policy, deps);
     const client = deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
-    status = await call(deps, client, route, policy, req, res, md, deadline, requests);
+    status = await call(deps, client, route, policy, req, res, md, deadline, requests, rs);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
     failure = e.rawMessage;
@@ -151,34 +151,50 @@ async function readRequests(route: BoundRoute, variables: Map<string, string>, r
   return [build(body ? parseJsonBody(body) : undefined)];
 }
 
-async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[]): Promise<number> {
+async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[], rs: RequestSpan): Promise<number> {
   const abort = new AbortController();
   // The client went away before the answer was complete: cancel upstream.
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
   };
   res.on("close", onClose);
+  const streaming = route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming";
+  const retry = retryableRoute(route) ? policy.retry : undefined;
   try {
-    const responses = dynamicCall(client, route.method, requests, {
-      metadata: md,
-      deadline,
-      registry: route.registry,
-      emitDefaults: policy.emitDefaults === true,
-      signal: abort.signal,
-      onHeader: (h) => {
-        if (!res.headersSent) metadataToHeaders(h, res, deps.responseHeaderPrefix);
-      },
+    return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, async (attempt) => {
+      // One client span per attempt, child of the request's span; the upstream's server span is its child.
+      const up = startUpstreamSpan(rs, route.grpcPath, attempt);
+      const attemptMd = md.clone();
+      injectTrace(up, attemptMd);
+      try {
+        const responses = dynamicCall(client, route.method, requests, {
+          metadata: attemptMd,
+          deadline,
+          registry: route.registry,
+          emitDefaults: policy.emitDefaults === true,
+          signal: abort.signal,
+          onHeader: (h) => {
+            if (!res.headersSent) metadataToHeaders(h, res, deps.responseHeaderPrefix);
+          },
+        });
+        if (streaming) {
+          const status = await streamResponses(responses, req, res, route);
+          endUpstreamSpan(up, status < 400 ? undefined : `HTTP ${status}`);
+          return status;
+        }
+        let answer: JsonValue | undefined;
+        for await (const value of responses) answer = value;
+        if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
+        endUpstreamSpan(up, undefined);
+        const body = JSON.stringify(pickResponseBody(route, answer ?? {}));
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+        return 200;
+      } catch (err) {
+        endUpstreamSpan(up, err);
+        throw err;
+      }
     });
-    if (route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming") {
-      return await streamResponses(responses, req, res, route);
-    }
-    let answer: JsonValue | undefined;
-    for await (const value of responses) answer = value;
-    if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
-    const body = JSON.stringify(pickResponseBody(route, answer ?? {}));
-    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-    res.end(body);
-    return 200;
   } finally {
     res.off("close", onClose);
   }

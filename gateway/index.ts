@@ -11,7 +11,7 @@
  * ```
  */
 export { createGateway, type Gateway, type GatewayOptions, type StaticUpstream } from "./gateway";
-export type { GatewayPolicy, RoutePolicy, AuthMode, LimitKey, LocalLimit, ClusterLimit, RateLimitPolicy, CorsPolicy, JwtSettings, ApiKeySettings, PolicyIssue } from "./policy";
+export type { GatewayPolicy, RoutePolicy, AuthMode, LimitKey, LocalLimit, ClusterLimit, RateLimitPolicy, CorsPolicy, JwtSettings, ApiKeySettings, PolicyIssue, RetryPolicy } from "./policy";
 export { PolicyValidationError, routePolicy } from "./policy";
 export { checkPolicy, validatePolicy } from "./policy-validate";
 export { PolicyStore, policyApp, type PolicyStoreOptions } from "./policy-store";
@@ -22,3 +22,5 @@ export { Router, type RouteMatch } from "./router";
 export { serviceRoutes, RouteConfigError, type GatewayRoute } from "./routes";
 export { RouteTable, filesFromDescriptors, filesFromDescriptorSet, type RouteSource, type BoundRoute } from "./route-table";
 export { httpStatusOf, statusJson, GatewayError, type StatusJson } from "./http-errors";
+export { RETRYABLE_CODES, retryableRoute, type RetryableCode } from "./retry";
+export { readTlsFiles, checkTls, GatewayTlsError, type TlsMaterial } from "./tls";

@@ -4,6 +4,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { LATENCY_BUCKETS, metricsRegistry } from "../runtime/metrics";
 import { metadataSetter } from "../runtime/tracing-interceptor";
+import { RpcError, Status } from "../runtime/errors";
 
 /**
  * One server span per HTTP request (HTTP semantic conventions), whose context
@@ -48,6 +49,28 @@ export function injectTrace(rs: RequestSpan, md: Metadata): void {
   md.remove("traceparent");
   md.remove("tracestate");
   propagation.inject(rs.ctx, md, metadataSetter);
+}
+
+/**
+ * The gRPC client span of one upstream attempt (RPC semantic conventions),
+ * child of the request's span. With retries, each attempt has its own.
+ */
+export function startUpstreamSpan(rs: RequestSpan, grpcPath: string, attempt: number): RequestSpan {
+  const [service = "", method = ""] = grpcPath.slice(1).split("/");
+  const span = trace.getTracer("protomesh.gateway").startSpan(
+    `${service}/${method}`,
+    { kind: SpanKind.CLIENT, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method, ...(attempt > 1 ? { "http.request.resend_count": attempt - 1 } : {}) } },
+    rs.ctx,
+  );
+  return { span, ctx: trace.setSpan(rs.ctx, span) };
+}
+
+/** Ends an upstream span with the call's gRPC status (`err` undefined: OK). */
+export function endUpstreamSpan(up: RequestSpan, err: unknown): void {
+  const code = err instanceof RpcError ? err.code : err === undefined ? Status.OK : Status.UNKNOWN;
+  up.span.setAttribute("rpc.grpc.status_code", code);
+  if (err !== undefined) up.span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+  up.span.end();
 }
 
 export function endRequestSpan(rs: RequestSpan, status: number, error?: string): void {

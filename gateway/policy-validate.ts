@@ -1,6 +1,7 @@
 import { validateTrafficRule } from "../runtime/balancing";
 import type { GatewayPolicy, PolicyIssue } from "./policy";
 import { PolicyValidationError } from "./policy";
+import { RETRYABLE_CODES } from "./retry";
 
 /**
  * Checks a policy document field by field; unknown keys are errors (a typo
@@ -82,6 +83,20 @@ const routePolicy = object({
   }),
   maxBodyBytes: num(1, 1 << 30, true),
   emitDefaults: bool,
+  retry: (v, path, issues) => {
+    object({
+      attempts: num(2, 10, true),
+      codes: (c, at, out) => {
+        if (!Array.isArray(c) || c.length === 0) return void out.push({ path: at, message: "must be a non-empty list of gRPC code names" });
+        c.forEach((x, i) => void ((typeof x !== "string" || !(RETRYABLE_CODES as readonly string[]).includes(x)) && out.push({ path: `${at}[${i}]`, message: `must be one of ${RETRYABLE_CODES.join(", ")} (DEADLINE_EXCEEDED and CANCELLED are never retried)` })));
+      },
+      backoffMs: num(1, 10_000, true),
+      maxBackoffMs: num(1, 60_000, true),
+    })(v, path, issues);
+    if (!isObject(v)) return;
+    if (v.attempts === undefined) issues.push({ path: `${path}.attempts`, message: "is required (tries in all, 2 to 10)" });
+    if (typeof v.backoffMs === "number" && typeof v.maxBackoffMs === "number" && v.maxBackoffMs < v.backoffMs) issues.push({ path: `${path}.maxBackoffMs`, message: "must be at least backoffMs" });
+  },
 });
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;

@@ -52,6 +52,22 @@ export interface CorsPolicy {
   readonly maxAgeSeconds?: number;
 }
 
+/**
+ * Retries of an upstream call, for methods that may be repeated (see
+ * `retry.ts`: idempotent per the proto, or an HTTP GET route). Never once the
+ * answer has started, never past the request's deadline.
+ */
+export interface RetryPolicy {
+  /** Tries in all, the first included (2 to 10). */
+  readonly attempts: number;
+  /** gRPC codes that are tried again (default ["UNAVAILABLE"]). */
+  readonly codes?: readonly ("UNAVAILABLE" | "RESOURCE_EXHAUSTED" | "ABORTED" | "INTERNAL" | "UNKNOWN")[];
+  /** Longest wait before the first retry, ms (default 25); each retry waits between half of it and all of it, and it doubles. */
+  readonly backoffMs?: number;
+  /** Cap on that wait, ms (default 1000). */
+  readonly maxBackoffMs?: number;
+}
+
 /** Settings that apply to one route (after merging defaults, service and method). */
 export interface RoutePolicy {
   readonly auth?: AuthMode;
@@ -75,6 +91,8 @@ export interface RoutePolicy {
   readonly maxBodyBytes?: number;
   /** Write fields holding default values in responses (default false). */
   readonly emitDefaults?: boolean;
+  /** Retry idempotent upstream calls (off by default). */
+  readonly retry?: RetryPolicy;
 }
 
 export interface JwtSettings {

@@ -9,6 +9,7 @@ import { RegistryRoutes } from "../discovery";
 import { createGateway, type GatewayOptions } from "../gateway";
 import { validatePolicy } from "../policy-validate";
 import { filesFromDescriptorSet, RouteTable, type BoundRoute } from "../route-table";
+import { checkTls, GatewayTlsError, readTlsFiles, type TlsMaterial } from "../tls";
 import { Upstreams } from "../upstreams";
 import type { GatewayFlags } from "./command";
 
@@ -63,8 +64,19 @@ function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): 
     unannotated: flags.unannotated === true,
     redis: flags.redis,
     methodOverride: flags["method-override"] === true,
-    tls: flags["tls-cert"] ? { cert: fs.readFileSync(path.resolve(io.cwd, flags["tls-cert"])), key: fs.readFileSync(path.resolve(io.cwd, flags["tls-key"]!)) } : undefined,
+    tls: flags["tls-cert"] ? tlsFiles(path.resolve(io.cwd, flags["tls-cert"]), path.resolve(io.cwd, flags["tls-key"]!)) : undefined,
   };
+}
+
+function tlsFiles(certFile: string, keyFile: string): TlsMaterial {
+  try {
+    const material = readTlsFiles(certFile, keyFile);
+    checkTls(material);
+    return material;
+  } catch (err) {
+    if (err instanceof GatewayTlsError) throw new CliError(`--tls-cert ${certFile} / --tls-key ${keyFile}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** `protomesh gateway [run]`: serves until SIGINT or SIGTERM. */
