@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { defaultAnalysis } from "./analysis/analysis-spec";
 import { judge, type Measurement } from "./analysis/judge";
 import { applyCommand, newRelease, nextAction, recordMeasurement, ReleaseCommandError, type Action } from "./machine";
+import { ruleAt } from "./rules";
 import { canarySteps, type ReleaseSpec } from "./spec";
 import type { ReleaseState } from "./state";
 
@@ -73,9 +74,12 @@ describe("release state machine", () => {
     expect(meh.verdict).to.equal("Inconclusive");
     run = drive(run.state, 1000, () => meh);
     expect(run.state.phase).to.equal("Paused");
-    const resumed = applyCommand(run.state, "resume", 1500).state;
-    expect(resumed.phase).to.equal("Progressing");
-    expect(drive(resumed, 1500, () => good(1500)).weights).to.deep.equal([50]);
+    const resumed = applyCommand(run.state, "resume", 1500);
+    expect(resumed.state.phase).to.equal("Progressing");
+    // The next weight goes with the command; the controller carries on with the analysis after it.
+    expect(resumed.state.weight).to.equal(50);
+    expect(resumed.rule).to.deep.equal(ruleAt(spec, 50));
+    expect(nextAction(resumed.state, 1500).kind).to.equal("wait");
   });
 
   it("aborts, retries from the first step, and refuses commands that do not apply", () => {
@@ -109,10 +113,27 @@ describe("release state machine", () => {
     const paused = nextAction(first.transition.state, 1);
     if (paused.kind !== "apply") throw new Error("expected apply");
     expect(paused.transition.state.phase).to.equal("Paused");
+    // The command itself switches: no controller needs to run for traffic to move.
     const promoted = applyCommand(paused.transition.state, "promote", 2);
-    const end = nextAction(promoted.state, 3);
-    if (end.kind !== "apply") throw new Error("expected apply");
-    expect(end.transition.state.phase).to.equal("Succeeded");
-    expect(end.transition.rule!.routes!.map((r) => r.name)).to.deep.equal(["green"]);
+    expect(promoted.state.phase).to.equal("Succeeded");
+    expect(promoted.rule!.routes!.map((r) => r.name)).to.deep.equal(["green"]);
+    expect(nextAction(promoted.state, 3).kind).to.equal("wait");
+  });
+
+  it("promote and resume write the weight steps that follow at once, and stop at the next pause or analysis", () => {
+    const canary: ReleaseSpec = { service: "greeter", strategy: "canary", stable: { version: "v1" }, canary: { version: "v2" }, steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }, { pause: {} }, { setWeight: 100 }] };
+    const first = nextAction(newRelease(canary, null, 0), 0);
+    if (first.kind !== "apply") throw new Error("expected apply");
+    const paused = nextAction(first.transition.state, 1);
+    if (paused.kind !== "apply") throw new Error("expected apply");
+    const promoted = applyCommand(paused.transition.state, "promote", 2);
+    expect(promoted.state.weight).to.equal(50);
+    expect(promoted.rule, "the 50 % rule goes with the command").to.deep.equal(ruleAt(canary, 50));
+    expect(promoted.state.stepIndex, "at the second pause").to.equal(3);
+    const paused2 = nextAction(promoted.state, 3);
+    if (paused2.kind !== "apply") throw new Error("expected apply");
+    const resumed = applyCommand(paused2.transition.state, "resume", 4);
+    expect(resumed.state.phase).to.equal("Succeeded");
+    expect(resumed.state.weight).to.equal(100);
   });
 });

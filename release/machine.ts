@@ -111,11 +111,11 @@ export function applyCommand(state: ReleaseState, command: Command, now: number)
       if (state.phase !== "Paused") refuse(`it is ${state.phase}, not Paused`);
       if (state.pausedBy === "user") return { state: evolve(state, now, { phase: "Progressing", pausedBy: undefined, message: "resumed" }, "resumed") };
       // A paused step, or an analysis a human has now judged: carry on with the next step.
-      return { state: advance(evolve(state, now, { phase: "Progressing", pausedBy: undefined }), now, {}, `resumed past step ${state.stepIndex + 1}`) };
+      return carryOn(advance(evolve(state, now, { phase: "Progressing", pausedBy: undefined }), now, {}, `resumed past step ${state.stepIndex + 1}`), now);
     }
     case "promote":
       if (done) refuse(`it is ${state.phase}`);
-      return { state: advance(evolve(state, now, { phase: "Progressing", pausedBy: undefined }), now, {}, `promoted past step ${state.stepIndex + 1}`) };
+      return carryOn(advance(evolve(state, now, { phase: "Progressing", pausedBy: undefined }), now, {}, `promoted past step ${state.stepIndex + 1}`), now);
     case "promote-full":
       if (done) refuse(`it is ${state.phase}`);
       return succeed(state, now, "promoted in full by a user");
@@ -141,6 +141,24 @@ export function ruleForState(state: ReleaseState): TrafficRule {
   if (state.phase === "Aborted" || state.phase === "Degraded") return abortedRule(state.spec);
   if (state.phase === "Succeeded") return promotedRule(state.spec);
   return ruleAt(state.spec, state.weight);
+}
+
+/**
+ * What a command that moves a release on does at once rather than leaving to a controller: the
+ * weight steps that follow (their rule is written with the command) and, past the last step,
+ * success with the promoted rule. So `promote` and `resume` move traffic with or without a
+ * running controller; a pause or an analysis step still waits for one.
+ */
+function carryOn(state: ReleaseState, now: number): Transition {
+  let current = state;
+  let rule: TrafficRule | undefined;
+  for (;;) {
+    const step = current.spec.steps[current.stepIndex];
+    if (step === undefined) return succeed(current, now, "all steps done");
+    if (!("setWeight" in step)) return rule ? { state: current, rule } : { state: current };
+    current = advance(current, now, { weight: step.setWeight }, `weight ${step.setWeight} %`);
+    rule = ruleAt(current.spec, step.setWeight);
+  }
 }
 
 function advance(state: ReleaseState, now: number, changes: Partial<ReleaseState>, event: string): ReleaseState {

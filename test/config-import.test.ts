@@ -86,7 +86,9 @@ colour=blue
 const BAD_JSON = `{"greeting": ["Hello"], "rateLimit": {"burst": 1.5}, "features": {"shout": "yes"}, "logLevel": 9}`;
 
 describe("config: import from YAML, properties and JSON", function () {
-  this.timeout(50_000);
+  // Each CLI run is a fresh process (start-up, a schema compile): about a second on an idle
+  // machine, ten or more on a loaded one, and one spec runs nine of them.
+  this.timeout(180_000);
   const etcd = useEmbeddedEtcd();
   const fx = useConfigFixture(etcd, { app: "greeter", env: "prod" });
   let dir: string;

@@ -45,7 +45,7 @@ describe("traffic rules over etcd:/// with real greeters", function () {
   const fixture = useEmbeddedEtcd();
 
   async function startInstance(spec: { id: string; version: string; zone: string }): Promise<void> {
-    const registry = etcdRegistry({ endpoints: fixture.endpoints, namespace, ttlSeconds: 2 });
+    const registry = etcdRegistry({ endpoints: fixture.endpoints, namespace, ttlSeconds: 10 }); // nothing waits for expiry; a starved process stays registered
     const server = createServer({ name: "greeter", registry, instance: { id: spec.id, version: spec.version, zone: spec.zone } });
     server.add(GreeterDefinition, greeterHandlers(spec.id));
     await server.listen("127.0.0.1:0");
