@@ -22,6 +22,7 @@ import { runInstructions } from "./scenario-instructions";
 import { runOverhead } from "./scenario-overhead";
 import { runScale } from "./scenario-scale";
 import { runStreaming } from "./scenario-streaming";
+import { runTx } from "./scenario-tx";
 import { runUnary } from "./scenario-unary";
 import { pinProcess, planCpus, stopAllWorkers } from "./workers";
 
@@ -103,6 +104,7 @@ async function run(options: BenchOptions): Promise<void> {
     if (wants("scale")) sections.push(await runScale(ctx));
     if (wants("overhead")) sections.push(await runOverhead(ctx));
     if (wants("instructions")) sections.push(await runInstructions(ctx));
+    if (wants("tx")) sections.push(await runTx(ctx));
   } finally {
     await stopAllWorkers();
     await etcd?.stop();

@@ -1,6 +1,6 @@
 /** Command-line flags of `npm run bench`. */
 
-export const SCENARIOS = ["unary", "streaming", "discovery", "hash", "scale", "overhead", "instructions"] as const;
+export const SCENARIOS = ["unary", "streaming", "discovery", "hash", "scale", "overhead", "instructions", "tx"] as const;
 /** What a run without `--only` does: `instructions` (valgrind, minutes per process) only on request. */
 export const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== "instructions");
 export type ScenarioName = (typeof SCENARIOS)[number];

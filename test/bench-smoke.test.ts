@@ -27,7 +27,7 @@ describe("npm run bench -- --quick", function () {
   it("runs every scenario and prints a report with a table for each", async () => {
     const { code, stdout, stderr } = await runQuickBench();
     expect(code, `bench exited with ${code}\n${stderr.slice(-3000)}`).to.equal(0);
-    for (const title of ["1. Unary echo", "1b. Unary echo, large messages", "2. Cost of consistent_hash and of tracing", "3. Server streaming", "4. Discovery", "5. Consistent hash quality", "6. Scale"]) {
+    for (const title of ["1. Unary echo", "1b. Unary echo, large messages", "2. Cost of consistent_hash and of tracing", "3. Server streaming", "4. Discovery", "5. Consistent hash quality", "6. Scale", "9. Distributed transactions"]) {
       expect(stdout).to.contain(`### ${title}`);
     }
     expect(stdout).to.contain("- command: `npm run bench -- --quick`");

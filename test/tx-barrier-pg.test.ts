@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { Pool } from "pg";
 import { pgBarrier } from "../transaction/barrier/adapter-pg";
 import { checkBarrierInterleavings } from "./helpers/barrier-model";
+import { checkPrune } from "./helpers/barrier-prune";
 import { usePostgres } from "./helpers/postgres";
 
 describe("barrier on Postgres (pg)", function () {
@@ -50,5 +51,18 @@ describe("barrier on Postgres (pg)", function () {
     release();
     await producer;
     expect(await answer).to.equal("committed");
+  });
+
+  it("prunes old rows of closed branches only, and stays exactly once for replays inside the retention window", async () => {
+    const barrier = pgBarrier(pool);
+    await barrier.driver.createTable();
+    await checkPrune(
+      {
+        barrier,
+        run: async (sql) => (await pool.query(sql)).rowCount ?? 0,
+        rows: async (gid) => (await pool.query<{ k: string }>("SELECT branch_id || '/' || op AS k FROM protomesh_barrier WHERE gid = $1 ORDER BY k", [gid])).rows.map((r) => r.k),
+      },
+      "pg",
+    );
   });
 });

@@ -27,6 +27,7 @@ export { pgBarrier } from "./barrier/adapter-pg";
 export { pgliteBarrier } from "./barrier/adapter-pglite";
 export { sqliteBarrier } from "./barrier/adapter-sqlite";
 export { postgresBarrierSchema, sqliteBarrierSchema } from "./barrier/schema";
+export { MIN_RETENTION_MS, type PruneOptions, type PeriodicPruneOptions } from "./barrier/prune";
 export { branchCallOf, branchMetadata, TX_METADATA, type BranchCall, type BarrierOp } from "./barrier/call-info";
 export { queryPreparedHandler } from "./barrier/query-prepared";
 

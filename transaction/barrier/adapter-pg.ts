@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from "pg";
 import { Barrier, BARRIER_TABLE, checkTableName, type BarrierDriver } from "./barrier";
+import { pruneSql } from "./prune";
 import { postgresBarrierSchema } from "./schema";
 
 /**
@@ -39,6 +40,9 @@ export function pgBarrier(pool: Pool, options: { table?: string } = {}): Barrier
     },
     async createTable() {
       await pool.query(postgresBarrierSchema(table));
+    },
+    async deleteClosedBefore(cutoff) {
+      return (await pool.query(pruneSql(table, "postgres"), [cutoff])).rowCount ?? 0;
     },
   };
   return new Barrier(driver);

@@ -1,5 +1,6 @@
 import type { PGlite, Transaction } from "@electric-sql/pglite";
 import { Barrier, BARRIER_TABLE, checkTableName, type BarrierDriver } from "./barrier";
+import { pruneSql } from "./prune";
 import { postgresBarrierSchema } from "./schema";
 
 /**
@@ -20,6 +21,9 @@ export function pgliteBarrier(db: PGlite, options: { table?: string } = {}): Bar
     },
     async createTable() {
       await db.exec(postgresBarrierSchema(table));
+    },
+    async deleteClosedBefore(cutoff) {
+      return (await db.query(pruneSql(table, "postgres"), [cutoff])).affectedRows ?? 0;
     },
   };
   return new Barrier(driver);

@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import { Barrier, BARRIER_TABLE, checkTableName, type BarrierDriver } from "./barrier";
+import { pruneSql } from "./prune";
 import { sqliteBarrierSchema } from "./schema";
 
 /**
@@ -39,6 +40,10 @@ export function sqliteBarrier(db: Database, options: { table?: string } = {}): B
     },
     async createTable() {
       db.exec(sqliteBarrierSchema(table));
+    },
+    deleteClosedBefore(cutoff) {
+      // Queued like a guarded call, so it never lands inside another call's open transaction.
+      return driver.transaction(async () => db.prepare(pruneSql(table, "sqlite")).run(cutoff, cutoff).changes);
     },
   };
   return new Barrier(driver);

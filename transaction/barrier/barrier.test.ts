@@ -6,6 +6,7 @@ import { pgliteBarrier } from "./adapter-pglite";
 import { sqliteBarrier } from "./adapter-sqlite";
 import type { Barrier } from "./barrier";
 import { checkBarrierInterleavings, type ModelDb } from "../../test/helpers/barrier-model";
+import { checkPrune } from "../../test/helpers/barrier-prune";
 
 const ACCOUNT_PG = "CREATE TABLE account (id text PRIMARY KEY, available bigint NOT NULL CHECK (available >= 0), frozen bigint NOT NULL CHECK (frozen >= 0))";
 
@@ -112,6 +113,21 @@ describe("barrier on PGlite", function () {
       await m.db.close();
     }
   });
+  it("prunes old rows of closed branches only, and stays exactly once for replays inside the retention window", async () => {
+    const m = await pgliteModel();
+    try {
+      await checkPrune(
+        {
+          barrier: m.barrier,
+          run: async (sql) => (await m.db.query(sql)).affectedRows ?? 0,
+          rows: async (gid) => (await m.db.query<{ k: string }>("SELECT branch_id || '/' || op AS k FROM protomesh_barrier WHERE gid = $1 ORDER BY k", [gid])).rows.map((r) => r.k),
+        },
+        "pglite",
+      );
+    } finally {
+      await m.db.close();
+    }
+  });
 });
 
 describe("barrier on SQLite (better-sqlite3)", function () {
@@ -121,6 +137,38 @@ describe("barrier on SQLite (better-sqlite3)", function () {
     const m = sqliteModel();
     try {
       await checkBarrierInterleavings(m, 100);
+    } finally {
+      m.db.close();
+    }
+  });
+  it("prunes old rows of closed branches only, and stays exactly once for replays inside the retention window", async () => {
+    const m = sqliteModel();
+    try {
+      await checkPrune(
+        {
+          barrier: m.barrier,
+          run: async (sql) => m.db.prepare(sql).run().changes,
+          rows: async (gid) => (m.db.prepare("SELECT branch_id || '/' || op AS k FROM protomesh_barrier WHERE gid = ? ORDER BY k").all(gid) as Array<{ k: string }>).map((r) => r.k),
+        },
+        "sqlite",
+      );
+    } finally {
+      m.db.close();
+    }
+  });
+  it("prunes periodically until stopped, reporting each run", async () => {
+    const m = sqliteModel();
+    try {
+      expect(() => m.barrier.startPruning({ olderThanMs: 1 })).to.throw(RangeError);
+      await m.barrier.run({ mode: "tcc", gid: "p", branchId: "01", op: "cancel" }, async () => undefined);
+      m.db.prepare("UPDATE protomesh_barrier SET created_at = created_at - 7200000").run();
+      const results: unknown[] = [];
+      let done!: () => void;
+      const first = new Promise<void>((r) => (done = r));
+      const stop = m.barrier.startPruning({ olderThanMs: 3_600_000, everyMs: 1000, onResult: (r) => void (results.push(r), done()) });
+      await first;
+      stop();
+      expect(results[0]).to.deep.equal({ deleted: 2 });
     } finally {
       m.db.close();
     }

@@ -17,6 +17,7 @@
 import { RpcError, Status } from "../../runtime/errors";
 import type { CallContext } from "../../runtime/context";
 import { branchCallOf, checkBranchCall, type BarrierOp, type BranchCall } from "./call-info";
+import { pruneCutoff, startPruning, type PeriodicPruneOptions, type PruneOptions } from "./prune";
 
 /** One row of the barrier table. */
 export interface BarrierRow {
@@ -38,6 +39,8 @@ export interface BarrierDriver<Tx> {
   reasonOf(tx: Tx, gid: string, branchId: string, op: BarrierOp): Promise<string | undefined>;
   /** Creates the barrier table if it does not exist. */
   createTable(): Promise<void>;
+  /** Deletes the rows of closed branches all created before `cutoff` (ms); the count deleted. See `prune.ts`. */
+  deleteClosedBefore?(cutoff: number): Promise<number>;
 }
 
 /** Why the barrier did not run the business code. */
@@ -112,6 +115,23 @@ export class Barrier<Tx> {
       const reason = await this.driver.reasonOf(tx, gid, MSG_BRANCH, "msg");
       return reason === "rollback" ? "rolledback" : "committed";
     });
+  }
+
+  /**
+   * Deletes the rows of branches that are closed here (second phase done: Confirm, Cancel or
+   * compensation recorded; any message or notification branch) and whose rows are all older
+   * than `olderThanMs`. Open branches are never deleted. Returns how many rows went.
+   * The retention must outlast any retry of a finished branch: see docs/transactions.md.
+   */
+  async prune(options: PruneOptions): Promise<number> {
+    const cutoff = pruneCutoff(options);
+    if (!this.driver.deleteClosedBefore) throw new TypeError("this barrier driver cannot prune (no deleteClosedBefore)");
+    return this.driver.deleteClosedBefore(cutoff);
+  }
+
+  /** Runs `prune` every `everyMs` (default 1 h) until the returned function is called. */
+  startPruning(options: PeriodicPruneOptions): () => void {
+    return startPruning(this, options);
   }
 }
 

@@ -136,18 +136,18 @@ export class Coordinator {
    * Drives one claimed transaction for one round. Resolves with the round's result (undefined
    * when the store failed; the lease then brings it back).
    */
-  drive(row: GlobalRow): Promise<RoundResult | undefined> {
+  drive(row: GlobalRow, branches?: BranchRow[]): Promise<RoundResult | undefined> {
     const existing = this.running.get(row.gid);
     if (existing) return existing;
-    const p = this.round(row).finally(() => this.running.delete(row.gid));
+    const p = this.round(row, branches).finally(() => this.running.delete(row.gid));
     this.running.set(row.gid, p);
     return p;
   }
 
-  private async round(g: GlobalRow): Promise<RoundResult | undefined> {
+  private async round(g: GlobalRow, known?: BranchRow[]): Promise<RoundResult | undefined> {
     this.metrics.rounds.inc({ mode: g.mode });
     try {
-      const branches = await this.store.branches(g.gid);
+      const branches = known ?? (await this.store.branches(g.gid));
       const ctx = this.context(g, branches);
       const result = await MODES[g.mode].round(ctx);
       await this.after(g, result);

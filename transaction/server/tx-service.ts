@@ -10,7 +10,7 @@ import type { TxCoordinatorHandlers } from "../../gen/protomesh/transaction/v1/c
 import type { ListReply, SubmitReply, Transaction } from "../../gen/protomesh/transaction/v1/coordinator";
 import type { Coordinator } from "../coordinator/coordinator";
 import { leaseMs, resolveSettings } from "../coordinator/settings";
-import type { GlobalRow, TxSettings, TxStatus } from "../store/types";
+import type { BranchRow, GlobalRow, TxSettings, TxStatus } from "../store/types";
 import { TX_MODES, TX_STATUSES, UNFINISHED } from "../store/types";
 import { bad, checkBranches, checkGid, checkMode } from "./validate";
 import { toTransaction } from "./to-proto";
@@ -33,8 +33,8 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
   };
 
   /** Drives a transaction this instance just took, now; with `wait`, answers where it got to. */
-  const driveNow = async (g: GlobalRow, wait: boolean): Promise<DeepPartial<SubmitReply>> => {
-    const p = co.drive(g);
+  const driveNow = async (g: GlobalRow, wait: boolean, branches?: BranchRow[]): Promise<DeepPartial<SubmitReply>> => {
+    const p = co.drive(g, branches);
     if (!wait) return { gid: g.gid, status: g.status };
     await p;
     const after = await store.get(g.gid);
@@ -103,7 +103,9 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
       const g: GlobalRow = { gid, mode, status: "submitted", settings, queryTarget: "", traceparent: req.traceparent, owner: co.id, nextAt: lease, timeoutAt: now + settings.timeoutMs, rounds: 1, lastError: "", createdAt: now, updatedAt: now, finishedAt: 0 };
       // rounds starts at 1: this instance drives the first round itself, without a claim.
       if (!(await store.create(g, branches))) throw new RpcError(Status.ALREADY_EXISTS, `transaction ${gid} exists already`);
-      return driveNow(g, req.wait);
+      // The first round gets the branches just written instead of reading them back.
+      const rows: BranchRow[] = branches.map((b, seq) => ({ ...b, gid, seq, status: "prepared", attempts: 0, lastError: "", updatedAt: now }));
+      return driveNow(g, req.wait, rows);
     },
 
     async abort(req) {

@@ -129,14 +129,17 @@ class SqlStore implements TxStore {
   }
 }
 
+/** All of a transaction's new branches in one INSERT: one round trip to the store, not one per branch. */
 async function insertBranches(tx: SqlQueryable, gid: string, branches: readonly NewBranch[], firstSeq: number, now: number): Promise<void> {
-  let seq = firstSeq;
-  for (const b of branches) {
-    await tx.query(
-      `INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, after_ids, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [gid, b.branchId, b.op, seq++, b.target, b.method, Buffer.from(b.payload), b.after.join(","), now],
-    );
-  }
+  if (branches.length === 0) return;
+  const values: string[] = [];
+  const params: unknown[] = [gid, now];
+  branches.forEach((b, i) => {
+    const at = params.length;
+    params.push(b.branchId, b.op, firstSeq + i, b.target, b.method, Buffer.from(b.payload), b.after.join(","));
+    values.push(`($1, $${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5}, $${at + 6}, $${at + 7}, $2)`);
+  });
+  await tx.query(`INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, after_ids, updated_at) VALUES ${values.join(", ")}`, params);
 }
 
 interface RawGlobal {
