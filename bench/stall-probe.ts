@@ -1,0 +1,63 @@
+/**
+ * The client-side cost of 1,000 endpoints arriving at once, without a fleet: one grpc-js server
+ * in a child process listens on 0.0.0.0, and the channel's resolver (grpc-js's own `ipv4:`
+ * list) yields N distinct loopback addresses of it (127.0.x.y: all of 127/8 is loopback), so
+ * every child really connects. Measured in the client: the longest event-loop stall and CPU time
+ * until every connection is READY.
+ *
+ *   node bin/run.js bench/stall-probe.ts [consistent_hash|protomesh_round_robin|round_robin] [N]
+ */
+import * as grpc from "@grpc/grpc-js";
+import { fork } from "node:child_process";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import "../index";
+
+async function main(): Promise<void> {
+  const policy = process.argv[2] ?? "consistent_hash";
+  const n = Number(process.argv[3] ?? 1000);
+  if (policy === "serve") return serve();
+  const server = fork(__filename, ["serve"], { execArgv: ["-r", "tsx/cjs"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const port = await new Promise<number>((resolve) => server.once("message", (m) => resolve(Number(m))));
+  const addresses = Array.from({ length: n }, (_, i) => `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}:${port}`);
+  const lb = policy === "consistent_hash" ? { consistent_hash: {} } : { [policy]: {} };
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  let worst = 0;
+  let last = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - 1);
+    last = now;
+  }, 1);
+  histogram.enable();
+  const cpu0 = process.cpuUsage();
+  const client = new grpc.Client(`ipv4:${addresses.join(",")}`, grpc.credentials.createInsecure(), {
+    "grpc.service_config": JSON.stringify({ loadBalancingConfig: [lb] }),
+    "grpc.initial_reconnect_backoff_ms": 60_000,
+  });
+  const t0 = performance.now();
+  client.getChannel().getConnectivityState(true);
+  for (;;) {
+    const state = client.getChannel().getConnectivityState(false);
+    if (state === grpc.connectivityState.READY) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const readyAt = performance.now();
+  await new Promise((r) => setTimeout(r, 3000)); // the rest of the 1,000 connect meanwhile
+  const cpu = process.cpuUsage(cpu0);
+  clearInterval(ticker);
+  histogram.disable();
+  console.log(`${policy} ${n} endpoints: longest stall ${worst.toFixed(1)} ms, CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, first READY after ${(readyAt - t0).toFixed(0)} ms`);
+  client.close();
+  server.kill();
+  process.exit(0);
+}
+
+function serve(): void {
+  const server = new grpc.Server();
+  server.bindAsync("0.0.0.0:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err) throw err;
+    process.send!(port);
+  });
+}
+
+void main();
