@@ -5,10 +5,13 @@ import { packageRoot } from "../cli/package-root";
 
 /**
  * The code-generation toolchain is not part of what a service runs: buf (a 90 MB binary),
- * ts-proto and protoplugin (which pull in the TypeScript compiler and dprint) are optional
- * peers of protomesh, installed as dev dependencies where code is generated — as connect-es
- * users install `@bufbuild/protoc-gen-es` and ts-proto users install ts-proto. The commands
- * that compile protos ask for what is missing here, in one line.
+ * ts-proto and protoplugin (which pull in the TypeScript compiler and dprint) are installed as
+ * dev dependencies where code is generated — as connect-es users install
+ * `@bufbuild/protoc-gen-es` and ts-proto users install ts-proto. They are deliberately not
+ * declared as (optional) peers: npm marks a package that is both a project's dev dependency and
+ * an optional peer of one of its dependencies "devOptional", and `npm ci --omit=dev` then keeps
+ * it, so a production install would carry the generator. The commands that compile protos ask
+ * for what is missing here, in one line, with the ranges protomesh is developed and tested with.
  */
 
 /** What `protomesh gen` runs: buf, ts-proto and protoc-gen-protomesh's plugin library. */
@@ -28,9 +31,9 @@ export function requireToolchain(what: string, packages: readonly string[]): voi
   throw new CliError(`${what} needs ${missing.join(", ")}, which ${missing.length === 1 ? "is" : "are"} not installed. Run: ${installCommand(missing)}`);
 }
 
-/** `npm install -D pkg@"range" …` with the ranges protomesh declares for its peers. */
+/** `npm install -D pkg@"range" …` with the ranges protomesh itself is built and tested with. */
 export function installCommand(packages: readonly string[]): string {
-  const ranges = peerRanges();
+  const ranges = toolRanges();
   return `npm install -D ${packages.map((p) => (ranges[p] ? `${p}@"${ranges[p]}"` : p)).join(" ")}`;
 }
 
@@ -44,10 +47,10 @@ function isInstalled(name: string): boolean {
   }
 }
 
-function peerRanges(): Record<string, string> {
+function toolRanges(): Record<string, string> {
   try {
-    const manifest = JSON.parse(fs.readFileSync(path.join(packageRoot(), "package.json"), "utf8")) as { peerDependencies?: Record<string, string> };
-    return manifest.peerDependencies ?? {};
+    const manifest = JSON.parse(fs.readFileSync(path.join(packageRoot(), "package.json"), "utf8")) as { devDependencies?: Record<string, string> };
+    return manifest.devDependencies ?? {};
   } catch {
     return {};
   }

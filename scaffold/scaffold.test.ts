@@ -79,10 +79,10 @@ describe("protomesh new: templates", () => {
     expect(pkg.type).to.equal("module");
     expect(pkg.dependencies.protomesh).to.equal(`^${own.version}`);
     expect(pkg.devDependencies).to.deep.equal({
-      "@bufbuild/buf": own.peerDependencies["@bufbuild/buf"],
-      "@bufbuild/protoplugin": own.peerDependencies["@bufbuild/protoplugin"],
+      "@bufbuild/buf": own.devDependencies["@bufbuild/buf"],
+      "@bufbuild/protoplugin": own.devDependencies["@bufbuild/protoplugin"],
       "@types/node": own.devDependencies["@types/node"],
-      "ts-proto": own.peerDependencies["ts-proto"],
+      "ts-proto": own.devDependencies["ts-proto"],
       typescript: own.devDependencies.typescript,
     });
     expect(Object.keys(pkg.scripts)).to.include.members(["build", "typecheck", "test", "start"]);

@@ -148,7 +148,7 @@ describe("the packed package, installed offline from its tarball", function () {
       const gen = await run(path.join(app, "node_modules", ".bin", "protomesh"), ["gen"], app);
       expect(gen.code).to.equal(1);
       expect(gen.stdout).to.equal("");
-      const expected = `protomesh gen: protomesh gen needs ${GENERATOR.join(", ")}, which are not installed. Run: npm install -D ${GENERATOR.map((p) => `${p}@"${manifest.peerDependencies[p]}"`).join(" ")}\n`;
+      const expected = `protomesh gen: protomesh gen needs ${GENERATOR.join(", ")}, which are not installed. Run: npm install -D ${GENERATOR.map((p) => `${p}@"${manifest.devDependencies[p]}"`).join(" ")}\n`;
       expect(gen.stderr).to.equal(expected);
     });
   });
