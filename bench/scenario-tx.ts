@@ -74,7 +74,14 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
   const parts: Array<{ close(): void }> = [];
   try {
     pg = await startPostgres();
-    for (const name of ["bench_a", "bench_b"]) pools.push(new Pool({ connectionString: await pg.createDatabase(name), max: 20 }));
+    for (const name of ["bench_a", "bench_b"]) {
+      const pool = new Pool({ connectionString: await pg.createDatabase(name), max: 20 });
+      // A client still checked out when Postgres stops at the end emits `error`; pg gives a
+      // checked-out client no listener, and an unheard `error` ends the process.
+      pool.on("error", () => undefined);
+      pool.on("connect", (client) => client.on("error", () => undefined));
+      pools.push(pool);
+    }
     const storeUrl = await pg.createDatabase("bench_tx");
     banks.push(await startBank({ name: "bench-bank-a", database: { pool: pools[0]! }, accounts: { alice: 1e12 }, registry }));
     banks.push(await startBank({ name: "bench-bank-b", database: { pool: pools[1]! }, accounts: { bob: 0 }, registry }));
