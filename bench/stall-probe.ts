@@ -36,9 +36,15 @@ async function main(): Promise<void> {
   });
   const t0 = performance.now();
   client.getChannel().getConnectivityState(true);
+  process.once("exit", () => server.kill());
+  const giveUpAt = performance.now() + 60_000;
   for (;;) {
     const state = client.getChannel().getConnectivityState(false);
     if (state === grpc.connectivityState.READY) break;
+    if (performance.now() > giveUpAt) {
+      console.error(`${policy}: no connection READY within 60 s (state ${grpc.connectivityState[state]})`);
+      process.exit(1);
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
   const readyAt = performance.now();
