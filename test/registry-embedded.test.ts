@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { Etcd3 } from "etcd3";
 import { startEmbeddedEtcd, type EmbeddedEtcd } from "../registry/etcd/embedded";
+import { waitFor } from "./helpers/wait";
 
 function clientOf(endpoints: string[]): Etcd3 {
   return new Etcd3({ hosts: endpoints, defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 2000 }) });
@@ -38,7 +39,16 @@ describe("embedded etcd", function () {
     const leader = await etcd.leader();
     await leader.kill("SIGKILL");
     expect(leader.running).to.equal(false);
-    const next = await etcd.leader();
+    // A survivor must take over. Ask until one does (bounded): right after the kill, a
+    // survivor can still name the old leader, and twice under concurrent CI load the first
+    // answer named the killed member itself.
+    const next = await waitFor(
+      async () => {
+        const l = await etcd!.leader();
+        return l.name !== leader.name && l.running ? l : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 100, what: "a surviving member to lead" },
+    );
     expect(next.name).to.not.equal(leader.name);
     const others = etcd.members.filter((m) => m !== leader).map((m) => m.clientUrl);
     const client = clientOf(others);
