@@ -483,24 +483,30 @@ describe("lb-consistent-hash: pacing at scale", () => {
   it(`starts at most ${CONNECT_SLICE} new members connecting per event-loop turn, and reports CONNECTING meanwhile`, async () => {
     const n = 2 * CONNECT_SLICE + 20;
     const { helper } = start(manyAddresses(n));
-    expect(helper.subchannels.size).to.equal(CONNECT_SLICE);
+    expect(helper.subchannels.size).to.be.within(1, CONNECT_SLICE);
     expect(helper.state).to.equal(State.CONNECTING);
-    await flush();
-    expect(helper.subchannels.size).to.equal(2 * CONNECT_SLICE);
-    await flush();
-    expect(helper.subchannels.size).to.equal(n);
+    // Each turn starts some (a time budget may stop a turn early), never more than a slice.
+    for (let turns = 0; helper.subchannels.size < n; turns++) {
+      expect(turns).to.be.below(n);
+      const before = helper.subchannels.size;
+      await flush();
+      expect(helper.subchannels.size - before).to.be.within(1, CONNECT_SLICE);
+    }
     await flush();
     for (const sub of helper.subchannels.values()) expect(sub.state).to.equal(State.CONNECTING);
+    expect(helper.state).to.equal(State.CONNECTING);
   });
 
   it("leaves waiting members to the queue when a queued call asks the policy to exit IDLE", async () => {
     const n = 3 * CONNECT_SLICE;
     const list = manyAddresses(n);
     const { helper } = start(list);
+    const started = helper.subchannels.size;
+    expect(started).to.be.within(1, CONNECT_SLICE);
     expect(pick(helper, "k").pickResultType).to.equal(PickResultType.QUEUE); // the QueuePicker calls exitIdle on the next tick
     await new Promise((resolve) => process.nextTick(resolve));
     await new Promise((resolve) => process.nextTick(resolve));
-    expect(helper.subchannels.size).to.equal(CONNECT_SLICE);
+    expect(helper.subchannels.size).to.equal(started);
   });
 
   it("starts a waiting member at once when a call's key belongs to it", async () => {
@@ -510,14 +516,15 @@ describe("lb-consistent-hash: pacing at scale", () => {
     await set(helper.sub(list[0]), State.READY); // one turn: the second slice has started too
     expect(helper.state).to.equal(State.READY);
     const waiting = new Set(list.filter((a) => !helper.subchannels.has(a)));
-    expect(waiting.size).to.equal(n - 2 * CONNECT_SLICE);
+    expect(waiting.size).to.be.at.least(n - 2 * CONNECT_SLICE);
+    const started = helper.subchannels.size;
     const ring = new HashRing(list.map((key) => ({ key, weight: 1 })));
     const key = keys(10_000).find((k) => waiting.has(ring.owner(k)!.key))!;
     const owner = ring.owner(key)!.key;
     expect(pick(helper, key).pickResultType).to.equal(PickResultType.QUEUE); // waits for its owner, as for any connecting owner
     await new Promise((resolve) => process.nextTick(resolve));
     expect(helper.sub(owner).state).to.equal(State.CONNECTING);
-    expect(helper.subchannels.size).to.equal(2 * CONNECT_SLICE + 1);
+    expect(helper.subchannels.size).to.equal(started + 1);
   });
 
   it("never connects a waiting member that a later update removed", async () => {
@@ -526,7 +533,8 @@ describe("lb-consistent-hash: pacing at scale", () => {
     const { helper, lb } = start(list);
     const kept = list.slice(0, CONNECT_SLICE + 10);
     lb.updateAddressList(statusOrFromValue(endpointsOf(kept)), configOf(), {}, "");
-    for (let i = 0; i < 4; i++) await flush();
+    for (let turns = 0; turns < 2 * n && helper.subchannels.size < kept.length; turns++) await flush();
+    for (let i = 0; i < 3; i++) await flush(); // and a few more turns, in which nothing else may start
     expect([...helper.subchannels.keys()].sort()).to.deep.equal([...kept].sort());
   });
 
@@ -560,9 +568,11 @@ describe("lb-consistent-hash: pacing at scale", () => {
     const n = 3 * CONNECT_SLICE;
     const list = manyAddresses(n);
     const { helper, lb } = start(list);
+    const started = helper.subchannels.size;
+    expect(started).to.be.below(n);
     lb.destroy();
     for (let i = 0; i < 4; i++) await flush();
-    expect(helper.subchannels.size).to.equal(CONNECT_SLICE);
+    expect(helper.subchannels.size).to.equal(started);
     for (const sub of helper.subchannels.values()) expect(sub.refs).to.equal(0);
   });
 });

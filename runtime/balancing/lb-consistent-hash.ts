@@ -363,11 +363,17 @@ function sanitizeWeight(weight: unknown): number {
 }
 
 /**
- * Members that start connecting per event-loop turn. Starting one (a subchannel, a socket,
- * an HTTP/2 session) costs a few hundred microseconds of the loop; 50 keep a turn to about
- * ten milliseconds, and a membership of up to 50 still starts all at once, as before.
+ * Most members that start connecting per event-loop turn. Starting one (a subchannel, a
+ * socket, an HTTP/2 session) costs a few hundred microseconds of the loop, more before the JIT
+ * has warmed up; a membership of up to 50 still starts all at once, as before.
  */
 export const CONNECT_SLICE = 50;
+
+/**
+ * With more than a slice waiting, a turn also stops starting members after this long (at least
+ * one starts): on a slow or busy machine a slice can take far longer than it should.
+ */
+const CONNECT_BUDGET_MS = 5;
 
 /**
  * The `consistent_hash` policy. One LeafLoadBalancer per endpoint, kept across resolver
@@ -532,13 +538,15 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   }
 
   /**
-   * Starts the next {@link CONNECT_SLICE} waiting members, and schedules the rest for the next
-   * turn, so timers and calls are served in between.
+   * Starts the next waiting members (at most {@link CONNECT_SLICE}, for at most
+   * {@link CONNECT_BUDGET_MS}), and schedules the rest for the next turn, so timers and calls
+   * are served in between.
    */
   private connectSlice(): void {
     let started = 0;
+    const until = this.toConnect.size > CONNECT_SLICE ? performance.now() + CONNECT_BUDGET_MS : Infinity;
     for (const member of this.toConnect) {
-      if (started >= CONNECT_SLICE) break;
+      if (started >= CONNECT_SLICE || (started > 0 && performance.now() > until)) break;
       member.exitIdle(); // takes it out of the queue
       this.toConnect.delete(member); // a member removed meanwhile leaves the queue too
       started++;
