@@ -538,6 +538,19 @@ describe("lb-consistent-hash: pacing at scale", () => {
     expect([...helper.subchannels.keys()].sort()).to.deep.equal([...kept].sort());
   });
 
+  it("asks the resolver to look again when a connection is lost, not when new members start connecting", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list.slice(0, 3));
+    await readyAll(helper);
+    const before = helper.reresolutions;
+    lb.updateAddressList(statusOrFromValue(endpointsOf(list)), configOf(), {}, "");
+    for (let turns = 0; turns < 2 * list.length && helper.subchannels.size < list.length; turns++) await flush();
+    expect(helper.subchannels.size).to.equal(list.length);
+    expect(helper.reresolutions).to.equal(before);
+    await set(helper.sub(list[0]), State.IDLE);
+    expect(helper.reresolutions).to.be.greaterThan(before);
+  });
+
   it("publishes nothing for the reports of the turn in which it is destroyed", async () => {
     const list = addresses(5);
     const { helper, lb } = start(list);

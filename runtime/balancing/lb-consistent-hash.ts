@@ -400,6 +400,8 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   /** New members not yet started, in arrival order; started {@link CONNECT_SLICE} per turn. */
   private readonly toConnect = new Set<Member>();
   private connectScheduled = false;
+  /** Inside {@link connectSlice}: the CONNECTING reports of members starting lose no connection. */
+  private starting = false;
   private destroyed = false;
   private lastError: string | null = null;
   private readonly childHelper: ChannelControlHelper;
@@ -410,7 +412,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
         if (this.destroyed) return;
         // As round_robin does: losing a connection may mean the address went away, so
         // ask the resolver to look again (resolvers rate-limit this).
-        if (this.currentState === ConnectivityState.READY && state !== ConnectivityState.READY) {
+        if (this.currentState === ConnectivityState.READY && state !== ConnectivityState.READY && !this.starting) {
           this.channelControlHelper.requestReresolution();
         }
         if (errorMessage) this.lastError = errorMessage;
@@ -545,11 +547,16 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   private connectSlice(): void {
     let started = 0;
     const until = this.toConnect.size > CONNECT_SLICE ? performance.now() + CONNECT_BUDGET_MS : Infinity;
-    for (const member of this.toConnect) {
-      if (started >= CONNECT_SLICE || (started > 0 && performance.now() > until)) break;
-      member.exitIdle(); // takes it out of the queue
-      this.toConnect.delete(member); // a member removed meanwhile leaves the queue too
-      started++;
+    this.starting = true;
+    try {
+      for (const member of this.toConnect) {
+        if (started >= CONNECT_SLICE || (started > 0 && performance.now() > until)) break;
+        member.exitIdle(); // takes it out of the queue
+        this.toConnect.delete(member); // a member removed meanwhile leaves the queue too
+        started++;
+      }
+    } finally {
+      this.starting = false;
     }
     if (this.toConnect.size === 0 || this.connectScheduled) return;
     this.connectScheduled = true;
