@@ -54,6 +54,14 @@ CREATE TABLE protomesh_tx_attempt (
 CREATE INDEX protomesh_tx_attempt_gid ON protomesh_tx_attempt (gid, id);
 `,
   },
+  {
+    // The stuck view (unfinished and old) walks only unfinished rows, newest first, however many
+    // finished ones the table holds; the `due` index is ordered by next_at, not by age.
+    version: 2,
+    sql: `
+CREATE INDEX protomesh_tx_global_unfinished_created ON protomesh_tx_global (created_at DESC, gid DESC) WHERE status IN ('prepared', 'submitted', 'aborting');
+`,
+  },
 ];
 
 /** An arbitrary constant shared by every instance: the advisory lock that serializes migrations. */
