@@ -551,6 +551,18 @@ describe("lb-consistent-hash: pacing at scale", () => {
     expect(helper.reresolutions).to.be.greaterThan(before);
   });
 
+  it("replaces the picker at once when a READY member leaves READY, so no pick gets its subchannel meanwhile", async () => {
+    const list = addresses(3);
+    const { helper } = start(list);
+    await readyAll(helper);
+    const ring = new HashRing(list.map((key) => ({ key, weight: 1 })));
+    const owned = keys(200).filter((k) => ring.owner(k)!.key === list[0]);
+    expect(owned.length).to.be.greaterThan(0);
+    helper.sub(list[0]).set(State.IDLE); // no turn passes: grpc-js re-picks in microtasks
+    for (const k of owned) expect(pick(helper, k).pickResultType).to.equal(PickResultType.QUEUE);
+    expect(pickedAddress(helper)).to.not.equal(list[0]);
+  });
+
   it("publishes nothing for the reports of the turn in which it is destroyed", async () => {
     const list = addresses(5);
     const { helper, lb } = start(list);
@@ -568,10 +580,12 @@ describe("lb-consistent-hash: pacing at scale", () => {
     await readyAll(helper);
     const before = { updates: helper.updates, reresolutions: helper.reresolutions };
     // pick_first drops its listeners on destroy, so a late report can only come through the
-    // helper the policy hands its children; play one there.
-    const { childHelper } = lb as unknown as { childHelper: experimental.ChannelControlHelper };
+    // helper the policy hands a child; play one where that helper delivers it.
+    const internals = lb as unknown as { members: Map<string, unknown>; onChildState(member: unknown, state: grpc.connectivityState, error: string | null): void };
+    const member = internals.members.get(list[1]);
+    expect(member).to.not.equal(undefined);
     lb.destroy();
-    childHelper.updateState(State.TRANSIENT_FAILURE, new grpc.experimental.QueuePicker(lb), "late");
+    internals.onChildState(member, State.TRANSIENT_FAILURE, "late");
     await flush();
     expect({ updates: helper.updates, reresolutions: helper.reresolutions }).to.deep.equal(before);
     expect(helper.state).to.equal(State.READY);

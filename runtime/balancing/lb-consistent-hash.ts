@@ -136,6 +136,8 @@ interface Member {
    * does nothing; the member waits in the policy's connect queue and counts as connecting.
    */
   started: boolean;
+  /** READY in the picker last published: leaving READY must replace that picker at once. */
+  publishedReady: boolean;
   /** Connects the member now: the first time by giving the leaf its endpoint, later by leaving IDLE. */
   readonly exitIdle: () => void;
   readonly load: LoadCell;
@@ -404,21 +406,21 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   private starting = false;
   private destroyed = false;
   private lastError: string | null = null;
-  private readonly childHelper: ChannelControlHelper;
+  constructor(private readonly channelControlHelper: ChannelControlHelper) {}
 
-  constructor(private readonly channelControlHelper: ChannelControlHelper) {
-    this.childHelper = createChildChannelControlHelper(channelControlHelper, {
-      updateState: (state, _picker, errorMessage) => {
-        if (this.destroyed) return;
-        // As round_robin does: losing a connection may mean the address went away, so
-        // ask the resolver to look again (resolvers rate-limit this).
-        if (this.currentState === ConnectivityState.READY && state !== ConnectivityState.READY && !this.starting) {
-          this.channelControlHelper.requestReresolution();
-        }
-        if (errorMessage) this.lastError = errorMessage;
-        this.scheduleUpdate();
-      },
-    });
+  private onChildState(member: Member, state: ConnectivityState, errorMessage: string | null): void {
+    if (this.destroyed) return;
+    // As round_robin does: losing a connection may mean the address went away, so
+    // ask the resolver to look again (resolvers rate-limit this).
+    if (this.currentState === ConnectivityState.READY && state !== ConnectivityState.READY && !this.starting) {
+      this.channelControlHelper.requestReresolution();
+    }
+    if (errorMessage) this.lastError = errorMessage;
+    // The published picker hands out this member's subchannel while it is READY there. Once it
+    // is not, grpc-js re-picks at once (in microtasks, without yielding to the check phase), so
+    // that picker must be replaced now; every other change can wait for the end of the turn.
+    if (member.publishedReady && state !== ConnectivityState.READY) this.calculateAndUpdateState();
+    else this.scheduleUpdate();
   }
 
   updateAddressList(
@@ -511,11 +513,15 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     const load: LoadCell = { inFlight: 0 };
     const book = this.book;
     const toConnect = this.toConnect;
+    const helper = createChildChannelControlHelper(this.channelControlHelper, {
+      updateState: (state, _picker, errorMessage) => this.onChildState(member, state, errorMessage),
+    });
     const member: Member = {
       key,
-      leaf: new LeafLoadBalancer(endpoint, this.childHelper, options, resolutionNote),
+      leaf: new LeafLoadBalancer(endpoint, helper, options, resolutionNote),
       weight: 1,
       started: false,
+      publishedReady: false,
       exitIdle: () => {
         if (this.destroyed || this.members.get(key) !== member) return; // removed meanwhile
         if (member.started) {
@@ -611,6 +617,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     let failing = 0;
     for (const member of this.members.values()) {
       const state = member.leaf.getConnectivityState();
+      member.publishedReady = state === ConnectivityState.READY;
       if (state === ConnectivityState.READY) ready++;
       else if (state === ConnectivityState.CONNECTING || !member.started) connecting++;
       else if (state === ConnectivityState.TRANSIENT_FAILURE) failing++;
