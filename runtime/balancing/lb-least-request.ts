@@ -13,8 +13,8 @@
 import * as grpc from "@grpc/grpc-js";
 import type { experimental } from "@grpc/grpc-js";
 import { EndpointBalancer, failResult, QUEUE_RESULT, type PickerEntry } from "./endpoint-balancer";
-import { withLoadTracking, type LoadCounter } from "./lb-consistent-hash";
 import type { TrafficSelector } from "./traffic-selector";
+import { TrackedPick, type CallObserver } from "./tracked-pick";
 
 /** Name of the policy in a service config's `loadBalancingConfig`. */
 export const LEAST_REQUEST_POLICY = "least_request";
@@ -71,14 +71,14 @@ export class LeastRequestLoadBalancingConfig implements experimental.TypedLoadBa
 /** Per-endpoint state that outlives pickers: calls outstanding from this client, counted from the pick. */
 export interface LeastRequestState {
   outstanding: number;
-  readonly counter: LoadCounter;
+  readonly observer: CallObserver;
 }
 
 /** A fresh endpoint state with its counter wired. */
 export function leastRequestState(): LeastRequestState {
   const state: LeastRequestState = {
     outstanding: 0,
-    counter: { onCallStarted: () => void state.outstanding++, onCallEnded: () => void state.outstanding-- },
+    observer: { claim: () => void state.outstanding++, release: () => void state.outstanding--, opened: () => {}, closed: () => {} },
   };
   return state;
 }
@@ -110,7 +110,7 @@ export class LeastRequestPicker implements experimental.Picker {
     const chosen = this.entries[this.choose(indices)];
     const result = chosen.picker!.pick(pickArgs);
     if (result.pickResultType !== grpc.experimental.PickResultType.COMPLETE) return result;
-    return withLoadTracking(result, chosen.member.state.counter);
+    return new TrackedPick(result, chosen.member.state.observer, 0); // the pick time feeds no estimate here
   }
 
   private choose(indices: readonly number[]): number {
