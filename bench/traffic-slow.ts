@@ -80,7 +80,7 @@ export async function slowScenario(o: SlowOptions): Promise<void> {
     const setFactor = (factor: number) => slowHost.call("slow", { id: "b0", factor } satisfies SlowArgs);
     console.log(
       `slow: ${o.backends} backends in ${workers.length} processes (lognormal service time, median ${o.medianMs} ms, σ ${o.sigma}), ` +
-        `b0 ${o.factor}× slower for ${o.seconds} s after a ${o.healthySeconds} s healthy baseline; ${o.concurrency} calls in flight, deadline ${o.deadlineMs} ms; ${cpus.description}`,
+        `b0 ${o.factor}× slower for ${o.seconds} s after a ${o.healthySeconds} s healthy baseline; ${o.concurrency} calls in flight, deadline ${o.deadlineMs} ms; ${o.pin ? cpus.description : "not pinned (--pin: servers and etcd on core 0, the client on core 1)"}`,
     );
     const rows: string[] = [];
     for (const name of o.balancers) {
