@@ -158,6 +158,16 @@ function summarize(name: string, records: CallRecord[], frozenAt: number, resume
       `throughput back to ≥ 80 % of before (${((before * 1000) / BUCKET_MS).toFixed(0)}/s) ${Number.isNaN(recovered) ? "not within the run" : `${recovered.toFixed(1)} s`} after the freeze; ` +
       `"${FROZEN}" answered again ${Number.isNaN(backMs) ? "never in the run" : `${backMs.toFixed(0)} ms`} after SIGCONT`,
   );
+  if (failed.length > 0) {
+    // When the failed calls started, relative to the freeze (s, one decimal), with counts: which calls the freeze cost.
+    const starts = new Map<string, number>();
+    for (const r of failed) {
+      const t = ((r.startedAt - frozenAt) / 1000).toFixed(1);
+      const key = t === "-0.0" ? "0.0" : t;
+      starts.set(key, (starts.get(key) ?? 0) + 1);
+    }
+    console.log(`    failed calls started at (s from the freeze): ${[...starts].map(([t, n]) => (n > 1 ? `${t} ×${n}` : t)).join(", ")}`);
+  }
   console.log(`    successful calls per ${BUCKET_MS} ms, one row per second (t = 0: the freeze; SIGCONT at ${((resumedAt - frozenAt) / 1000).toFixed(1)} s):`);
   for (let s = -1; s * 10 < lastBucket; s++) {
     const row = Array.from({ length: 10 }, (_, k) => String(at(s * 10 + k)).padStart(4)).join("");

@@ -2,7 +2,9 @@
  * The Linkerd "slow server" scenario (Buoyant, "Beyond Round Robin", 2016), with the backends
  * out of the client's process: 10 greeter backends in `--processes` worker processes (default
  * 2, one per core), registered in a real etcd; one client per balancer dialling `etcd:///greeter`
- * as a user would, with `--concurrency` calls in flight (closed loop). Service time is lognormal
+ * as a user would, with `--concurrency` calls in flight (closed loop) or, with `--rate N`, N calls
+ * a second on a fixed schedule (open loop, each latency counted from the call's scheduled time,
+ * so a stalled client does not hide its own delay). Service time is lognormal
  * (median `--median-ms` 4, σ `--sigma` 0.6: p99 ≈ 4×, p99.9 ≈ 6.4× the median). For each
  * balancer, in one run: a warm-up, a healthy window (`--healthy-seconds`, the baseline), then
  * b0 turns `--factor` (10) × slower for `--seconds` (default 30); the toggle is an IPC command
@@ -25,6 +27,8 @@ export interface SlowOptions {
   healthySeconds: number;
   warmupSeconds: number;
   concurrency: number;
+  /** Calls per second, open loop (latency counted from each call's scheduled time); 0: closed loop of `concurrency`. */
+  rate: number;
   deadlineMs: number;
   medianMs: number;
   sigma: number;
@@ -40,6 +44,7 @@ export const SLOW_DEFAULTS: SlowOptions = {
   healthySeconds: 10,
   warmupSeconds: 2,
   concurrency: 20,
+  rate: 0,
   deadlineMs: 200,
   medianMs: 4,
   sigma: 0.6,
@@ -75,12 +80,13 @@ export async function slowScenario(o: SlowOptions): Promise<void> {
       await worker.call("start", args);
       for (const id of mine) host.set(id, worker);
     }
+    for (const member of etcd.members) if (member.pid !== undefined) pinProcess(member.pid, cpus.server);
     pinProcess(process.pid, cpus.client);
     const slowHost = host.get("b0")!;
     const setFactor = (factor: number) => slowHost.call("slow", { id: "b0", factor } satisfies SlowArgs);
     console.log(
       `slow: ${o.backends} backends in ${workers.length} processes (lognormal service time, median ${o.medianMs} ms, σ ${o.sigma}), ` +
-        `b0 ${o.factor}× slower for ${o.seconds} s after a ${o.healthySeconds} s healthy baseline; ${o.concurrency} calls in flight, deadline ${o.deadlineMs} ms; ${o.pin ? cpus.description : "not pinned (--pin: servers and etcd on core 0, the client on core 1)"}`,
+        `b0 ${o.factor}× slower for ${o.seconds} s after a ${o.healthySeconds} s healthy baseline; ${o.rate > 0 ? `${o.rate} calls/s (open loop)` : `${o.concurrency} calls in flight`}, deadline ${o.deadlineMs} ms; ${o.pin ? cpus.description : "not pinned (--pin: servers and etcd on core 0, the client on core 1)"}`,
     );
     const rows: string[] = [];
     for (const name of o.balancers) {
@@ -121,23 +127,38 @@ async function measure(client: GreeterClient, o: SlowOptions, ms: number): Promi
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const end = performance.now() + ms;
-  await Promise.all(
-    Array.from({ length: o.concurrency }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        try {
-          const r = await client.sayHello({ name: "x" }, { deadlineMs: o.deadlineMs });
-          const took = performance.now() - t;
-          w.hits.set(r.servedBy, (w.hits.get(r.servedBy) ?? 0) + 1);
-          w.latencies.push(took);
-          if (took <= o.deadlineMs) w.within++;
-        } catch {
-          w.failed++;
-          w.latencies.push(Math.max(o.deadlineMs, performance.now() - t));
-        }
+  const call = async (from: number) => {
+    try {
+      const r = await client.sayHello({ name: "x" }, { deadlineMs: o.deadlineMs });
+      const took = performance.now() - from;
+      w.hits.set(r.servedBy, (w.hits.get(r.servedBy) ?? 0) + 1);
+      w.latencies.push(took);
+      if (took <= o.deadlineMs) w.within++;
+    } catch {
+      w.failed++;
+      w.latencies.push(Math.max(o.deadlineMs, performance.now() - from));
+    }
+  };
+  if (o.rate > 0) {
+    // Open loop: every call due by now is sent, however late the timer fired; its latency starts at its slot.
+    const interval = 1000 / o.rate;
+    const calls: Promise<void>[] = [];
+    let next = performance.now();
+    while (next < end) {
+      while (next <= performance.now() && next < end) {
+        calls.push(call(next));
+        next += interval;
       }
-    }),
-  );
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await Promise.all(calls);
+  } else {
+    await Promise.all(
+      Array.from({ length: o.concurrency }, async () => {
+        while (performance.now() < end) await call(performance.now());
+      }),
+    );
+  }
   loop.disable();
   w.loopP99Ms = loop.percentile(99) / 1e6;
   return w;

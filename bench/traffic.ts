@@ -20,7 +20,8 @@
  * - slow (traffic-slow.ts): 10 backends in their own processes (lognormal service time, median
  *   4 ms), one turns 10× slower; round_robin, p2c and least_request in one run, healthy baseline
  *   vs one slow: p50/p99/p99.9, success within a deadline, the slow backend's share. Flags:
- *   --seconds (30), --healthy-seconds (10), --warmup-seconds (2), --concurrency (20),
+ *   --seconds (30), --healthy-seconds (10), --warmup-seconds (2), --concurrency (20), --rate (calls/s,
+ *   open loop; default: closed loop of --concurrency),
  *   --deadline-ms (200), --median-ms (4), --sigma (0.6), --factor (10), --backends (10),
  *   --processes (2), --pin (servers and etcd on core 0, the client on core 1), --balancers.
  * - freeze (traffic-freeze.ts): 3 greeter processes, one SIGSTOPped for 5 s under load; failed
