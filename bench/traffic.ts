@@ -1,7 +1,7 @@
 /**
  * Traffic-rule and balancer benchmarks (not timed tests):
  *
- *   node bin/run.js bench/traffic.ts [eval|eval-instructions|split|propagation|propagation-watch|slow|freeze] [--flags]
+ *   node bin/run.js bench/traffic.ts [eval|eval-instructions|pick|split|propagation|propagation-watch|slow|freeze] [--flags]
  *
  * The slow-server and freeze scenarios, as measured for docs/benchmarks.md (quiet machine,
  * `PROTOMESH_LOG_LEVEL=error`); a quick check that they run: `slow --seconds 5 --healthy-seconds 3`.
@@ -12,6 +12,8 @@
  * - eval: CPU time per pick spent in the rule (a 3-subset rule with a header match and a sticky
  *   weighted split), as the picker pays it, and the route choice alone.
  * - eval-instructions (opt-in, needs valgrind): instructions per pick on the same path, by callgrind.
+ * - pick (traffic-pick.ts): CPU time per call of p2c's and least_request's own pick path
+ *   (pick, start, end) over fake endpoints.
  * - split: share of 10,000 distinct keys a 5 % canary takes, and whether any key changes side
  *   over repeated evaluation.
  * - propagation: a rule write in etcd → each of 10 clients (own etcd connection, own channel)
@@ -41,6 +43,7 @@ import type { InstanceInfo } from "../runtime/balancing/instances";
 import { openTrafficStore } from "../traffic/store";
 import { median, percentile } from "./stats";
 import { FREEZE_DEFAULTS, freezeScenario } from "./traffic-freeze";
+import { pickBench } from "./traffic-pick";
 import { SLOW_DEFAULTS, slowScenario } from "./traffic-slow";
 
 const THREE_SUBSETS = {
@@ -302,6 +305,7 @@ async function main(): Promise<void> {
   const all = which.length === 0;
   if (all || which.includes("eval")) evalBench();
   if (which.includes("eval-instructions")) evalInstructionsBench(); // opt-in: minutes under valgrind
+  if (all || which.includes("pick")) await pickBench();
   if (all || which.includes("split")) splitBench();
   if (all || which.includes("propagation")) await propagationBench();
   if (all || which.includes("propagation-watch")) await propagationWatchBench();
