@@ -68,13 +68,7 @@ export async function freezeScenario(o: FreezeOptions): Promise<void> {
     }
     for (const w of workers.values()) await w.call("stop");
   } finally {
-    for (const w of workers.values()) {
-      try {
-        process.kill(w.pid, "SIGCONT");
-      } catch {
-        // already gone
-      }
-    }
+    for (const w of workers.values()) signal(w.pid, "SIGCONT");
     await stopAllWorkers();
     await etcd.stop();
   }
@@ -127,7 +121,16 @@ async function run(name: string, client: GreeterClient, frozenPid: number, o: Fr
     summarize(name, records, frozenAt, resumedAt, back);
   } finally {
     running = false;
-    process.kill(frozenPid, "SIGCONT");
+    signal(frozenPid, "SIGCONT");
+  }
+}
+
+/** Sends `sig` to `pid`; a process already gone is not an error here. */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
   }
 }
 
