@@ -55,9 +55,18 @@ CREATE INDEX protomesh_tx_attempt_gid ON protomesh_tx_attempt (gid, id);
 `,
   },
   {
+    // A per-transaction branch counter: registering a TCC branch becomes one statement (the
+    // counter's UPDATE locks the row and numbers the branches) instead of lock + count + insert.
+    version: 2,
+    sql: `
+ALTER TABLE protomesh_tx_global ADD COLUMN branch_count integer NOT NULL DEFAULT 0;
+UPDATE protomesh_tx_global g SET branch_count = (SELECT count(*) FROM protomesh_tx_branch b WHERE b.gid = g.gid)
+`,
+  },
+  {
     // The stuck view (unfinished and old) walks only unfinished rows, newest first, however many
     // finished ones the table holds; the `due` index is ordered by next_at, not by age.
-    version: 2,
+    version: 3,
     sql: `
 CREATE INDEX protomesh_tx_global_unfinished_created ON protomesh_tx_global (created_at DESC, gid DESC) WHERE status IN ('prepared', 'submitted', 'aborting');
 `,
