@@ -160,8 +160,13 @@ async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, p
   res.on("close", onClose);
   const streaming = route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming";
   const retry = retryableRoute(route) ? policy.retry : undefined;
+  // Response headers an attempt copied from its upstream's header metadata: a retry drops them,
+  // so the client sees only the headers of the attempt that answers.
+  let attemptHeaders: string[] = [];
   try {
     return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, async (attempt) => {
+      for (const name of attemptHeaders) res.removeHeader(name);
+      attemptHeaders = [];
       // One client span per attempt, child of the request's span; the upstream's server span is its child.
       const up = startUpstreamSpan(rs, route.grpcPath, attempt);
       const attemptMd = md.clone();
@@ -174,7 +179,7 @@ async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, p
           emitDefaults: policy.emitDefaults === true,
           signal: abort.signal,
           onHeader: (h) => {
-            if (!res.headersSent) metadataToHeaders(h, res, deps.responseHeaderPrefix);
+            if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, deps.responseHeaderPrefix));
           },
         });
         if (streaming) {

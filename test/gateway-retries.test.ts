@@ -27,12 +27,14 @@ describe("gateway route retries (idempotent methods only)", function () {
   before(async () => {
     const namespace = uniqueNamespace();
     greeter = await startHttpGreeter({
-      async sayHello(req) {
+      async sayHello(req, ctx) {
         calls++;
         if (failNext > 0) {
           failNext--;
+          ctx.responseHeader.set("x-failed-attempt", String(calls));
           throw new RpcError(Status.UNAVAILABLE, "warming up");
         }
+        ctx.responseHeader.set("x-served-attempt", String(calls));
         return { message: `Hello, ${req.name}!`, servedBy: "g1", at: new Date() };
       },
       async updateGreeting(req) {
@@ -102,6 +104,16 @@ describe("gateway route retries (idempotent methods only)", function () {
     expect(res.status).to.equal(200);
     expect(((await res.json()) as { message: string }).message).to.equal("Hello, Ada!");
     expect(calls).to.equal(3);
+  });
+
+  it("answers with the headers of the attempt that succeeded, none of a failed one", async () => {
+    await apply({ defaults: { retry: { attempts: 3, backoffMs: 5 } } });
+    failNext = 1;
+    const res = await fetch(`${gw.url}/v1/hello/Ada`);
+    expect(res.status).to.equal(200);
+    expect(calls).to.equal(2);
+    expect(res.headers.get("grpc-metadata-x-served-attempt")).to.equal("2");
+    expect(res.headers.get("grpc-metadata-x-failed-attempt")).to.equal(null);
   });
 
   it("gives up after the attempt count and answers with the last failure", async () => {

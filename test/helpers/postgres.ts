@@ -46,8 +46,11 @@ async function pgTool(tool: string, args: string[]): Promise<void> {
   }
 }
 
-/** Starts a fresh cluster on a free loopback port. */
-export async function startPostgres(): Promise<PostgresServer> {
+/**
+ * Starts a fresh cluster on a free loopback port. By default without fsync (tests need no
+ * durability); `durable: true` keeps Postgres's own default, every commit flushed to disk.
+ */
+export async function startPostgres(options: { durable?: boolean } = {}): Promise<PostgresServer> {
   const dir = mkdtempSync(join(tmpdir(), "protomesh-pg-"));
   if (process.getuid?.() === 0) {
     const { stdout } = await run("id", ["-u", "postgres"]);
@@ -59,7 +62,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   await pgTool("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
   const pgCtl = (action: "start" | "stop") =>
     action === "start"
-      ? pgTool("pg_ctl", ["-D", data, "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, "-l", join(dir, "log"), "-w", "-t", "60", "start"])
+      ? pgTool("pg_ctl", ["-D", data, "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${options.durable ? "" : " -c fsync=off"} -c max_connections=200`, "-l", join(dir, "log"), "-w", "-t", "60", "start"])
       : pgTool("pg_ctl", ["-D", data, "-m", "fast", "-w", "-t", "60", "stop"]);
   await pgCtl("start");
   let running = true;

@@ -11,7 +11,7 @@ import type { Registry } from "prom-client";
 import { getLogger, type Logger } from "../../runtime/logger";
 import { Status } from "../../runtime/errors";
 import { QueryPreparedRequest } from "../../gen/protomesh/transaction/v1/coordinator";
-import type { BranchRow, GlobalRow, TxMode, TxSettings, TxStatus, TxStore } from "../store/types";
+import type { BranchRow, GlobalRow, SucceededCall, TxMode, TxSettings, TxStatus, TxStore } from "../store/types";
 import { UNFINISHED } from "../store/types";
 import { MSG_BRANCH } from "../barrier/barrier";
 import { alertSender, type AlertOptions, type TxAlert } from "./alerts";
@@ -146,11 +146,13 @@ export class Coordinator {
 
   private async round(g: GlobalRow, known?: BranchRow[]): Promise<RoundResult | undefined> {
     this.metrics.rounds.inc({ mode: g.mode });
+    // Successful calls of this round, recorded with the status move or reschedule that ends it.
+    const succeeded: SucceededCall[] = [];
     try {
       const branches = known ?? (await this.store.branches(g.gid));
-      const ctx = this.context(g, branches);
+      const ctx = this.context(g, branches, succeeded);
       const result = await MODES[g.mode].round(ctx);
-      await this.after(g, result);
+      await this.after(g, result, succeeded);
       return result;
     } catch (err) {
       this.logger.warn("transaction round failed; it will be retried", { gid: g.gid, error: String(err) });
@@ -158,55 +160,61 @@ export class Coordinator {
     }
   }
 
-  private async after(g: GlobalRow, result: RoundResult): Promise<void> {
+  private async after(g: GlobalRow, result: RoundResult, succeeded: SucceededCall[]): Promise<void> {
     const now = Date.now();
     if (result.kind === "final") {
-      const after = await this.store.get(g.gid);
-      if (after && !UNFINISHED.includes(after.status)) {
-        this.metrics.finished.inc({ mode: g.mode, status: after.status });
-        this.metrics.duration.observe({ mode: g.mode, status: after.status }, (after.finishedAt - after.createdAt) / 1000);
+      // Calls not recorded by a move (the round ended on a move another instance made first).
+      for (const c of succeeded.splice(0)) await this.store.recordCall({ gid: g.gid, branchId: c.branchId, op: c.op }, { status: "succeed", code: 0, error: "", at: c.at, log: false });
+      // `g.status` is final only when this round made it so (the moves update it).
+      if (!UNFINISHED.includes(g.status)) {
+        this.metrics.finished.inc({ mode: g.mode, status: g.status });
+        this.metrics.duration.observe({ mode: g.mode, status: g.status }, (now - g.createdAt) / 1000);
       }
       return;
     }
+    const calls = succeeded.splice(0);
     if (result.kind === "retry" && g.settings.retryLimit > 0 && g.rounds >= g.settings.retryLimit) {
       // A saga that cannot move forward rolls back instead (with a fresh retry budget); only a
       // transaction that cannot finish rolling back, confirming or delivering gives up.
       if (g.mode === "saga" && g.status === "submitted") {
         const why = `retry limit reached moving forward, rolling back: ${result.error}`;
-        if (await this.store.setStatus(g.gid, ["submitted"], "aborting", now, { lastError: why, nextAt: now })) await this.store.resetRounds(g.gid, now);
+        if (await this.store.setStatus(g.gid, ["submitted"], "aborting", now, { lastError: why, nextAt: now, calls })) await this.store.resetRounds(g.gid, now);
         return;
       }
       const error = `gave up after ${g.rounds} rounds (retry limit): ${result.error}`;
-      if (await this.store.setStatus(g.gid, UNFINISHED, "failed", now, { lastError: error })) {
+      if (await this.store.setStatus(g.gid, UNFINISHED, "failed", now, { lastError: error, calls })) {
         this.metrics.finished.inc({ mode: g.mode, status: "failed" });
         this.alert({ kind: "gave-up", gid: g.gid, mode: g.mode, status: "failed", attempts: g.rounds, lastError: error, at: now });
       }
       return;
     }
     const at = result.kind === "wait" ? result.at : now + backoffMs(g.settings, g.rounds);
-    await this.store.reschedule(g.gid, at, result.error, now);
+    await this.store.reschedule(g.gid, at, result.error, now, calls);
   }
 
-  private context(g: GlobalRow, branches: BranchRow[]): RoundContext {
+  private context(g: GlobalRow, branches: BranchRow[], succeeded: SucceededCall[]): RoundContext {
     return {
       global: g,
       branches,
       now: () => Date.now(),
-      call: (b) => this.callBranch(g, b),
+      call: (b) => this.callBranch(g, b, succeeded),
       queryPrepared: async () => {
         const payload = QueryPreparedRequest.encode({ gid: g.gid }).finish();
         const a = await this.caller.call(g.queryTarget, QUERY_PREPARED_METHOD, payload, { mode: "msg", gid: g.gid, branchId: MSG_BRANCH, op: "msg" }, g.settings.requestTimeoutMs, g.traceparent);
         return { verdict: verdictOf(a.code), code: a.code, message: a.message };
       },
       move: async (from, to, lastError) => {
-        const ok = await this.store.setStatus(g.gid, from, to, Date.now(), { lastError });
-        if (ok) (g as { status: TxStatus }).status = to;
+        const ok = await this.store.setStatus(g.gid, from, to, Date.now(), { lastError, calls: succeeded.splice(0) });
+        if (ok) {
+          (g as { status: TxStatus }).status = to;
+          if (lastError !== undefined) (g as { lastError: string }).lastError = lastError;
+        }
         return ok;
       },
     };
   }
 
-  private async callBranch(g: GlobalRow, b: BranchRow): Promise<CallOutcome> {
+  private async callBranch(g: GlobalRow, b: BranchRow, succeeded: SucceededCall[]): Promise<CallOutcome> {
     const started = process.hrtime.bigint();
     const a = await this.caller.call(b.target, b.method, b.payload, { mode: g.mode, gid: g.gid, branchId: b.branchId, op: b.op }, g.settings.requestTimeoutMs, g.traceparent);
     this.metrics.branchSeconds.observe({ op: b.op }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -217,7 +225,9 @@ export class Coordinator {
     this.metrics.branchCalls.inc({ op: b.op, verdict });
     const at = Date.now();
     const status = verdict === "success" ? "succeed" : verdict === "failure" ? "failed" : "prepared";
-    await this.store.recordCall(b, { status, code: a.code, error: a.message, at, log: verdict !== "success" || g.mode === "notify" });
+    const log = verdict !== "success" || g.mode === "notify";
+    if (log) await this.store.recordCall(b, { status, code: a.code, error: a.message, at, log });
+    else succeeded.push({ branchId: b.branchId, op: b.op, at });
     b.attempts++;
     b.status = status;
     b.lastError = a.message;

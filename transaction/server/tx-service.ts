@@ -32,13 +32,20 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
     }
   };
 
-  /** Drives a transaction this instance just took, now; with `wait`, answers where it got to. */
+  /**
+   * Drives a transaction this instance just took, now; with `wait`, answers where the round got
+   * to. The round moves `g.status` as it moves the stored one, so no read-back is needed.
+   */
   const driveNow = async (g: GlobalRow, wait: boolean, branches?: BranchRow[]): Promise<DeepPartial<SubmitReply>> => {
     const p = co.drive(g, branches);
     if (!wait) return { gid: g.gid, status: g.status };
-    await p;
-    const after = await store.get(g.gid);
-    return { gid: g.gid, status: after?.status ?? g.status, lastError: after?.lastError ?? "" };
+    const result = await p;
+    if (result === undefined) {
+      // The round failed on the store: answer what is stored, if the store answers.
+      const after = await store.get(g.gid).catch(() => undefined);
+      return { gid: g.gid, status: after?.status ?? g.status, lastError: after?.lastError ?? g.lastError };
+    }
+    return { gid: g.gid, status: g.status, lastError: result.kind === "final" ? g.lastError : result.error };
   };
 
   const mustGet = async (gid: string): Promise<GlobalRow> => {
@@ -63,30 +70,35 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
     },
 
     async registerBranch(req) {
-      const g = await mustGet(req.gid);
-      if (g.mode !== "tcc") throw new RpcError(Status.FAILED_PRECONDITION, `transaction ${g.gid} is a ${g.mode}, not a TCC`);
+      const gid = checkGid(req.gid);
       const ops = checkBranches(req.ops, ["confirm", "cancel"], maxPayload);
       const ids = new Set(ops.map((o) => o.branchId));
       if (ops.length !== 2 || ids.size !== 1) throw bad("register one branch: a confirm and a cancel op with the same branch_id");
-      if (g.status !== "prepared" || !(await store.addBranches(g.gid, "prepared", ops))) {
-        throw new RpcError(Status.ABORTED, `transaction ${g.gid} is no longer open for branches (status ${(await store.get(g.gid))?.status ?? g.status})`);
+      let added: boolean;
+      try {
+        added = await store.addBranches(gid, { status: "prepared", mode: "tcc" }, ops);
+      } catch (err) {
+        if ((err as { code?: string }).code === "23505") throw new RpcError(Status.ALREADY_EXISTS, `transaction ${gid} has a branch ${ops[0]!.branchId} already`);
+        throw err;
       }
-      return {};
+      if (added) return {};
+      // Only a refusal needs the stored transaction, to say why.
+      const g = await mustGet(gid);
+      if (g.mode !== "tcc") throw new RpcError(Status.FAILED_PRECONDITION, `transaction ${g.gid} is a ${g.mode}, not a TCC`);
+      throw new RpcError(Status.ABORTED, `transaction ${g.gid} is no longer open for branches (status ${g.status})`);
     },
 
     async submit(req) {
       if (!req.mode) {
-        // Commit of a prepared TCC or message.
-        const g = await mustGet(req.gid);
-        if (g.status === "submitted" || g.status === "succeed") return { gid: g.gid, status: g.status };
-        const now = Date.now();
-        const lease = now + leaseMs(g.settings, 1);
-        if (!(await store.setStatus(g.gid, ["prepared"], "submitted", now, { nextAt: lease }))) {
-          const cur = await store.get(g.gid);
-          if (cur?.status === "submitted" || cur?.status === "succeed") return { gid: g.gid, status: cur.status };
-          throw new RpcError(Status.ABORTED, `transaction ${g.gid} cannot be submitted: it is ${cur?.status ?? "gone"}${cur?.lastError ? ` (${cur.lastError})` : ""}`);
+        // Commit of a prepared TCC or message: one conditional UPDATE; only a refusal reads the row.
+        const gid = checkGid(req.gid);
+        const g = await store.submitPrepared(gid, ["tcc", "msg"], Date.now());
+        if (!g) {
+          const cur = await mustGet(gid);
+          if (cur.status === "submitted" || cur.status === "succeed") return { gid, status: cur.status };
+          throw new RpcError(Status.ABORTED, `transaction ${gid} cannot be submitted: it is ${cur.status}${cur.lastError ? ` (${cur.lastError})` : ""}`);
         }
-        return driveNow({ ...g, status: "submitted", nextAt: lease, owner: co.id, rounds: g.rounds + 1 }, req.wait);
+        return driveNow({ ...g, owner: co.id, rounds: g.rounds + 1 }, req.wait);
       }
       const gid = checkGid(req.gid);
       const mode = checkMode(req.mode, ["saga", "notify"]);

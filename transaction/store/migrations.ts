@@ -54,6 +54,15 @@ CREATE TABLE protomesh_tx_attempt (
 CREATE INDEX protomesh_tx_attempt_gid ON protomesh_tx_attempt (gid, id);
 `,
   },
+  {
+    // A per-transaction branch counter: registering a TCC branch becomes one statement (the
+    // counter's UPDATE locks the row and numbers the branches) instead of lock + count + insert.
+    version: 2,
+    sql: `
+ALTER TABLE protomesh_tx_global ADD COLUMN branch_count integer NOT NULL DEFAULT 0;
+UPDATE protomesh_tx_global g SET branch_count = (SELECT count(*) FROM protomesh_tx_branch b WHERE b.gid = g.gid)
+`,
+  },
 ];
 
 /** An arbitrary constant shared by every instance: the advisory lock that serializes migrations. */

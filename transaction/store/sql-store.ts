@@ -1,9 +1,9 @@
 /**
  * The coordinator's store on Postgres SQL, shared by the `pg` and PGlite clients.
  */
-import type { SqlClient, SqlQueryable } from "./sql-client";
+import type { SqlClient } from "./sql-client";
 import { migrate } from "./migrations";
-import type { AttemptRow, BranchRow, GlobalRow, ListFilter, NewBranch, NewGlobal, TxStatus, TxStore } from "./types";
+import type { AttemptRow, BranchRow, GlobalRow, ListFilter, NewBranch, NewGlobal, SucceededCall, TxMode, TxStatus, TxStore } from "./types";
 import { UNFINISHED } from "./types";
 
 const GLOBAL_COLUMNS = "gid, mode, status, settings, query_target, traceparent, owner, next_at, timeout_at, rounds, last_error, created_at, updated_at, finished_at";
@@ -19,28 +19,38 @@ class SqlStore implements TxStore {
 
   async create(g: NewGlobal, branches: readonly NewBranch[]): Promise<boolean> {
     const now = Date.now();
-    return this.db.transaction(async (tx) => {
-      const r = await tx.query(
-        `INSERT INTO protomesh_tx_global (gid, mode, status, settings, query_target, traceparent, owner, next_at, timeout_at, rounds, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (gid) DO NOTHING`,
-        [g.gid, g.mode, g.status, JSON.stringify(g.settings), g.queryTarget, g.traceparent, g.owner, g.nextAt, g.timeoutAt, g.rounds ?? 0, now],
-      );
-      if (r.rowCount === 0) return false;
-      await insertBranches(tx, g.gid, branches, 0, now);
-      return true;
-    });
+    const params: unknown[] = [g.gid, g.mode, g.status, JSON.stringify(g.settings), g.queryTarget, g.traceparent, g.owner, g.nextAt, g.timeoutAt, g.rounds ?? 0, now, branches.length];
+    const insertGlobal = `INSERT INTO protomesh_tx_global (gid, mode, status, settings, query_target, traceparent, owner, next_at, timeout_at, rounds, created_at, updated_at, branch_count)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) ON CONFLICT (gid) DO NOTHING RETURNING gid`;
+    if (branches.length === 0) return (await this.db.query(insertGlobal, params)).rows.length > 0;
+    // One statement: the branches go in only with the transaction, so no BEGIN/COMMIT round trips.
+    const values = branchValues(params, branches, "0");
+    const r = await this.db.query(
+      `WITH g AS (${insertGlobal}),
+       b AS (INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, after_ids, updated_at)
+             SELECT g.gid, v.branch_id, v.op, v.seq, v.target, v.method, v.payload, v.after_ids, $11 FROM g CROSS JOIN (VALUES ${values}) AS v(branch_id, op, seq, target, method, payload, after_ids))
+       SELECT gid FROM g`,
+      params,
+    );
+    return r.rows.length > 0;
   }
 
-  async addBranches(gid: string, status: TxStatus, branches: readonly NewBranch[]): Promise<boolean> {
+  async addBranches(gid: string, where: { status: TxStatus; mode: TxMode }, branches: readonly NewBranch[]): Promise<boolean> {
+    if (branches.length === 0) return (await this.get(gid))?.status === where.status;
     const now = Date.now();
-    return this.db.transaction(async (tx) => {
-      // Locks the global row so a concurrent Submit cannot slip between the check and the insert.
-      const g = await tx.query<{ status: string }>(`SELECT status FROM protomesh_tx_global WHERE gid = $1 FOR UPDATE`, [gid]);
-      if (g.rows[0]?.status !== status) return false;
-      const seq = await tx.query<{ n: string | number }>(`SELECT count(*) AS n FROM protomesh_tx_branch WHERE gid = $1`, [gid]);
-      await insertBranches(tx, gid, branches, Number(seq.rows[0]?.n ?? 0), now);
-      return true;
-    });
+    const params: unknown[] = [gid, where.status, where.mode, now, branches.length];
+    // The UPDATE locks the global row (a concurrent Submit waits, or makes this match nothing)
+    // and hands out the branches' sequence numbers from its counter.
+    const values = branchValues(params, branches, "g.first");
+    const r = await this.db.query(
+      `WITH g AS (UPDATE protomesh_tx_global SET branch_count = branch_count + $5, updated_at = $4
+                  WHERE gid = $1 AND status = $2 AND mode = $3 RETURNING branch_count - $5 AS first)
+       INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, after_ids, updated_at)
+       SELECT $1, v.branch_id, v.op, v.seq, v.target, v.method, v.payload, v.after_ids, $4 FROM g CROSS JOIN LATERAL (VALUES ${values}) AS v(branch_id, op, seq, target, method, payload, after_ids)
+       RETURNING branch_id`,
+      params,
+    );
+    return r.rows.length > 0;
   }
 
   async get(gid: string): Promise<GlobalRow | undefined> {
@@ -92,19 +102,32 @@ class SqlStore implements TxStore {
     return r.rows[0] && toGlobal(r.rows[0]);
   }
 
-  async setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields: { lastError?: string; nextAt?: number } = {}): Promise<boolean> {
+  async setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] } = {}): Promise<boolean> {
     const final = !UNFINISHED.includes(to);
+    const params: unknown[] = [gid, to, now, final ? now : 0, fields.lastError ?? null, fields.nextAt ?? null, [...from]];
     const r = await this.db.query(
-      `UPDATE protomesh_tx_global SET status = $2, updated_at = $3, finished_at = $4,
+      `${withCalls(params, fields.calls)}UPDATE protomesh_tx_global SET status = $2, updated_at = $3, finished_at = $4,
          last_error = COALESCE($5, last_error), next_at = COALESCE($6, next_at)
-       WHERE gid = $1 AND status = ANY($7::text[])`,
-      [gid, to, now, final ? now : 0, fields.lastError ?? null, fields.nextAt ?? null, [...from]],
+       WHERE gid = $1 AND status = ANY($7::text[]) RETURNING gid`,
+      params,
     );
-    return r.rowCount > 0;
+    return r.rows.length > 0;
   }
 
-  async reschedule(gid: string, nextAt: number, lastError: string, now: number): Promise<void> {
-    await this.db.query(`UPDATE protomesh_tx_global SET next_at = $2, last_error = $3, updated_at = $4 WHERE gid = $1 AND status IN ('prepared', 'submitted', 'aborting')`, [gid, nextAt, lastError, now]);
+  async submitPrepared(gid: string, modes: readonly TxMode[], now: number): Promise<GlobalRow | undefined> {
+    // next_at = now + leaseMs(settings, 1), from the stored settings: max(retry interval, request timeout + 1 s).
+    const r = await this.db.query<RawGlobal>(
+      `UPDATE protomesh_tx_global SET status = 'submitted', updated_at = $2,
+         next_at = $2 + GREATEST((settings::jsonb->>'retryIntervalMs')::bigint, (settings::jsonb->>'requestTimeoutMs')::bigint + 1000)
+       WHERE gid = $1 AND status = 'prepared' AND mode = ANY($3::text[]) RETURNING ${GLOBAL_COLUMNS}`,
+      [gid, now, [...modes]],
+    );
+    return r.rows[0] && toGlobal(r.rows[0]);
+  }
+
+  async reschedule(gid: string, nextAt: number, lastError: string, now: number, calls?: readonly SucceededCall[]): Promise<void> {
+    const params: unknown[] = [gid, nextAt, lastError, now];
+    await this.db.query(`${withCalls(params, calls)}UPDATE protomesh_tx_global SET next_at = $2, last_error = $3, updated_at = $4 WHERE gid = $1 AND status IN ('prepared', 'submitted', 'aborting')`, params);
   }
 
   async recordCall(b: Pick<BranchRow, "gid" | "branchId" | "op">, o: { status: BranchRow["status"]; code: number; error: string; at: number; log: boolean }): Promise<void> {
@@ -129,17 +152,32 @@ class SqlStore implements TxStore {
   }
 }
 
-/** All of a transaction's new branches in one INSERT: one round trip to the store, not one per branch. */
-async function insertBranches(tx: SqlQueryable, gid: string, branches: readonly NewBranch[], firstSeq: number, now: number): Promise<void> {
-  if (branches.length === 0) return;
-  const values: string[] = [];
-  const params: unknown[] = [gid, now];
-  branches.forEach((b, i) => {
-    const at = params.length;
-    params.push(b.branchId, b.op, firstSeq + i, b.target, b.method, Buffer.from(b.payload), b.after.join(","));
-    values.push(`($1, $${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5}, $${at + 6}, $${at + 7}, $2)`);
-  });
-  await tx.query(`INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, after_ids, updated_at) VALUES ${values.join(", ")}`, params);
+/**
+ * A VALUES list for `branches`, its parameters appended to `params`; `seqBase` is the SQL for
+ * the first branch's sequence number.
+ */
+function branchValues(params: unknown[], branches: readonly NewBranch[], seqBase: string): string {
+  return branches
+    .map((b, i) => {
+      const at = params.length;
+      params.push(b.branchId, b.op, b.target, b.method, Buffer.from(b.payload), b.after.join(","));
+      return `($${at + 1}::text, $${at + 2}::text, ${seqBase} + ${i}, $${at + 3}::text, $${at + 4}::text, $${at + 5}::bytea, $${at + 6}::text)`;
+    })
+    .join(", ");
+}
+
+/**
+ * A `WITH` clause that records `calls` (successful branch calls) on their branch rows, to put in
+ * front of a statement on the same transaction (`$1` is its gid); empty when there are none.
+ */
+function withCalls(params: unknown[], calls: readonly SucceededCall[] | undefined): string {
+  if (!calls || calls.length === 0) return "";
+  const ids = `$${params.push(calls.map((c) => c.branchId))}`;
+  const ops = `$${params.push(calls.map((c) => c.op))}`;
+  const ats = `$${params.push(calls.map((c) => c.at))}`;
+  return `WITH calls AS (UPDATE protomesh_tx_branch t SET status = 'succeed', attempts = t.attempts + 1, last_error = '', updated_at = v.at
+      FROM unnest(${ids}::text[], ${ops}::text[], ${ats}::bigint[]) AS v(branch_id, op, at)
+      WHERE t.gid = $1 AND t.branch_id = v.branch_id AND t.op = v.op) `;
 }
 
 interface RawGlobal {

@@ -100,6 +100,17 @@ export interface NewGlobal {
   rounds?: number;
 }
 
+/**
+ * A branch call that succeeded and is not recorded yet. A round records its successes with the
+ * status move that ends it (one statement instead of one per call); if the coordinator dies
+ * in between, the next round calls the branch again and its barrier makes that a no-op.
+ */
+export interface SucceededCall {
+  branchId: string;
+  op: BranchOp;
+  at: number;
+}
+
 export interface ListFilter {
   status?: TxStatus;
   mode?: TxMode;
@@ -112,8 +123,12 @@ export interface ListFilter {
 export interface TxStore {
   /** Inserts a transaction and its branches; false when the gid exists already. */
   create(global: NewGlobal, branches: readonly NewBranch[]): Promise<boolean>;
-  /** Adds branches to a transaction in `status`; false when it is gone or in another status. */
-  addBranches(gid: string, status: TxStatus, branches: readonly NewBranch[]): Promise<boolean>;
+  /**
+   * Adds branches to a transaction of `mode` in `status`, in one statement; false when it is
+   * gone, of another mode or in another status. Branches registered at the same time get
+   * distinct, increasing `seq`.
+   */
+  addBranches(gid: string, where: { status: TxStatus; mode: TxMode }, branches: readonly NewBranch[]): Promise<boolean>;
   get(gid: string): Promise<GlobalRow | undefined>;
   branches(gid: string): Promise<BranchRow[]>;
   attempts(gid: string, limit: number): Promise<AttemptRow[]>;
@@ -126,10 +141,20 @@ export interface TxStore {
    * when another instance got there first.
    */
   claim(gid: string, expectedNextAt: number, owner: string, leaseUntil: number, now: number): Promise<GlobalRow | undefined>;
-  /** Moves `gid` from one of `from` to `to`; false when it was not in one of `from`. */
-  setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields?: { lastError?: string; nextAt?: number }): Promise<boolean>;
-  /** Records when the transaction may next be driven and why it waits. */
-  reschedule(gid: string, nextAt: number, lastError: string, now: number): Promise<void>;
+  /**
+   * Moves `gid` from one of `from` to `to`; false when it was not in one of `from`. `calls`
+   * (successful branch calls not recorded yet) are recorded in the same statement, whatever
+   * the move's outcome.
+   */
+  setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields?: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] }): Promise<boolean>;
+  /**
+   * Commits a prepared transaction: `prepared` → `submitted`, held for this instance for the
+   * first round's lease (`leaseMs(settings, 1)`). Returns the row, or undefined when it was
+   * not prepared (or not of one of `modes`).
+   */
+  submitPrepared(gid: string, modes: readonly TxMode[], now: number): Promise<GlobalRow | undefined>;
+  /** Records when the transaction may next be driven and why it waits (and `calls`, as in `setStatus`). */
+  reschedule(gid: string, nextAt: number, lastError: string, now: number, calls?: readonly SucceededCall[]): Promise<void>;
   /** Records one call's outcome on the branch (and in the attempts log when `log`). */
   recordCall(b: Pick<BranchRow, "gid" | "branchId" | "op">, outcome: { status: BranchStatus; code: number; error: string; at: number; log: boolean }): Promise<void>;
   /** Resets the round count so a retried transaction gets its full retry budget again. */

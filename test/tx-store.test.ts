@@ -1,0 +1,130 @@
+import { expect } from "chai";
+import { Pool } from "pg";
+import { PGlite } from "@electric-sql/pglite";
+import { pgClient, pgliteClient, type SqlClient } from "../transaction/store/sql-client";
+import { openSqlStore } from "../transaction/store/sql-store";
+import { MIGRATIONS, migrate } from "../transaction/store/migrations";
+import { DEFAULT_SETTINGS, leaseMs } from "../transaction/coordinator/settings";
+import type { NewBranch, NewGlobal, TxStore } from "../transaction/store/types";
+import { usePostgres } from "./helpers/postgres";
+
+const settings = { ...DEFAULT_SETTINGS, retryIntervalMs: 2_000, requestTimeoutMs: 4_000 };
+
+function global(gid: string, over: Partial<NewGlobal> = {}): NewGlobal {
+  return { gid, mode: "tcc", status: "prepared", settings, queryTarget: "", traceparent: "", owner: "me", nextAt: Date.now() + 60_000, timeoutAt: Date.now() + 60_000, ...over };
+}
+
+function branch(id: string, op: NewBranch["op"], payload = [1, 2, 3]): NewBranch {
+  return { branchId: id, op, target: "etcd:///bank", method: `/bank.Account/${op}`, payload: Uint8Array.from(payload), after: [] };
+}
+
+/** The statements each store method became (one per call where it used to be several) keep their meaning. */
+function storeSpecs(open: () => Promise<{ store: TxStore; db: SqlClient }>, concurrent: boolean) {
+  let store: TxStore;
+  let db: SqlClient;
+  before(async () => ({ store, db } = await open()));
+
+  it("creates a transaction with its branches in one statement, and a taken gid changes nothing", async () => {
+    expect(await store.create(global("c1", { mode: "saga", status: "submitted" }), [branch("01", "action"), branch("01", "compensate"), branch("02", "action")])).to.equal(true);
+    expect(await store.create(global("c1", { mode: "saga", status: "submitted" }), [branch("09", "action", [9])])).to.equal(false);
+    const rows = await store.branches("c1");
+    expect(rows.map((b) => [b.branchId, b.op, b.seq])).to.deep.equal([["01", "action", 0], ["01", "compensate", 1], ["02", "action", 2]]);
+    expect(Array.from(rows[0]!.payload)).to.deep.equal([1, 2, 3]);
+    expect(await store.create(global("c2"), [])).to.equal(true);
+    expect(await store.branches("c2")).to.deep.equal([]);
+  });
+
+  it("adds TCC branches only while the transaction is prepared, of that mode, numbering them in order", async () => {
+    expect(await store.create(global("r1"), [])).to.equal(true);
+    const adds = Array.from({ length: 10 }, (_, i) => [branch(String(i).padStart(2, "0"), "confirm"), branch(String(i).padStart(2, "0"), "cancel")]);
+    // On Postgres these run on separate connections at once: the counter must still hand out distinct numbers.
+    const results = concurrent ? await Promise.all(adds.map((ops) => store.addBranches("r1", { status: "prepared", mode: "tcc" }, ops))) : await sequential(adds.map((ops) => () => store.addBranches("r1", { status: "prepared", mode: "tcc" }, ops)));
+    expect(results.every(Boolean)).to.equal(true);
+    const seqs = (await store.branches("r1")).map((b) => b.seq);
+    expect(seqs).to.deep.equal(Array.from({ length: 20 }, (_, i) => i));
+    expect(await store.addBranches("r1", { status: "prepared", mode: "msg" }, [branch("50", "confirm")])).to.equal(false);
+    expect(await store.addBranches("missing", { status: "prepared", mode: "tcc" }, [branch("50", "confirm")])).to.equal(false);
+    expect(await store.submitPrepared("r1", ["tcc"], Date.now())).to.not.equal(undefined);
+    expect(await store.addBranches("r1", { status: "prepared", mode: "tcc" }, [branch("50", "confirm")])).to.equal(false);
+    expect((await store.branches("r1")).length).to.equal(20);
+  });
+
+  it("submits a prepared transaction once, leasing it for the first round from its stored settings", async () => {
+    expect(await store.create(global("s1"), [])).to.equal(true);
+    const now = Date.now();
+    const g = await store.submitPrepared("s1", ["tcc", "msg"], now);
+    expect(g?.status).to.equal("submitted");
+    expect(g?.nextAt).to.equal(now + leaseMs(settings, 1));
+    expect(await store.submitPrepared("s1", ["tcc", "msg"], now)).to.equal(undefined);
+    expect(await store.create(global("s2", { mode: "saga" }), [])).to.equal(true);
+    expect(await store.submitPrepared("s2", ["tcc", "msg"], now)).to.equal(undefined);
+    expect((await store.get("s2"))?.status).to.equal("prepared");
+  });
+
+  it("records a round's successful calls with the move that ends it, even when another instance moved it first", async () => {
+    expect(await store.create(global("m1", { status: "submitted" }), [branch("01", "confirm"), branch("02", "confirm"), branch("03", "confirm")])).to.equal(true);
+    const at = Date.now();
+    expect(await store.setStatus("m1", ["submitted"], "succeed", at, { calls: [{ branchId: "01", op: "confirm", at }, { branchId: "02", op: "confirm", at }] })).to.equal(true);
+    expect(await store.setStatus("m1", ["submitted"], "succeed", at + 1, { calls: [{ branchId: "03", op: "confirm", at: at + 1 }] })).to.equal(false);
+    const rows = await store.branches("m1");
+    expect(rows.map((b) => [b.branchId, b.status, b.attempts])).to.deep.equal([["01", "succeed", 1], ["02", "succeed", 1], ["03", "succeed", 1]]);
+    const g = await store.get("m1");
+    expect([g?.status, g?.finishedAt]).to.deep.equal(["succeed", at]);
+
+    expect(await store.create(global("m2", { status: "submitted" }), [branch("01", "confirm"), branch("02", "confirm")])).to.equal(true);
+    await store.reschedule("m2", at + 5_000, "branch 02: UNAVAILABLE", at, [{ branchId: "01", op: "confirm", at }]);
+    expect((await store.branches("m2")).map((b) => b.status)).to.deep.equal(["succeed", "prepared"]);
+    expect((await store.get("m2"))?.nextAt).to.equal(at + 5_000);
+  });
+
+  it("brings a first-version schema up to date, counting the branches already stored", async () => {
+    await db.query(`CREATE SCHEMA old_tx`);
+    try {
+      await db.query(`SET search_path TO old_tx`);
+      await db.query(`CREATE TABLE protomesh_tx_schema (version integer PRIMARY KEY, applied_at bigint NOT NULL)`);
+      for (const statement of MIGRATIONS[0]!.sql.split(/;\s*\n/).map((x) => x.trim()).filter(Boolean)) await db.query(statement);
+      await db.query(`INSERT INTO protomesh_tx_schema VALUES (1, 0)`);
+      await db.query(`INSERT INTO protomesh_tx_global (gid, mode, status, settings, next_at, timeout_at, created_at, updated_at) VALUES ('old', 'tcc', 'prepared', $1, 0, 0, 0, 0)`, [JSON.stringify(settings)]);
+      await db.query(`INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, updated_at) VALUES ('old', '01', 'confirm', 0, 't', 'm', '\\x00', 0), ('old', '01', 'cancel', 1, 't', 'm', '\\x00', 0)`);
+      expect(await migrate(db)).to.equal(MIGRATIONS.length - 1);
+      const old = await openSqlStore(db);
+      expect(await old.addBranches("old", { status: "prepared", mode: "tcc" }, [branch("02", "confirm"), branch("02", "cancel")])).to.equal(true);
+      expect((await old.branches("old")).map((b) => b.seq)).to.deep.equal([0, 1, 2, 3]);
+    } finally {
+      await db.query(`SET search_path TO public`);
+      await db.query(`DROP SCHEMA old_tx CASCADE`);
+    }
+  });
+}
+
+async function sequential<T>(fns: Array<() => Promise<T>>): Promise<T[]> {
+  const out: T[] = [];
+  for (const fn of fns) out.push(await fn());
+  return out;
+}
+
+describe("coordinator store statements", function () {
+  this.timeout(120_000);
+
+  describe("on Postgres (pg)", () => {
+    const pg = usePostgres();
+    storeSpecs(async () => {
+      // One connection for the schema spec's search_path; a pool of several for the concurrent adds.
+      const pool = new Pool({ connectionString: pg.server.url, max: 8 });
+      pg.beforeStop(() => pool.end());
+      const single = new Pool({ connectionString: pg.server.url, max: 1 });
+      pg.beforeStop(() => single.end());
+      return { store: await openSqlStore(pgClient(pool)), db: pgClient(single) };
+    }, true);
+  });
+
+  describe("on PGlite (the embedded store)", () => {
+    let lite: PGlite | undefined;
+    after(async () => lite?.close());
+    storeSpecs(async () => {
+      lite = await PGlite.create();
+      const db = pgliteClient(lite);
+      return { store: await openSqlStore(db), db };
+    }, false);
+  });
+});
