@@ -4,6 +4,7 @@ import { resourceFromAttributes } from "@opentelemetry/resources";
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from "@opentelemetry/sdk-trace";
 import { expect } from "chai";
 import * as fc from "fast-check";
+import { ExportTraceServiceRequest, Span } from "../../gen/protomesh/console/v1/otlp_trace";
 import { decodeOtlpJson } from "./otlp-json";
 import { decodeOtlpProtobuf, encodeOtlpResponse, encodeRpcStatus, otlpProtobufToJson } from "./otlp-protobuf";
 
@@ -118,6 +119,15 @@ describe("console OTLP protobuf decoding", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("skips and counts a span with a malformed id, keeping the rest of the export", () => {
+    const good = Span.fromPartial({ traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 2), name: "ok", startTimeUnixNano: "1000000", endTimeUnixNano: "2000000" });
+    const bad = Span.fromPartial({ ...good, spanId: Buffer.alloc(3, 2), name: "short id" });
+    const body = ExportTraceServiceRequest.encode({ resourceSpans: [{ resource: undefined, schemaUrl: "", scopeSpans: [{ scope: undefined, schemaUrl: "", spans: [good, bad] }] }] }).finish();
+    const decoded = decodeOtlpProtobuf(body);
+    expect(decoded.rejected).to.equal(1);
+    expect(decoded.spans.map((s) => [s.name, s.traceId, s.spanId, s.startUs, s.service])).to.deep.equal([["ok", "01".repeat(16), "02".repeat(8), 1000, "unknown"]]);
   });
 
   it("answers in bytes the SDK's own reader understands: empty on success, partial_success naming what was skipped", () => {
