@@ -6,7 +6,7 @@
 export { createServer, type Server, type ServerOptions } from "./runtime/server";
 export type { Health, SettableStatus, ServingStatus } from "./runtime/health";
 export { createClient, closeClient, type ClientOptions, type ClientHandle } from "./runtime/client";
-export { buildServiceConfig, hashHeaderOf, type BalancerOption, type ConsistentHashOption, type RetryOption } from "./runtime/balancing/service-config";
+export { buildServiceConfig, hashHeaderOf, type BalancerOption, type ConsistentHashOption, type LeastRequestOption, type P2cOption, type RetryOption } from "./runtime/balancing/service-config";
 export { RpcError, Status, codeName, type Code } from "./runtime/errors";
 export type { CallContext, CallOptions } from "./runtime/context";
 export { chain, type Interceptor, type CallNext, type CallRequest, type CallResponse } from "./runtime/interceptor";

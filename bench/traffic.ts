@@ -1,19 +1,36 @@
 /**
  * Traffic-rule and balancer benchmarks (not timed tests):
  *
- *   node bin/run.js bench/traffic.ts [eval|eval-instructions|split|propagation|propagation-watch|slow] …
+ *   node bin/run.js bench/traffic.ts [eval|eval-instructions|pick|split|propagation|propagation-watch|slow|freeze] [--flags]
+ *
+ * The slow-server and freeze scenarios, as measured for docs/benchmarks.md (quiet machine,
+ * `PROTOMESH_LOG_LEVEL=error`); a quick check that they run: `slow --seconds 5 --healthy-seconds 3`.
+ *
+ *   node bin/run.js bench/traffic.ts slow                # 30 s one-slow window per balancer, ~3 min
+ *   node bin/run.js bench/traffic.ts freeze              # p2c and round_robin, ~30 s
  *
  * - eval: CPU time per pick spent in the rule (a 3-subset rule with a header match and a sticky
  *   weighted split), as the picker pays it, and the route choice alone.
  * - eval-instructions (opt-in, needs valgrind): instructions per pick on the same path, by callgrind.
+ * - pick (traffic-pick.ts): CPU time per call of p2c's and least_request's own pick path
+ *   (pick, start, end) over fake endpoints.
  * - split: share of 10,000 distinct keys a 5 % canary takes, and whether any key changes side
  *   over repeated evaluation.
  * - propagation: a rule write in etcd → each of 10 clients (own etcd connection, own channel)
  *   answered by the new subset; 50 changes; median and p99.
  * - propagation-watch: the same without calls: write → new version in force at 10 discoveries.
- * - slow: 10 in-process backends (lognormal latency, median 4 ms), one turns 10× slower;
- *   round_robin vs p2c at the same closed-loop concurrency; p50/p99/p99.9 and success within a
- *   deadline.
+ * - slow (traffic-slow.ts): 10 backends in their own processes (lognormal service time, median
+ *   4 ms), one turns 10× slower; round_robin, p2c and least_request in one run, healthy baseline
+ *   vs one slow: p50/p99/p99.9, success within a deadline, the slow backend's share. Flags:
+ *   --seconds (30), --healthy-seconds (10), --warmup-seconds (2), --concurrency (20), --rate (calls/s,
+ *   open loop; default: closed loop of --concurrency),
+ *   --deadline-ms (200), --median-ms (4), --sigma (0.6), --factor (10), --backends (10),
+ *   --processes (2), --pin (servers and etcd on core 0, the client on core 1), --balancers.
+ * - freeze (traffic-freeze.ts): 3 greeter processes, one SIGSTOPped for 5 s under load; failed
+ *   calls vs calls in flight at the freeze, throughput per 100 ms, seconds to ≥ 80 % of before,
+ *   time back in rotation after SIGCONT. Flags: --freeze-seconds (5), --callers (12),
+ *   --deadline-ms (2000), --ttl-seconds (10), --balancers (p2c,round_robin).
+ *   (--deadline-ms and --balancers are shared by both scenarios; run them separately to differ.)
  */
 import * as grpc from "@grpc/grpc-js";
 import { createClient, createServer, etcdRegistry, startEmbeddedEtcd, type EtcdRegistry, type Server } from "../index";
@@ -25,6 +42,9 @@ import { TrafficSelector } from "../runtime/balancing/traffic-selector";
 import type { InstanceInfo } from "../runtime/balancing/instances";
 import { openTrafficStore } from "../traffic/store";
 import { median, percentile } from "./stats";
+import { FREEZE_DEFAULTS, freezeScenario } from "./traffic-freeze";
+import { pickBench } from "./traffic-pick";
+import { SLOW_DEFAULTS, slowScenario } from "./traffic-slow";
 
 const THREE_SUBSETS = {
   subsets: { stable: { labels: { version: "v1" } }, canary: { labels: { version: "v2" } }, testers: { labels: { lane: "qa" } } },
@@ -233,91 +253,64 @@ async function propagationWatchBench(): Promise<void> {
   await etcd.stop();
 }
 
-/** Lognormal around `medianMs` (σ = 0.5): a realistic service-time spread. */
-function serviceTime(medianMs: number): number {
-  const u1 = Math.random() || 1e-9;
-  const u2 = Math.random();
-  const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-  return medianMs * Math.exp(0.5 * z);
+/** Positional scenario names, and `--name value` flags (a flag without a value, such as `--pin`, is `"true"`). */
+function parseArgs(argv: string[]): { names: string[]; flags: Map<string, string> } {
+  const names: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) {
+      names.push(a);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith("--")) flags.set(a.slice(2), "true");
+    else flags.set(a.slice(2), argv[++i]);
+  }
+  return { names, flags };
 }
 
-async function slowBench(durationMs: number, concurrency: number): Promise<void> {
-  const etcd = await startEmbeddedEtcd({});
-  const namespace = `bench-slow-${process.pid}`;
-  const servers: { server: Server; registry: EtcdRegistry }[] = [];
-  const slow = { on: false };
-  for (let i = 0; i < 10; i++) {
-    const registry = etcdRegistry({ endpoints: etcd.endpoints, namespace });
-    const server = createServer({ name: "greeter", registry, instance: { id: `b${i}` } });
-    const id = `b${i}`;
-    server.add(GreeterDefinition, {
-      sayHello: async () => {
-        const ms = serviceTime(4) * (i === 0 && slow.on ? 10 : 1);
-        await new Promise((r) => setTimeout(r, ms));
-        return { message: "", servedBy: id };
-      },
-    } as never);
-    await server.listen("127.0.0.1:0");
-    servers.push({ server, registry });
+/** Fills `defaults` from the flags named after its keys in kebab-case (`healthySeconds` ← `--healthy-seconds`); unknown flags are an error. */
+function options<T extends object>(defaults: T, flags: Map<string, string>, known: Set<string>): T {
+  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+  for (const key of Object.keys(defaults)) {
+    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    known.add(flag);
+    const raw = flags.get(flag);
+    if (raw === undefined) continue;
+    const d = (defaults as Record<string, unknown>)[key];
+    if (typeof d === "number") {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n <= 0) throw new RangeError(`--${flag} must be a positive number, got ${JSON.stringify(raw)}`);
+      out[key] = n;
+    } else if (typeof d === "boolean") {
+      out[key] = raw !== "false";
+    } else if (Array.isArray(d)) {
+      out[key] = raw.split(",").filter(Boolean);
+    }
   }
-  const deadlineMs = 1000;
-  console.log(`slow: 10 backends (lognormal service time, median 4 ms), b0 10× slower during the measured window; ${concurrency} calls in flight, ${durationMs} ms per balancer, deadline ${deadlineMs} ms`);
-  for (const balancer of ["round_robin", "p2c"] as const) {
-    const discovery = etcdRegistry({ endpoints: etcd.endpoints, namespace });
-    const client = createClient(GreeterDefinition, "etcd:///greeter", { discovery, balancer });
-    const run = async (ms: number, latencies: number[] | undefined, fails: { n: number }, hits: Map<string, number>) => {
-      const end = performance.now() + ms;
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (performance.now() < end) {
-            const t = performance.now();
-            try {
-              const r = await client.sayHello({ name: "x" }, { deadlineMs });
-              hits.set(r.servedBy, (hits.get(r.servedBy) ?? 0) + 1);
-              latencies?.push(performance.now() - t);
-            } catch {
-              fails.n++;
-              latencies?.push(deadlineMs);
-            }
-          }
-        }),
-      );
-    };
-    slow.on = false;
-    await run(2000, undefined, { n: 0 }, new Map()); // healthy warm-up
-    const healthy: number[] = [];
-    await run(durationMs / 2, healthy, { n: 0 }, new Map());
-    slow.on = true;
-    const latencies: number[] = [];
-    const fails = { n: 0 };
-    const hits = new Map<string, number>();
-    await run(durationMs, latencies, fails, hits);
-    const f = (x: number) => `${x.toFixed(1)}`;
-    const ok = latencies.filter((x) => x < deadlineMs).length;
-    console.log(
-      `  ${balancer.padEnd(11)} healthy p50 ${f(percentile(healthy, 50))} p99 ${f(percentile(healthy, 99))} p99.9 ${f(percentile(healthy, 99.9))} ms | one slow: p50 ${f(percentile(latencies, 50))} p99 ${f(percentile(latencies, 99))} p99.9 ${f(percentile(latencies, 99.9))} ms, ` +
-        `${latencies.length} calls, ${((100 * ok) / latencies.length).toFixed(2)} % within ${deadlineMs} ms, b0 took ${((100 * (hits.get("b0") ?? 0)) / latencies.length).toFixed(1)} %`,
-    );
-    client.$close();
-    await discovery.close();
-  }
-  for (const { server, registry } of servers) {
-    await server.shutdown({ graceMs: 100 });
-    await registry.close();
-  }
-  await etcd.stop();
+  return out as T;
 }
 
 async function main(): Promise<void> {
-  const which = process.argv.slice(2);
+  const { names: which, flags } = parseArgs(process.argv.slice(2));
   if (which[0] === "eval-loop") return evalLoop(Number(which[1]));
+  const known = new Set<string>();
+  const slow = options(SLOW_DEFAULTS, flags, known);
+  const freeze = options(FREEZE_DEFAULTS, flags, known);
+  for (const flag of flags.keys()) if (!known.has(flag)) throw new Error(`unknown flag --${flag} (known: ${[...known].map((f) => `--${f}`).join(", ")})`);
+  for (const b of [...slow.balancers, ...freeze.balancers]) {
+    if (!["round_robin", "p2c", "least_request"].includes(b)) throw new Error(`--balancers: unknown balancer ${JSON.stringify(b)} (round_robin, p2c, least_request)`);
+  }
   const all = which.length === 0;
   if (all || which.includes("eval")) evalBench();
   if (which.includes("eval-instructions")) evalInstructionsBench(); // opt-in: minutes under valgrind
+  if (all || which.includes("pick")) await pickBench();
   if (all || which.includes("split")) splitBench();
   if (all || which.includes("propagation")) await propagationBench();
   if (all || which.includes("propagation-watch")) await propagationWatchBench();
-  if (all || which.includes("slow")) await slowBench(Number(process.env.SLOW_MS ?? 10_000), Number(process.env.SLOW_CONCURRENCY ?? 20));
+  if (all || which.includes("slow")) await slowScenario(slow);
+  if (all || which.includes("freeze")) await freezeScenario(freeze);
 }
 
 main().then(

@@ -24,6 +24,7 @@ export type { Role } from "./auth/roles";
 export { AuditLog, type AuditEntry, type AuditInput } from "./audit/audit-log";
 export { callTree, stagesOf, type TreeRow } from "./traces/call-tree";
 export { decodeOtlpJson } from "./traces/otlp-json";
+export { decodeOtlpProtobuf } from "./traces/otlp-protobuf";
 export type { TraceSpan, TraceSummary, TraceQuery, TraceSource } from "./traces/span";
 export { DRAINING_METADATA } from "../runtime/balancing/instances";
 export { METRICS_METADATA } from "./traces/red-metrics";

@@ -1,3 +1,7 @@
+import { SpanKind } from "@opentelemetry/api";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -279,9 +283,19 @@ describe("console: Config, API, Traces and Audit pages (real etcd, instances, Ch
       expect(await fx.page.locator('.span-row[data-span-id="aaaaaaaaaaaaaaaa"]').getAttribute("class")).not.to.include("error");
     });
 
-    it("rejects protobuf bodies and malformed exports with a clear status", async () => {
-      const proto = await fetch(`${fx.console.url}v1/traces`, { method: "POST", headers: { "content-type": "application/x-protobuf" }, body: "x" });
-      expect(proto.status).to.equal(415);
+    it("shows a trace sent by the OpenTelemetry SDK's protobuf exporter, and refuses a malformed export with a clear status", async () => {
+      const provider = new TracerProvider({
+        resource: resourceFromAttributes({ "service.name": "proto-sender" }),
+        spanProcessors: [new SimpleSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${fx.console.url}v1/traces` }) })],
+      });
+      const span = provider.getTracer("console-pages").startSpan("/inventory.Inventory/Count", { kind: SpanKind.SERVER });
+      span.end();
+      await provider.shutdown();
+      await fx.page.locator("#trace-service").fill("proto-sender");
+      await fx.page.locator("#trace-status").selectOption("");
+      await fx.page.locator(".trace-search button[type=submit]").click();
+      await fx.page.locator(`.trace-row[data-trace-id="${span.spanContext().traceId}"]`).click();
+      await fx.page.locator(`.span-row[data-span-id="${span.spanContext().spanId}"][data-name="/inventory.Inventory/Count"]`).waitFor();
       const bad = await fetch(`${fx.console.url}v1/traces`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"nope":1}' });
       expect(bad.status).to.equal(400);
       expect(((await bad.json()) as { error: string }).error).to.match(/resourceSpans/);

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { Pool } from "pg";
 import { RpcError, Status } from "../index";
 import { AuditLog } from "../console/audit/audit-log";
 import { openConsole, screenshot, waitForText, type ConsoleFixture } from "./helpers/console";
@@ -127,5 +128,47 @@ describe("console: Transactions page (real Postgres, coordinator, banks, Chromiu
     }
     await page().locator(".tx-list .tx-error").waitFor({ state: "detached", timeout: 30_000 });
     for (const gid of Object.values(gids)) await page().locator(`.tx-row[data-gid="${gid}"]`).waitFor();
+  });
+
+  it("filters by age and shows the stuck ones (unfinished and old), with the filter in the URL across a reload", async () => {
+    // A TCC left prepared (its caller went away): the coordinator would abort it only after an hour.
+    const stuck = `stuck-${Date.now()}`;
+    await w.tx.coordinator.prepare({ gid: stuck, mode: "tcc", options: { timeoutMs: 3_600_000 } });
+    // Rows are stamped with the coordinator's clock: two of them are moved two hours back instead of waiting.
+    const pool = new Pool({ connectionString: w.storeUrl, max: 1 });
+    try {
+      await pool.query(`UPDATE protomesh_tx_global SET created_at = created_at - 7200000 WHERE gid = ANY($1)`, [[stuck, gids.tcc]]);
+    } finally {
+      await pool.end();
+    }
+    await page().goto(`${fx.console.url}#/transactions`);
+    await page().locator(`.tx-row[data-gid="${stuck}"]`).waitFor();
+    await page().locator("#tx-age").selectOption("1h");
+    await page().locator(`.tx-row[data-gid="${gids.saga}"]`).waitFor({ state: "detached" });
+    const old = await page().locator(".tx-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-gid")));
+    // Newest first: both were moved back by the same two hours, and the stuck one began later.
+    expect(old).to.deep.equal([stuck, gids.tcc]);
+    await page().locator("#tx-stuck").check();
+    await page().locator(`.tx-row[data-gid="${gids.tcc}"]`).waitFor({ state: "detached" });
+    expect(await page().locator(".tx-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-status")))).to.deep.equal(["prepared"]);
+    expect(new URL(page().url()).hash).to.equal("#/transactions?age=1h&stuck=1");
+    await screenshot(page(), "transactions-stuck");
+
+    await page().reload();
+    await page().locator(`.tx-row[data-gid="${stuck}"]`).waitFor();
+    expect(await page().locator("#tx-age").inputValue()).to.equal("1h");
+    expect(await page().locator("#tx-stuck").isChecked()).to.equal(true);
+    expect(await page().locator(".tx-row").count()).to.equal(1);
+    // A transaction opened from the filtered list keeps the filter in the URL.
+    await page().locator(`.tx-row[data-gid="${stuck}"]`).click();
+    await page().locator(`.tx-detail[data-gid="${stuck}"]`).waitFor();
+    expect(new URL(page().url()).hash).to.equal(`#/transactions/${stuck}?age=1h&stuck=1`);
+
+    const bad = await page().evaluate(async () => {
+      const r = await fetch("/api/transactions?olderThanMs=soon");
+      return { status: r.status, error: ((await r.json()) as { error: string }).error };
+    });
+    expect(bad).to.deep.equal({ status: 400, error: 'olderThanMs must be a whole number of milliseconds, got "soon"' });
+    await w.tx.coordinator.stop({ gid: stuck });
   });
 });

@@ -2,10 +2,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { expect } from "chai";
 
-// `npm run demo` starts etcd and greeter processes; whichever way it ends, none may outlive it.
+// `npm run demo` starts etcd, greeter processes, a coordinator (tx-server), a process with the banks
+// and the HTTP greeter, and in itself a gateway (and the console under --keep); whichever way it
+// ends, none may outlive it, and none of their ports may still be open.
 // Every process it starts inherits its environment, so a marker variable finds them all, even
 // ones re-parented to init after the demo exited.
 
@@ -63,6 +66,24 @@ function startDemo(args: string[], mark: string) {
   return { child, stdout: () => stdout, stderr: () => stderr };
 }
 
+/** The ports of the fleet's new members as the demo printed them: gateway, coordinator, HTTP greeter, banks, console. */
+function fleetPorts(stdout: string): number[] {
+  const lines = stdout.split("\n").filter((l) => /^\s+(protomesh-tx|http-greeter|bank-a|bank-b|gateway)\s|admin console:/.test(l));
+  return lines.map((l) => Number(/127\.0\.0\.1:(\d+)/.exec(l)?.[1]));
+}
+
+/** True when something accepts connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
 /** Polls until no marked process is left (they were asked to stop before the demo exited). */
 async function leftBehind(mark: string): Promise<number[]> {
   for (let i = 0; i < 50; i++) {
@@ -81,11 +102,16 @@ describe("npm run demo", function () {
     expect(marked(mark)).to.deep.equal([]);
     const demo = startDemo([], mark);
     await waitForOutput(demo.child, demo.stdout, /round_robin: 30 calls/, demo.stderr);
-    // The demo itself, etcd and three greeters are running now.
-    expect(marked(mark).length).to.be.greaterThan(4);
+    // The demo itself, etcd, three greeters, the coordinator and the fleet process are running now.
+    expect(marked(mark).length).to.be.at.least(7);
     const [code] = (await once(demo.child, "exit")) as [number | null];
     expect(code, demo.stderr()).to.equal(0);
     expect(await leftBehind(mark)).to.deep.equal([]);
+    // The fleet did its work: a call through the gateway, and the transfers through the coordinator.
+    expect(demo.stdout()).to.match(/GET \/v1\/hello\/demo → 200 /).and.match(/TCC: alice pays bob 15\.00\s+succeed/);
+    const ports = fleetPorts(demo.stdout());
+    expect(ports).to.have.length(5);
+    for (const port of ports) expect(await listening(port), `port ${port}`).to.equal(false);
     const logLines = [...demo.stdout().split("\n"), ...demo.stderr().split("\n")].filter((l) => l.startsWith("{"));
     expect(logLines, "JSON log lines in the demo's output").to.deep.equal([]);
     expect(demo.stderr()).to.equal("");
@@ -95,10 +121,14 @@ describe("npm run demo", function () {
     const mark = randomBytes(6).toString("hex");
     const demo = startDemo(["--keep"], mark);
     await waitForOutput(demo.child, demo.stdout, /press Ctrl-C to stop/, demo.stderr);
-    expect(marked(mark).length).to.be.greaterThan(4);
+    expect(marked(mark).length).to.be.at.least(7);
+    const ports = fleetPorts(demo.stdout());
+    expect(ports).to.have.length(6);
+    for (const port of ports) expect(await listening(port), `port ${port} while the demo runs`).to.equal(true);
     process.kill(-demo.child.pid!, "SIGINT");
     const [code] = (await once(demo.child, "exit")) as [number | null];
     expect(code).to.equal(130);
     expect(await leftBehind(mark)).to.deep.equal([]);
+    for (const port of ports) expect(await listening(port), `port ${port}`).to.equal(false);
   });
 });

@@ -83,7 +83,7 @@ describe("traffic rules over etcd:/// with real greeters", function () {
     await waitFor(async () => (await discovery.list("greeter")).length === FLEET.length, { timeoutMs: 20_000, what: "4 instances registered" });
   });
 
-  for (const balancer of ["round_robin", "p2c", { consistentHash: {} }] as const) {
+  for (const balancer of ["round_robin", "p2c", "least_request", { consistentHash: {} }] as const) {
     const name = typeof balancer === "string" ? balancer : "consistent_hash";
     it(`${name}: a rule written in etcd takes effect live, without a restart, and a removed rule frees every instance`, async () => {
       const greeter = client({ balancer });

@@ -65,18 +65,58 @@ function attributes(list: unknown): Record<string, string | number | boolean> {
   if (!Array.isArray(list)) return out;
   for (const a of list.slice(0, 128)) {
     const key = field(a, "key");
-    const v = field(a, "value");
     if (typeof key !== "string") continue;
-    const str = field(v, "stringValue");
-    const int = field(v, "intValue");
-    const dbl = field(v, "doubleValue");
-    const bool = field(v, "boolValue");
-    if (typeof str === "string") out[key] = str.slice(0, 1000);
-    else if (int !== undefined) out[key] = Number(int);
-    else if (typeof dbl === "number") out[key] = dbl;
-    else if (typeof bool === "boolean") out[key] = bool;
+    const value = attributeValue(field(a, "value"));
+    if (value !== undefined) out[key] = value;
   }
   return out;
+}
+
+/**
+ * A scalar stays as it is; an array, a key-value list or bytes becomes text the
+ * way Jaeger shows them (JSON for the first two, base64 for bytes), so no kind
+ * of attribute value is dropped.
+ */
+function attributeValue(v: unknown): string | number | boolean | undefined {
+  const str = field(v, "stringValue");
+  const int = field(v, "intValue");
+  const dbl = field(v, "doubleValue");
+  const bool = field(v, "boolValue");
+  const bytes = field(v, "bytesValue");
+  if (typeof str === "string") return str.slice(0, 1000);
+  if (typeof int === "string" || typeof int === "number") return Number(int);
+  if (typeof dbl === "number") return dbl;
+  if (typeof bool === "boolean") return bool;
+  if (typeof bytes === "string") return bytes.slice(0, 1000);
+  if (field(v, "arrayValue") !== undefined || field(v, "kvlistValue") !== undefined) {
+    const plain = plainValue(v, 0);
+    return plain === undefined ? undefined : JSON.stringify(plain).slice(0, 1000);
+  }
+  return undefined;
+}
+
+type Plain = string | number | boolean | null | Plain[] | { [key: string]: Plain };
+
+/** An AnyValue as plain JSON data, at most 8 levels deep (deeper parts become null). */
+function plainValue(v: unknown, depth: number): Plain | undefined {
+  if (depth > 8) return null;
+  const array = field(v, "arrayValue");
+  if (array !== undefined) return listOf(field(array, "values")).map((x) => plainValue(x, depth + 1) ?? null);
+  const kvlist = field(v, "kvlistValue");
+  if (kvlist !== undefined) {
+    const out: { [key: string]: Plain } = {};
+    for (const kv of listOf(field(kvlist, "values"))) {
+      const key = field(kv, "key");
+      if (typeof key === "string") out[key] = plainValue(field(kv, "value"), depth + 1) ?? null;
+    }
+    return out;
+  }
+  return attributeValue(v);
+}
+
+/** An OTLP JSON list, which the encoding may leave out when empty. */
+function listOf(x: unknown): unknown[] {
+  return Array.isArray(x) ? x.slice(0, 128) : [];
 }
 
 function nanosToMicros(x: unknown): number | undefined {

@@ -1,21 +1,19 @@
 /**
  * The Traces page's API: search, one trace with its call tree (serial vs
  * parallel stages), RED per service, and a live note when new traces arrive.
- * The embedded OTLP/HTTP receiver (`POST /v1/traces`, JSON) is a public route:
- * exporters do not sign in; what it accepts is size-limited and bounded in memory.
+ * The embedded OTLP/HTTP receiver (`POST /v1/traces`, protobuf or JSON, see
+ * otlp-receiver.ts) is a public route: exporters do not sign in; what it
+ * accepts is size-limited and bounded in memory.
  */
 import { EventHub } from "../server/event-stream";
 import { HttpError } from "../server/http-error";
-import { readBody, sendJson } from "../server/http-io";
 import type { ConsoleModule, Route } from "../server/route";
 import { callTree } from "./call-tree";
-import { decodeOtlpJson } from "./otlp-json";
+import { OTLP_PATH, otlpReceiverRoute } from "./otlp-receiver";
 import type { RedMetrics } from "./red-metrics";
 import { summarize, type TraceQuery, type TraceSource } from "./span";
 import type { TraceStore } from "./trace-store";
 
-export const OTLP_PATH = "/v1/traces";
-const MAX_OTLP_BYTES = 8 << 20;
 
 export interface TracesModuleDeps {
   readonly store?: TraceStore;
@@ -35,28 +33,7 @@ export function tracesModule(deps: TracesModuleDeps): { module: ConsoleModule; p
 
   const numberParam = (v: string | null) => (v === null || v === "" ? undefined : Number.isFinite(Number(v)) ? Number(v) : undefined);
 
-  const receiver: Route = {
-    method: "POST",
-    path: OTLP_PATH,
-    role: "viewer",
-    stream: true,
-    handler: async ({ req, res }) => {
-      if (!deps.store) throw new HttpError(404, "the embedded trace receiver is off");
-      const type = req.headers["content-type"] ?? "";
-      if (!/^application\/json\b/i.test(type)) {
-        throw new HttpError(415, "this receiver takes OTLP/HTTP with JSON bodies (application/json); protobuf bodies are not supported");
-      }
-      const body = await readBody(req, MAX_OTLP_BYTES);
-      let decoded;
-      try {
-        decoded = decodeOtlpJson(JSON.parse(body.toString("utf8")));
-      } catch (err) {
-        throw new HttpError(400, `not an OTLP JSON trace export: ${(err as Error).message}`);
-      }
-      deps.store.add(decoded.spans);
-      sendJson(res, 200, decoded.rejected > 0 ? { partialSuccess: { rejectedSpans: String(decoded.rejected), errorMessage: "malformed spans skipped" } } : {});
-    },
-  };
+  const receiver = otlpReceiverRoute(deps.store);
 
   const module: ConsoleModule = {
     name: "traces",

@@ -31,6 +31,7 @@ export interface TransactionsModuleDeps {
 
 export const TX_STATUSES = ["prepared", "submitted", "aborting", "succeed", "failed"] as const;
 export const TX_MODES = ["tcc", "saga", "msg", "notify"] as const;
+const UNFINISHED = ["prepared", "submitted", "aborting"] as const;
 const GID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export function transactionsModule(deps: TransactionsModuleDeps): ConsoleModule {
@@ -77,7 +78,9 @@ export function transactionsModule(deps: TransactionsModuleDeps): ConsoleModule 
           if (status && !(TX_STATUSES as readonly string[]).includes(status)) throw new HttpError(400, `status must be one of ${TX_STATUSES.join(", ")}`);
           if (mode && !(TX_MODES as readonly string[]).includes(mode)) throw new HttpError(400, `mode must be one of ${TX_MODES.join(", ")}`);
           const limit = Math.min(Math.max(1, Number(query.get("limit") ?? 50) || 50), 500);
-          const r = await call("list", () => co().list({ status, mode, limit, page: query.get("page") ?? "" }));
+          const { olderThanMs, unfinished } = ageOf(query);
+          if (unfinished && status && !(UNFINISHED as readonly string[]).includes(status)) throw new HttpError(400, `status ${status} is final: unfinished lists only ${UNFINISHED.join(", ")}`);
+          const r = await call("list", () => co().list({ status, mode, limit, page: query.get("page") ?? "", olderThanMs, unfinished }));
           return { transactions: r.transactions, nextPage: r.nextPage, coordinator: deps.coordinator };
         },
       },
@@ -97,6 +100,18 @@ export function transactionsModule(deps: TransactionsModuleDeps): ConsoleModule 
       client?.$close();
     },
   };
+}
+
+/**
+ * `olderThanMs` (whole milliseconds: only transactions begun at least that long ago) and
+ * `unfinished` (`1`/`true`: only prepared, submitted or aborting); together, the stuck view.
+ */
+function ageOf(query: URLSearchParams): { olderThanMs: number; unfinished: boolean } {
+  const older = query.get("olderThanMs") ?? "";
+  if (older && !(/^\d{1,15}$/.test(older))) throw new HttpError(400, `olderThanMs must be a whole number of milliseconds, got ${JSON.stringify(older.slice(0, 40))}`);
+  const flag = query.get("unfinished") ?? "";
+  if (!["", "0", "1", "false", "true"].includes(flag)) throw new HttpError(400, `unfinished must be 1 or 0, got ${JSON.stringify(flag.slice(0, 40))}`);
+  return { olderThanMs: older ? Number(older) : 0, unfinished: flag === "1" || flag === "true" };
 }
 
 /** What the audit log keeps of a transaction: enough to see what the action changed. */

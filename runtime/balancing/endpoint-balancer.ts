@@ -1,6 +1,6 @@
 /**
- * The part our per-endpoint policies (`protomesh_round_robin`, `p2c`) share, structured like
- * grpc-js's round_robin: one LeafLoadBalancer per endpoint, kept across resolver updates while
+ * The part our per-endpoint policies (`protomesh_round_robin`, `p2c`, `least_request`) share,
+ * structured like grpc-js's round_robin: one LeafLoadBalancer per endpoint, kept across resolver updates while
  * the endpoint stays; an immutable picker rebuilt on every child state change, membership change
  * or traffic-rule change. The policy says how to pick inside the members a rule allows.
  */

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
 import type { experimental } from "@grpc/grpc-js";
 import type { PickerEntry, EndpointMember } from "./endpoint-balancer";
-import { P2C_DEFAULTS, P2cPicker, type P2cState } from "./lb-p2c";
+import { P2C_DEFAULTS, P2cPicker, p2cState, type P2cState } from "./lb-p2c";
 import { PeakEwma } from "./peak-ewma";
 import { compileTrafficRule } from "./rule-compile";
 import { TrafficSelector } from "./traffic-selector";
@@ -11,8 +11,7 @@ const { PickResultType } = grpc.experimental;
 
 /** A member whose own picker always completes with a fake subchannel named after it. */
 function entry(key: string, version = "v1"): PickerEntry<P2cState> {
-  const ewma = new PeakEwma(P2C_DEFAULTS, performance.now());
-  const state: P2cState = { ewma, wasReady: true, counter: { onCallStarted: () => void ewma.pending++, onCallEnded: () => void ewma.pending-- } };
+  const state: P2cState = { ...p2cState(new PeakEwma(P2C_DEFAULTS, performance.now())), wasReady: true };
   const subchannel = { key } as unknown as experimental.SubchannelInterface;
   const picker: experimental.Picker = {
     pick: () => ({ pickResultType: PickResultType.COMPLETE, subchannel, status: null, onCallStarted: null, onCallEnded: null }),

@@ -18,9 +18,9 @@
 import * as grpc from "@grpc/grpc-js";
 import type { experimental } from "@grpc/grpc-js";
 import { EndpointBalancer, failResult, QUEUE_RESULT, type PickerEntry } from "./endpoint-balancer";
-import { withLoadTracking, type LoadCounter } from "./lb-consistent-hash";
 import { PEAK_EWMA_DEFAULTS, PeakEwma, type PeakEwmaSettings } from "./peak-ewma";
 import type { TrafficSelector } from "./traffic-selector";
+import { TrackedPick, type CallObserver } from "./tracked-pick";
 
 /** Name of the policy in a service config's `loadBalancingConfig`. */
 export const P2C_POLICY = "p2c";
@@ -66,7 +66,8 @@ export class P2cLoadBalancingConfig implements experimental.TypedLoadBalancingCo
 /** Per-endpoint state that outlives pickers. */
 export interface P2cState {
   readonly ewma: PeakEwma;
-  readonly counter: LoadCounter;
+  /** Feeds the endpoint's picked calls into `ewma` (pending, open-call ages, observed latencies). */
+  readonly observer: CallObserver;
   wasReady: boolean;
 }
 
@@ -81,6 +82,21 @@ const ENDPOINT_FAILURES: ReadonlySet<number> = new Set([
   grpc.status.UNKNOWN,
   grpc.status.DATA_LOSS,
 ]);
+
+/** An endpoint's state around `ewma`: one observer per endpoint, nothing allocated per call. */
+export function p2cState(ewma: PeakEwma): P2cState {
+  const observer: CallObserver = {
+    claim: () => void ewma.pending++,
+    release: () => void ewma.pending--,
+    opened: (at) => ewma.callOpened(at),
+    closed: (code, pickedAt, openedAt, now) => {
+      if (openedAt >= 0) ewma.callClosed(openedAt);
+      // A call the client cancelled says nothing about the endpoint, nor does an application's own error (NOT_FOUND…).
+      if (code !== grpc.status.CANCELLED) ewma.observe(now - pickedAt, ENDPOINT_FAILURES.has(code), now);
+    },
+  };
+  return { ewma, observer, wasReady: false };
+}
 
 export class P2cPicker implements experimental.Picker {
   private readonly ready: number[] = [];
@@ -108,29 +124,7 @@ export class P2cPicker implements experimental.Picker {
     state.ewma.lastPicked = now;
     const result = chosen.picker!.pick(pickArgs);
     if (result.pickResultType !== PickResultType.COMPLETE) return result;
-    const tracked = withLoadTracking(result, state.counter);
-    const started = tracked.onCallStarted;
-    const ended = tracked.onCallEnded;
-    let openedAt = -1;
-    return {
-      ...tracked,
-      onCallStarted: () => {
-        if (openedAt === -1) {
-          openedAt = performance.now();
-          state.ewma.callOpened(openedAt);
-        }
-        started?.();
-      },
-      onCallEnded: (code, details, metadata) => {
-        if (openedAt >= 0) {
-          state.ewma.callClosed(openedAt);
-          openedAt = -2; // closed: a second end changes nothing
-        }
-        // A call the client cancelled says nothing about the endpoint, nor does an application's own error (NOT_FOUND…).
-        if (code !== grpc.status.CANCELLED) state.ewma.observe(performance.now() - now, ENDPOINT_FAILURES.has(code), performance.now());
-        ended?.(code, details, metadata);
-      },
-    };
+    return new TrackedPick(result, state.observer, now);
   }
 
   private choose(indices: readonly number[], now: number): number {
@@ -161,12 +155,7 @@ export class P2cLoadBalancer extends EndpointBalancer<P2cLoadBalancingConfig, P2
   protected createState(): P2cState {
     const settings = this.config?.settings ?? P2C_DEFAULTS;
     const now = performance.now();
-    const ewma = new PeakEwma(settings, now, this.peerSeed(now, settings));
-    return {
-      ewma,
-      wasReady: false,
-      counter: { onCallStarted: () => void ewma.pending++, onCallEnded: () => void ewma.pending-- },
-    };
+    return p2cState(new PeakEwma(settings, now, this.peerSeed(now, settings)));
   }
 
   protected buildPicker(entries: readonly PickerEntry<P2cState>[], selector: TrafficSelector | undefined, config: P2cLoadBalancingConfig): experimental.Picker {

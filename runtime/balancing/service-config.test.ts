@@ -69,6 +69,19 @@ describe("service-config: balancer", () => {
     expect(() => buildServiceConfig(Cart, { outlierDetection: { threshold: 120 } })).to.throw(RangeError, /outlierDetection.threshold/);
   });
 
+  it("maps least_request with its defaults and validates its options, naming the option", () => {
+    expect(buildServiceConfig(Cart, { balancer: "least_request" }).loadBalancingConfig).to.deep.equal([{ least_request: {} }]);
+    const tuned = buildServiceConfig(Cart, { balancer: { leastRequest: { choiceCount: 3 } } });
+    expect(tuned.loadBalancingConfig).to.deep.equal([{ least_request: { choiceCount: 3, activeRequestBias: 1 } }]);
+    acceptedByGrpc(tuned);
+    acceptedByGrpc(buildServiceConfig(Cart, { balancer: "least_request", outlierDetection: true }));
+    expect(() => buildServiceConfig(Cart, { balancer: { leastRequest: { choiceCount: 1 } } })).to.throw(RangeError, /balancer.leastRequest.choiceCount must be an integer from 2 to 100, got 1/);
+    expect(() => buildServiceConfig(Cart, { balancer: { leastRequest: { choiceCount: 2.5 } } })).to.throw(RangeError, /choiceCount/);
+    expect(() => buildServiceConfig(Cart, { balancer: { leastRequest: { activeRequestBias: 0 } } })).to.throw(RangeError, /balancer.leastRequest.activeRequestBias must be a number greater than 0/);
+    expect(() => buildServiceConfig(Cart, { balancer: { leastRequest: { choices: 2 } as never } })).to.throw(TypeError, /balancer.leastRequest: unknown option "choices"/);
+    expect(() => buildServiceConfig(Cart, { balancer: { leastRequest: [] as never } })).to.throw(TypeError, /balancer.leastRequest: expected an object, got an array/);
+  });
+
   it("maps consistentHash to the consistent_hash policy with defaults filled in", () => {
     expect(buildServiceConfig(Cart, { balancer: { consistentHash: {} } }).loadBalancingConfig).to.deep.equal([
       { consistent_hash: { header: "x-protomesh-hash-key", vnodes: 1000 } },
@@ -90,7 +103,7 @@ describe("service-config: balancer", () => {
 
   it("rejects unknown balancers and bad consistentHash options, naming the option", () => {
     const bad = (balancer: unknown) => () => buildServiceConfig(Cart, { balancer: balancer as BalancerOption });
-    expect(bad("random")).to.throw(RangeError, /balancer must be "pick_first", "round_robin", "p2c", \{ p2c: \{…\} \} or \{ consistentHash/);
+    expect(bad("random")).to.throw(RangeError, /balancer must be "pick_first", "round_robin", "p2c", "least_request", \{ p2c: \{…\} \}, \{ leastRequest: \{…\} \} or \{ consistentHash/);
     expect(bad({ ringHash: {} })).to.throw(TypeError, /balancer must be/);
     expect(bad({ consistentHash: { headr: "x" } })).to.throw(TypeError, /balancer.consistentHash: unknown option "headr"/);
     expect(bad({ consistentHash: { vnodes: 0 } })).to.throw(RangeError, /balancer.consistentHash.vnodes/);

@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { MethodDefinition, ServiceDefinition } from "../definition";
 import { DEFAULT_BOUNDED_LOAD } from "./hash-ring";
 import { CONSISTENT_HASH_POLICY, DEFAULT_HASH_HEADER, parseConsistentHashSettings } from "./lb-consistent-hash";
+import { LEAST_REQUEST_POLICY, parseLeastRequestSettings } from "./lb-least-request";
 import { P2C_POLICY, parseP2cSettings } from "./lb-p2c";
 import { ROUND_ROBIN_POLICY } from "./lb-round-robin";
 
@@ -31,6 +32,14 @@ export interface P2cOption {
   forceAfterMs?: number;
 }
 
+/** Options of the `least_request` balancer (Envoy's LEAST_REQUEST: the fewest outstanding calls of `choiceCount` random endpoints). */
+export interface LeastRequestOption {
+  /** Endpoints drawn per pick, 2 to 100 (default 2). */
+  choiceCount?: number;
+  /** Exponent of the outstanding count when registry weights differ: `weight / (outstanding + 1) ^ bias` (default 1). */
+  activeRequestBias?: number;
+}
+
 /**
  * How a client spreads calls over the target's endpoints. Every choice but `pick_first`
  * balances inside the subset the service's traffic rule allows for each call.
@@ -38,9 +47,17 @@ export interface P2cOption {
  * @example
  *   { balancer: "round_robin" }
  *   { balancer: "p2c" }
+ *   { balancer: "least_request" }
  *   { balancer: { consistentHash: { header: "x-user", boundedLoad: true } } }
  */
-export type BalancerOption = "pick_first" | "round_robin" | "p2c" | { p2c: P2cOption } | { consistentHash: ConsistentHashOption };
+export type BalancerOption =
+  | "pick_first"
+  | "round_robin"
+  | "p2c"
+  | "least_request"
+  | { p2c: P2cOption }
+  | { leastRequest: LeastRequestOption }
+  | { consistentHash: ConsistentHashOption };
 
 /**
  * grpc-js's outlier detection around the balancer: an endpoint failing at least `threshold` % of
@@ -169,18 +186,22 @@ function loadBalancingConfigOf(balancer: BalancerOption | undefined): Record<str
   if (balancer === undefined || balancer === "round_robin") return { [ROUND_ROBIN_POLICY]: {} };
   if (balancer === "pick_first") return { pick_first: {} };
   if (balancer === "p2c") return { [P2C_POLICY]: {} };
+  if (balancer === "least_request") return { [LEAST_REQUEST_POLICY]: {} };
   if (typeof balancer === "object" && balancer !== null && !Array.isArray(balancer)) {
     const keys = Object.keys(balancer);
     if (keys.length === 1 && keys[0] === "p2c") return { [P2C_POLICY]: { ...parseP2cSettings((balancer as { p2c: P2cOption }).p2c ?? {}, "balancer.p2c") } };
+    if (keys.length === 1 && keys[0] === "leastRequest") {
+      return { [LEAST_REQUEST_POLICY]: { ...parseLeastRequestSettings((balancer as { leastRequest: LeastRequestOption }).leastRequest ?? {}, "balancer.leastRequest") } };
+    }
     if (keys.length === 1 && keys[0] === "consistentHash") {
       const settings = parseConsistentHashSettings(consistentHashJson((balancer as { consistentHash: ConsistentHashOption }).consistentHash), "balancer.consistentHash");
       const json: Record<string, unknown> = { header: settings.header, vnodes: settings.vnodes };
       if (settings.boundedLoad !== undefined) json.boundedLoad = settings.boundedLoad;
       return { [CONSISTENT_HASH_POLICY]: json };
     }
-    throw new TypeError(`balancer must be "pick_first", "round_robin", "p2c", { p2c: {…} } or { consistentHash: {…} }, got an object with keys ${JSON.stringify(keys)}`);
+    throw new TypeError(`balancer must be "pick_first", "round_robin", "p2c", "least_request", { p2c: {…} }, { leastRequest: {…} } or { consistentHash: {…} }, got an object with keys ${JSON.stringify(keys)}`);
   }
-  throw new RangeError(`balancer must be "pick_first", "round_robin", "p2c", { p2c: {…} } or { consistentHash: {…} }, got ${JSON.stringify(balancer)}`);
+  throw new RangeError(`balancer must be "pick_first", "round_robin", "p2c", "least_request", { p2c: {…} }, { leastRequest: {…} } or { consistentHash: {…} }, got ${JSON.stringify(balancer)}`);
 }
 
 function outlierDetectionOf(option: OutlierDetectionOption, child: Record<string, object>): Record<string, object> {

@@ -30,7 +30,10 @@ export function App() {
   if (session === null) return <Login onSignedIn={load} />;
 
   const pages = session.pages.filter((p) => PAGES[p.name]);
-  const [name, ...rest] = route.split("/");
+  // `#/page/a/b?k=v`: path segments, then a page's filters (kept in the URL so a reload keeps them).
+  const q = route.indexOf("?");
+  const [name, ...rest] = (q < 0 ? route : route.slice(0, q)).split("/");
+  const query = new URLSearchParams(q < 0 ? "" : route.slice(q + 1));
   const current = pages.find((p) => p.name === name) ?? pages[0]!;
   const Page = PAGES[current.name]!;
   return (
@@ -54,7 +57,7 @@ export function App() {
         </span>
       </header>
       <main>
-        <Page session={session} info={current.info} path={rest.map(decodeURIComponent)} />
+        <Page session={session} info={current.info} path={rest.map(decodeURIComponent)} query={query} />
       </main>
     </div>
   );

@@ -17,6 +17,8 @@ export interface PageProps {
   info: unknown;
   /** Path segments after the page name in the URL hash. */
   path: string[];
+  /** Parameters after `?` in the URL hash: a page's filters, which survive a reload. */
+  query: URLSearchParams;
 }
 
 export const PAGES: Record<string, FunctionComponent<PageProps>> = {

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { get, post, qs } from "../api";
 import type { PageProps } from "./index";
 
@@ -46,35 +46,84 @@ const POLL_MS = 3000;
 const PAGE = 100;
 const FINAL = ["succeed", "failed"];
 const at = (ms: number | string | undefined) => (ms && Number(ms) > 0 ? new Date(Number(ms)).toISOString().replace("T", " ").replace("Z", "") : "—");
+/** The age filter's choices; an age written into the URL by hand (`age=2h`) is offered too. */
+const AGES: ReadonlyArray<[string, string]> = [
+  ["1m", "begun over 1 min ago"],
+  ["10m", "begun over 10 min ago"],
+  ["1h", "begun over 1 hour ago"],
+  ["1d", "begun over 1 day ago"],
+];
+const AGE_UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** `90s`, `10m`, `2h`, `1d` in milliseconds; undefined for anything else. */
+const ageMs = (text: string): number | undefined => {
+  const m = /^(\d{1,6})([smhd])$/.exec(text);
+  return m ? Number(m[1]) * AGE_UNIT_MS[m[2]!]! : undefined;
+};
+const UNFINISHED = ["prepared", "submitted", "aborting"];
+
+interface Filter {
+  status: string;
+  mode: string;
+  /** An age such as `10m` (empty: any). */
+  age: string;
+  /** Only prepared, submitted or aborting; with an age, the stuck view. */
+  stuck: boolean;
+}
+
+const filterOf = (q: URLSearchParams): Filter => ({ status: q.get("status") ?? "", mode: q.get("mode") ?? "", age: q.get("age") ?? "", stuck: q.get("stuck") === "1" });
+/** The hash for a selected transaction (or none) under a filter: what the page shows is what the URL says. */
+const hashOf = (gid: string, f: Filter): string => {
+  const q = new URLSearchParams();
+  if (f.status) q.set("status", f.status);
+  if (f.mode) q.set("mode", f.mode);
+  if (f.age) q.set("age", f.age);
+  if (f.stuck) q.set("stuck", "1");
+  const text = q.toString();
+  return `#/transactions${gid ? `/${encodeURIComponent(gid)}` : ""}${text ? `?${text}` : ""}`;
+};
+
 const CODES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
 
-/** The coordinator's transactions: filter by status and mode, one transaction's branches, attempts and last errors, retry and stop. */
-export function TransactionsPage({ session, path, info }: PageProps) {
+/**
+ * The coordinator's transactions: filter by status, mode and age (and the stuck view: unfinished
+ * and old), kept in the URL; one transaction's branches, attempts and last errors; retry and stop.
+ */
+export function TransactionsPage({ session, path, info, query }: PageProps) {
   const meta = info as Info;
-  const [filter, setFilter] = useState({ status: "", mode: "" });
+  const filter = filterOf(query);
+  const olderThanMs = filter.age ? ageMs(filter.age) : undefined;
   const [list, setList] = useState<{ transactions: Tx[]; nextPage: string } | null>(null);
   const [error, setError] = useState("");
-  const [selected, setSelected] = useState(path[0] ?? "");
+  // The URL says which transaction is open, as it says the filter.
+  const selected = path[0] ?? "";
   const [limit, setLimit] = useState(PAGE);
+  const setFilter = (next: Filter) => {
+    // A final status cannot be stuck: ticking "unfinished only" drops it.
+    location.hash = hashOf(selected, next.stuck && next.status && !UNFINISHED.includes(next.status) ? { ...next, status: "" } : next);
+  };
   const canEdit = session.role !== "viewer";
-  useEffect(() => {
-    if (path[0]) setSelected(path[0]);
-  }, [path[0]]);
 
+  const url = `/api/transactions?${qs({ status: filter.status, mode: filter.mode, olderThanMs, unfinished: filter.stuck ? 1 : undefined, limit })}`;
+  // The answer to a filter no longer in force (a slow read, then a new choice) is dropped.
+  const wanted = useRef(url);
+  wanted.current = url;
   const load = () =>
-    get<{ transactions: Tx[]; nextPage: string }>(`/api/transactions?${qs({ ...filter, limit })}`).then(
+    get<{ transactions: Tx[]; nextPage: string }>(url).then(
       (r) => {
+        if (wanted.current !== url) return;
         setList(r);
         setError("");
       },
-      (e: Error) => setError(e.message),
+      (e: Error) => {
+        if (wanted.current === url) setError(e.message);
+      },
     );
   // The coordinator's store is not in etcd, so there is no watch to follow: the list is re-read every few seconds.
   useEffect(() => {
     void load();
     const t = window.setInterval(() => void load(), POLL_MS);
     return () => window.clearInterval(t);
-  }, [filter.status, filter.mode, limit]);
+  }, [url]);
 
   return (
     <div class="transactions">
@@ -82,7 +131,7 @@ export function TransactionsPage({ session, path, info }: PageProps) {
         <div class="toolbar">
           <select id="tx-status" value={filter.status} onChange={(e) => setFilter({ ...filter, status: e.currentTarget.value })}>
             <option value="">any status</option>
-            {meta.statuses.map((s) => (
+            {meta.statuses.filter((s) => !filter.stuck || UNFINISHED.includes(s)).map((s) => (
               <option key={s} value={s}>
                 {s}
               </option>
@@ -96,11 +145,25 @@ export function TransactionsPage({ session, path, info }: PageProps) {
               </option>
             ))}
           </select>
+          <select id="tx-age" value={filter.age} onChange={(e) => setFilter({ ...filter, age: e.currentTarget.value })}>
+            <option value="">any age</option>
+            {AGES.map(([v, label]) => (
+              <option key={v} value={v}>
+                {label}
+              </option>
+            ))}
+            {filter.age && olderThanMs !== undefined && !AGES.some(([v]) => v === filter.age) && <option value={filter.age}>begun over {filter.age} ago</option>}
+          </select>
+          <label class="small" title="prepared, submitted or aborting: not final yet">
+            <input id="tx-stuck" type="checkbox" checked={filter.stuck} onChange={(e) => setFilter({ ...filter, stuck: e.currentTarget.checked })} /> unfinished only
+          </label>
           <button class="link" onClick={() => void load()}>
             refresh
           </button>
           <span class="muted small">coordinator {meta.coordinator}</span>
         </div>
+        {filter.age && olderThanMs === undefined && <p class="error tx-age-error">The age {JSON.stringify(filter.age)} in the URL is not one such as 90s, 10m, 2h or 1d; showing every age.</p>}
+        {filter.stuck && olderThanMs !== undefined && <p class="muted small tx-stuck-note">Stuck: not final yet, and begun over {filter.age} ago.</p>}
         {error && <p class="error tx-error">{error}</p>}
         {list && (
           <table class="tx-table">
@@ -122,8 +185,7 @@ export function TransactionsPage({ session, path, info }: PageProps) {
                   data-gid={t.gid}
                   data-status={t.status}
                   onClick={() => {
-                    setSelected(t.gid);
-                    location.hash = `#/transactions/${encodeURIComponent(t.gid)}`;
+                    location.hash = hashOf(t.gid, filter);
                   }}
                 >
                   <td>
