@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { DEFAULT_VNODES, HashRing, MAX_POINTS, VnodeHashes, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
+import { DEFAULT_VNODES, HashRing, MAX_POINTS, VnodeHashes, boundedLoadCapacity, hashString, hashVnodes, type RingMember } from "./hash-ring";
 
 const members = (n: number, from = 1): RingMember[] =>
   Array.from({ length: n }, (_, i) => ({ key: `10.0.${(from + i) >> 8}.${(from + i) & 255}:50051`, weight: 1 }));
@@ -222,5 +222,40 @@ describe("VnodeHashes: vnode hashes kept between ring builds", () => {
     expect(b[5]).to.equal(hashString("10.0.0.1:1#5"));
     cache.retain(new Set());
     expect(cache.size).to.equal(0);
+  });
+});
+
+describe("HashRing: the build", () => {
+  it("hashes vnode names as hashString would, for keys of every length, non-ASCII keys, and vnode numbers of 1 to 7 digits", () => {
+    const names = ["", "a", "ab", "abc", "abcd", "10.0.0.1:50051", "[::1]:50051", "10.0.0.12:1", "héllo:1", "日本:80", "x".repeat(41)];
+    for (const key of names) {
+      const out = new Uint32Array(1_000_010);
+      for (const [from, to] of [[0, 1200], [99_995, 100_005], [999_999, 1_000_010]]) {
+        hashVnodes(key, out, from, to);
+        for (let v = from; v < to; v++) expect(out[v], `${key}#${v}`).to.equal(hashString(`${key}#${v}`));
+      }
+    }
+  });
+
+  it("orders points by hash, and equal hashes by member key, exactly as a plain sort does", () => {
+    // 1,000 members × 262 points: a few 32-bit hashes collide, so the tie order is exercised.
+    const list = Array.from({ length: 1000 }, (_, i) => ({ key: `127.0.${i >> 8}.${i & 255}:40000`, weight: 1 + (i % 3) }));
+    const ring = new HashRing(list, DEFAULT_VNODES);
+    const points: [number, number][] = [];
+    ring.members.forEach((m, i) => {
+      for (let v = 0; v < ring.vnodesPerMember[i]; v++) points.push([hashString(`${m.key}#${v}`), i]);
+    });
+    points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    expect(ring.points).to.equal(points.length);
+    let ties = 0;
+    for (let p = 0; p < points.length; p++) {
+      if (p > 0 && points[p - 1][0] === points[p][0]) {
+        ties++;
+        continue;
+      }
+      expect(ring.find(points[p][0], () => true)).to.equal(points[p][1]);
+    }
+    expect(ties).to.be.greaterThan(0);
+    expect(ring.find(points[points.length - 1][0] + 1, () => true)).to.equal(points[0][1]); // past the top: wraps
   });
 });

@@ -34,11 +34,8 @@ export const MAX_POINTS = 1 << 18;
 /** Default bounded-load factor `c` (Mirrokni, Thorup, Zadimoghaddam 2017). */
 export const DEFAULT_BOUNDED_LOAD = 1.25;
 
-// Points are packed as `hash * 2^20 + memberIndex` into a float64 (exact up to 2^52),
-// so one native typed-array sort orders them by hash, then by member key on ties.
-const INDEX_BITS = 20;
-const INDEX_SPAN = 2 ** INDEX_BITS;
-const MAX_MEMBERS = INDEX_SPAN;
+/** Most members of one ring. */
+const MAX_MEMBERS = 2 ** 20;
 
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
@@ -109,6 +106,58 @@ function utf8(text: string): Uint8Array {
 }
 
 /**
+ * Writes `hashString(\`${key}#${v}\`)` into `out[v]` for every `v` in `[from, to)`. The vnode
+ * names share the member's key, so MurmurHash3's state after the key's whole 4-byte blocks is
+ * computed once and each vnode mixes only the rest (a few bytes), with no string built: at
+ * 262,144 points this is several times faster than hashing each name from scratch.
+ */
+export function hashVnodes(key: string, out: Uint32Array, from: number, to: number): void {
+  const n = key.length;
+  for (let i = 0; i < n; i++) {
+    if (key.charCodeAt(i) >= 0x80) {
+      for (let v = from; v < to; v++) out[v] = hashString(`${key}#${v}`);
+      return;
+    }
+  }
+  let prefix = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    prefix = mixBlock(prefix, key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8) | (key.charCodeAt(i + 2) << 16) | (key.charCodeAt(i + 3) << 24));
+  }
+  // The key's last 0–3 bytes and the '#', not yet a whole block.
+  let carry = 0;
+  let carried = 0;
+  for (; i < n; i++) carry |= key.charCodeAt(i) << (8 * carried++);
+  carry |= 0x23 << (8 * carried++);
+  if (carried === 4) {
+    prefix = mixBlock(prefix, carry);
+    carry = 0;
+    carried = 0;
+  }
+  const digits = new Uint8Array(16);
+  for (let v = from; v < to; v++) {
+    let count = 0;
+    let rest = v;
+    do {
+      digits[count++] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    } while (rest > 0);
+    let h = prefix;
+    let block = carry;
+    let filled = carried;
+    for (let d = count - 1; d >= 0; d--) {
+      block |= digits[d] << (8 * filled);
+      if (++filled === 4) {
+        h = mixBlock(h, block);
+        block = 0;
+        filled = 0;
+      }
+    }
+    out[v] = finish(h, block, n + 1 + count);
+  }
+}
+
+/**
  * Most in-flight calls one member may hold under bounded load: `ceil(c × (inFlight + 1) / members)`,
  * where `inFlight` counts calls already running (the new call is the `+ 1`). The sum of all
  * capacities exceeds the calls in flight, so some member always has room.
@@ -131,7 +180,7 @@ export class VnodeHashes {
     const hashes = new Uint32Array(count);
     const from = known ? known.length : 0;
     if (known) hashes.set(known);
-    for (let v = from; v < count; v++) hashes[v] = hashString(`${key}#${v}`);
+    hashVnodes(key, hashes, from, count);
     this.byKey.set(key, hashes);
     return hashes;
   }
@@ -195,24 +244,18 @@ export class HashRing {
     this.vnodesPerMember = counts;
 
     const total = counts.reduce((a, b) => a + b, 0);
-    const packed = new Float64Array(total);
+    const hashes = new Uint32Array(total);
+    const owners = new Uint32Array(total);
     let at = 0;
     for (const [i, member] of sorted.entries()) {
-      if (cache) {
-        const hashes = cache.of(member.key, counts[i]);
-        for (let v = 0; v < counts[i]; v++) packed[at++] = hashes[v] * INDEX_SPAN + i;
-      } else {
-        for (let v = 0; v < counts[i]; v++) packed[at++] = hashString(`${member.key}#${v}`) * INDEX_SPAN + i;
-      }
+      const count = counts[i];
+      if (cache) hashes.set(cache.of(member.key, count).subarray(0, count), at);
+      else hashVnodes(member.key, hashes.subarray(at, at + count), 0, count);
+      owners.fill(i, at, at + count);
+      at += count;
     }
-    packed.sort();
-    this.hashes = new Uint32Array(total);
-    this.owners = new Uint32Array(total);
-    for (let p = 0; p < total; p++) {
-      const owner = packed[p] % INDEX_SPAN;
-      this.owners[p] = owner;
-      this.hashes[p] = (packed[p] - owner) / INDEX_SPAN;
-    }
+    // Points go in by member index, and the sort is stable: equal hashes stay in key order.
+    [this.hashes, this.owners] = sortPoints(hashes, owners);
   }
 
   /** Number of members. */
@@ -287,4 +330,46 @@ export class HashRing {
     }
     return lo === hashes.length ? 0 : lo;
   }
+}
+
+/**
+ * Sorts points by hash, stably (ties keep their order), carrying each point's owner along.
+ * Vnode hashes are uniform, so one pass scatters them by their top bits into about half as
+ * many buckets as points, and an insertion sort finishes each bucket (two points on average).
+ * Linear in the points: at 262,144 it takes about 15 ms where a comparison sort of packed
+ * doubles took 40, and about 45 ms before the JIT has warmed up.
+ */
+function sortPoints(hashes: Uint32Array, owners: Uint32Array): [Uint32Array, Uint32Array] {
+  const total = hashes.length;
+  let bits = 1;
+  while (bits < 24 && 1 << bits < total / 2) bits++;
+  const shift = 32 - bits;
+  const buckets = 1 << bits;
+  const ends = new Uint32Array(buckets + 1);
+  for (let p = 0; p < total; p++) ends[(hashes[p] >>> shift) + 1]++;
+  for (let b = 0; b < buckets; b++) ends[b + 1] += ends[b];
+  const next = ends.slice(0, buckets);
+  const sortedHashes = new Uint32Array(total);
+  const sortedOwners = new Uint32Array(total);
+  for (let p = 0; p < total; p++) {
+    const at = next[hashes[p] >>> shift]++;
+    sortedHashes[at] = hashes[p];
+    sortedOwners[at] = owners[p];
+  }
+  for (let b = 0; b < buckets; b++) {
+    const lo = ends[b];
+    const hi = ends[b + 1];
+    for (let i = lo + 1; i < hi; i++) {
+      const hash = sortedHashes[i];
+      const owner = sortedOwners[i];
+      let j = i - 1;
+      for (; j >= lo && sortedHashes[j] > hash; j--) {
+        sortedHashes[j + 1] = sortedHashes[j];
+        sortedOwners[j + 1] = sortedOwners[j];
+      }
+      sortedHashes[j + 1] = hash;
+      sortedOwners[j + 1] = owner;
+    }
+  }
+  return [sortedHashes, sortedOwners];
 }

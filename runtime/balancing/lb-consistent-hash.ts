@@ -131,6 +131,15 @@ interface Member {
   readonly key: string;
   readonly leaf: LeafLoadBalancer;
   weight: number;
+  /**
+   * Whether the leaf has been given its endpoint. Until then it is IDLE and its own exitIdle
+   * does nothing; the member waits in the policy's connect queue and counts as connecting.
+   */
+  started: boolean;
+  /** READY in the picker last published: leaving READY must replace that picker at once. */
+  publishedReady: boolean;
+  /** Connects the member now: the first time by giving the leaf its endpoint, later by leaving IDLE. */
+  readonly exitIdle: () => void;
   readonly load: LoadCell;
   readonly onCallStarted: () => void;
   readonly onCallEnded: () => void;
@@ -356,8 +365,22 @@ function sanitizeWeight(weight: unknown): number {
 }
 
 /**
+ * Most members that start connecting per event-loop turn. Starting one (a subchannel, a
+ * socket, an HTTP/2 session) costs a few hundred microseconds of the loop, more before the JIT
+ * has warmed up; a membership of up to 50 still starts all at once, as before.
+ */
+export const CONNECT_SLICE = 50;
+
+/**
+ * With more than a slice waiting, a turn also stops starting members after this long (at least
+ * one starts): on a slow or busy machine a slice can take far longer than it should.
+ */
+const CONNECT_BUDGET_MS = 5;
+
+/**
  * The `consistent_hash` policy. One LeafLoadBalancer per endpoint, kept across resolver
- * updates while the endpoint stays; a picker rebuilt on every child state change.
+ * updates while the endpoint stays; a picker rebuilt once per event-loop turn in which a
+ * child changed state. New members start connecting {@link CONNECT_SLICE} per turn.
  */
 export class ConsistentHashLoadBalancer implements LoadBalancer {
   private members = new Map<string, Member>();
@@ -372,22 +395,32 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   private currentState: ConnectivityState = ConnectivityState.IDLE;
   private currentPicker: ConsistentHashPicker | null = null;
   private updatesPaused = false;
+  /** A child reported a change since the picker was last built. */
+  private dirty = false;
+  /** A rebuild is scheduled for this turn's check phase. */
+  private flushScheduled = false;
+  /** New members not yet started, in arrival order; started {@link CONNECT_SLICE} per turn. */
+  private readonly toConnect = new Set<Member>();
+  private connectScheduled = false;
+  /** Inside {@link connectSlice}: the CONNECTING reports of members starting lose no connection. */
+  private starting = false;
   private destroyed = false;
   private lastError: string | null = null;
-  private readonly childHelper: ChannelControlHelper;
+  constructor(private readonly channelControlHelper: ChannelControlHelper) {}
 
-  constructor(private readonly channelControlHelper: ChannelControlHelper) {
-    this.childHelper = createChildChannelControlHelper(channelControlHelper, {
-      updateState: (state, _picker, errorMessage) => {
-        // As round_robin does: losing a connection may mean the address went away, so
-        // ask the resolver to look again (resolvers rate-limit this).
-        if (this.currentState === ConnectivityState.READY && state !== ConnectivityState.READY) {
-          this.channelControlHelper.requestReresolution();
-        }
-        if (errorMessage) this.lastError = errorMessage;
-        this.calculateAndUpdateState();
-      },
-    });
+  private onChildState(member: Member, state: ConnectivityState, errorMessage: string | null): void {
+    if (this.destroyed) return;
+    // As round_robin does: losing a connection may mean the address went away, so
+    // ask the resolver to look again (resolvers rate-limit this).
+    if (this.currentState === ConnectivityState.READY && state !== ConnectivityState.READY && !this.starting) {
+      this.channelControlHelper.requestReresolution();
+    }
+    if (errorMessage) this.lastError = errorMessage;
+    // The published picker hands out this member's subchannel while it is READY there. Once it
+    // is not, grpc-js re-picks at once (in microtasks, without yielding to the check phase), so
+    // that picker must be replaced now; every other change can wait for the end of the turn.
+    if (member.publishedReady && state !== ConnectivityState.READY) this.calculateAndUpdateState();
+    else this.scheduleUpdate();
   }
 
   updateAddressList(
@@ -425,13 +458,17 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
 
     this.updatesPaused = true;
     for (const [key, member] of this.members) {
-      if (!next.has(key)) member.leaf.destroy();
+      if (next.has(key)) continue;
+      member.leaf.destroy();
+      this.toConnect.delete(member);
     }
     this.members = next;
     for (const [member, endpoint, reused] of endpoints) {
+      // A reused member still waiting to start keeps its place; it starts with the new endpoint.
       if (reused) member.leaf.updateEndpoint(endpoint, options);
-      else member.leaf.startConnecting();
+      else this.toConnect.add(member);
     }
+    this.connectSlice();
     this.ring = this.ringFor(next, lbConfig.settings.vnodes);
     this.updatesPaused = false;
     trace(`membership ${[...next.keys()].join(", ")} (${this.ring.points} points)`);
@@ -445,9 +482,14 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     return true;
   }
 
+  /**
+   * Members waiting in the connect queue are left to it: a QueuePicker calls this on the first
+   * queued call, and starting 1,000 members here would be the very stall the queue avoids. A
+   * call whose key a waiting member owns starts that member itself (the picker's exitIdle).
+   */
   exitIdle(): void {
     for (const member of this.members.values()) {
-      if (member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
+      if (member.started && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
     }
   }
 
@@ -459,6 +501,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     this.destroyed = true;
     for (const member of this.members.values()) member.leaf.destroy();
     this.members.clear();
+    this.toConnect.clear();
     this.currentPicker = null;
   }
 
@@ -469,10 +512,26 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   private createMember(key: string, endpoint: Endpoint, options: grpc.ChannelOptions, resolutionNote: string): Member {
     const load: LoadCell = { inFlight: 0 };
     const book = this.book;
-    return {
+    const toConnect = this.toConnect;
+    const helper = createChildChannelControlHelper(this.channelControlHelper, {
+      updateState: (state, _picker, errorMessage) => this.onChildState(member, state, errorMessage),
+    });
+    const member: Member = {
       key,
-      leaf: new LeafLoadBalancer(endpoint, this.childHelper, options, resolutionNote),
+      leaf: new LeafLoadBalancer(endpoint, helper, options, resolutionNote),
       weight: 1,
+      started: false,
+      publishedReady: false,
+      exitIdle: () => {
+        if (this.destroyed || this.members.get(key) !== member) return; // removed meanwhile
+        if (member.started) {
+          member.leaf.exitIdle();
+          return;
+        }
+        member.started = true;
+        toConnect.delete(member);
+        member.leaf.startConnecting();
+      },
       load,
       onCallStarted: () => {
         load.inFlight++;
@@ -483,6 +542,51 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
         book.total--;
       },
     };
+    return member;
+  }
+
+  /**
+   * Starts the next waiting members (at most {@link CONNECT_SLICE}, for at most
+   * {@link CONNECT_BUDGET_MS}), and schedules the rest for the next turn, so timers and calls
+   * are served in between.
+   */
+  private connectSlice(): void {
+    let started = 0;
+    const until = this.toConnect.size > CONNECT_SLICE ? performance.now() + CONNECT_BUDGET_MS : Infinity;
+    this.starting = true;
+    try {
+      for (const member of this.toConnect) {
+        if (started >= CONNECT_SLICE || (started > 0 && performance.now() > until)) break;
+        member.exitIdle(); // takes it out of the queue
+        this.toConnect.delete(member); // a member removed meanwhile leaves the queue too
+        started++;
+      }
+    } finally {
+      this.starting = false;
+    }
+    if (this.toConnect.size === 0 || this.connectScheduled) return;
+    this.connectScheduled = true;
+    setImmediate(() => {
+      this.connectScheduled = false;
+      if (!this.destroyed) this.connectSlice();
+    });
+  }
+
+  /**
+   * Children report every connectivity change one by one: 1,000 endpoints arriving mean
+   * thousands of reports, and a rebuild over every member for each made the work quadratic
+   * (a 1.5 s event-loop stall at 1,000 endpoints). The reports of one turn (the connections
+   * that completed in one poll) share one rebuild in the turn's check phase, before any timer
+   * or further I/O, so a first READY reaches waiting calls in the turn it happened.
+   */
+  private scheduleUpdate(): void {
+    this.dirty = true;
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.dirty) this.calculateAndUpdateState();
+    });
   }
 
   /** Reuses the current ring when membership and weights are unchanged. */
@@ -507,13 +611,15 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
 
   private calculateAndUpdateState(): void {
     if (this.updatesPaused || this.destroyed || this.settings === undefined) return;
+    this.dirty = false;
     let ready = 0;
     let connecting = 0;
     let failing = 0;
     for (const member of this.members.values()) {
       const state = member.leaf.getConnectivityState();
+      member.publishedReady = state === ConnectivityState.READY;
       if (state === ConnectivityState.READY) ready++;
-      else if (state === ConnectivityState.CONNECTING) connecting++;
+      else if (state === ConnectivityState.CONNECTING || !member.started) connecting++;
       else if (state === ConnectivityState.TRANSIENT_FAILURE) failing++;
     }
     if (ready > 0) {
@@ -523,7 +629,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
         return {
           picker: isReady ? member.leaf.getPicker() : null,
           state: member.leaf.getConnectivityState(),
-          exitIdle: () => member.leaf.exitIdle(),
+          exitIdle: member.exitIdle,
           load: member.load,
           onCallStarted: member.onCallStarted,
           onCallEnded: member.onCallEnded,
@@ -555,9 +661,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     }
     // Keep every member connected, so a key whose owner fails has a READY successor at
     // once. This cannot live in the child's updateState callback: it does not say which
-    // child changed.
+    // child changed. Members not yet started are the connect queue's.
     for (const member of this.members.values()) {
-      if (member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
+      if (member.started && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
     }
   }
 
