@@ -3,10 +3,10 @@ import { randomUUID } from "node:crypto";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import type { Metadata } from "@grpc/grpc-js";
-import { dynamicCall } from "../runtime/dynamic-call";
+import { dynamicCall, startUnaryCall, type UnaryCall } from "../runtime/dynamic-call";
 import { RpcError, Status } from "../runtime/errors";
 import type { Logger } from "../runtime/logger";
-import { authenticate, type AuthContext } from "./authenticate";
+import { ANONYMOUS, authenticate, requiresCredentials, type AuthContext } from "./authenticate";
 import { checkContentType, hasBody, parseJsonBody, parseJsonStream, readBody } from "./body";
 import { applyCors, preflight } from "./cors";
 import { metadataToHeaders, requestedTimeoutMs, requestMetadata } from "./headers";
@@ -79,8 +79,8 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     deps.traffic.setRules(whole.traffic);
     const policy = routePolicy(whole, route.service, route.method.name);
     if (req.headers.origin !== undefined) applyCors(policy.cors, req, res);
-    const query = parseQueryString(q === -1 ? "" : url.slice(q + 1));
-    const identity = await authenticate(deps.auth, policy, req, query);
+    const query = q === -1 ? NO_QUERY : parseQueryString(url.slice(q + 1));
+    const identity = requiresCredentials(policy) ? await authenticate(deps.auth, policy, req, query) : ANONYMOUS;
     if (policy.rateLimit) {
       const key = limitKeyOf(policy, req, identity.claims, identity.apiKeyId);
       await deps.limiter.admit(`${route.httpMethod} ${route.template.source}`, key, policy.rateLimit, res);
@@ -88,9 +88,12 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     const md = requestMetadata(req, { allow: allowList(policy), requestId, remoteAddress: req.socket.remoteAddress, secure: deps.secure });
     for (const [k, v] of identity.metadata) md.set(k, v);
     const deadline = Date.now() + timeoutOf(req, policy);
-    const requests = await readRequests(route, match.variables, req, query, policy, deps);
+    const requests = await readRequests(route, match.variables, req, query, policy, whole);
     const client = deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
-    status = await call(deps, client, route, policy, req, res, md, deadline, requests, rs);
+    status =
+      route.method.methodKind === "unary"
+        ? await callUnary(deps, client, route, policy, res, md, deadline, requests[0], rs)
+        : await callStreaming(deps, client, route, policy, req, res, md, deadline, requests, rs);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
     failure = e.rawMessage;
@@ -108,10 +111,29 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
   }
 }
 
-function allowList(policy: RoutePolicy): string[] {
-  const list = [...(policy.forwardHeaders ?? [])];
-  if (policy.forwardToken) list.push("authorization");
+const NO_QUERY: [string, string][] = [];
+const allowLists = new WeakMap<RoutePolicy, readonly string[]>();
+
+/** Request headers the route forwards (route policies are immutable: computed once each). */
+function allowList(policy: RoutePolicy): readonly string[] {
+  let list = allowLists.get(policy);
+  if (!list) {
+    list = policy.forwardToken ? [...(policy.forwardHeaders ?? []), "authorization"] : (policy.forwardHeaders ?? []);
+    allowLists.set(policy, list);
+  }
   return list;
+}
+
+const reservedParams = new WeakMap<GatewayPolicy, ReadonlySet<string>>();
+
+/** Query parameters the gateway consumes itself (API key, JWT), per policy document. */
+function reservedOf(policy: GatewayPolicy): ReadonlySet<string> {
+  let reserved = reservedParams.get(policy);
+  if (!reserved) {
+    const names = [policy.apiKeys?.queryParam, policy.jwt?.queryParam].filter((n): n is string => n !== undefined && n !== "");
+    reservedParams.set(policy, (reserved = new Set(names)));
+  }
+  return reserved;
 }
 
 function timeoutOf(req: IncomingMessage, policy: RoutePolicy): number {
@@ -130,7 +152,7 @@ function limitKeyOf(policy: RoutePolicy, req: IncomingMessage, claims: Record<st
 }
 
 /** The request messages as JSON: one for unary and server streaming, a list for client streaming. */
-async function readRequests(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, deps: HandlerDeps): Promise<JsonValue[]> {
+async function readRequests(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): Promise<JsonValue[]> {
   const streaming = route.method.methodKind === "client_streaming" || route.method.methodKind === "bidi_streaming";
   let body: Buffer | undefined;
   if (route.body !== undefined && hasBody(req)) {
@@ -140,18 +162,77 @@ async function readRequests(route: BoundRoute, variables: Map<string, string>, r
     // A body the route does not read is drained (bounded), so the connection stays usable.
     await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
   }
-  const reserved = new Set<string>();
-  const apiKeyParam = deps.policy().apiKeys?.queryParam;
-  const jwtParam = deps.policy().jwt?.queryParam;
-  if (apiKeyParam) reserved.add(apiKeyParam);
-  if (jwtParam) reserved.add(jwtParam);
+  const reserved = reservedOf(whole);
   const build = (value: JsonValue | undefined) =>
     requestJson(route, { variables, query, body: value }, { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved });
   if (streaming) return (body ? parseJsonStream(body) : []).map((m) => build(m));
   return [build(body ? parseJsonBody(body) : undefined)];
 }
 
-async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[], rs: RequestSpan): Promise<number> {
+/**
+ * A unary call: grpc-js's callback API under one promise, cancelled directly when the client
+ * goes away. An AbortController is made only when retries may have to be interrupted.
+ */
+async function callUnary(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, res: ServerResponse, md: Metadata, deadline: number, request: JsonValue, rs: RequestSpan | undefined): Promise<number> {
+  const retry = retryableRoute(route) ? policy.retry : undefined;
+  let current: UnaryCall | undefined;
+  let gone = false;
+  let abort: AbortController | undefined;
+  // The client went away before the answer was complete: cancel upstream.
+  const onClose = () => {
+    if (res.writableFinished) return;
+    gone = true;
+    current?.cancel();
+    abort?.abort();
+  };
+  res.on("close", onClose);
+  // Response headers an attempt copied from its upstream's header metadata: a retry drops them,
+  // so the client sees only the headers of the attempt that answers.
+  let attemptHeaders: string[] = [];
+  const onHeader = (h: Metadata) => {
+    if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, deps.responseHeaderPrefix));
+  };
+  const attempt = async (n: number): Promise<number> => {
+    for (const name of attemptHeaders) res.removeHeader(name);
+    attemptHeaders = [];
+    // One client span per attempt, child of the request's span; the upstream's server span is its child.
+    const up = rs ? startUpstreamSpan(rs, route.grpcPath, n) : undefined;
+    let attemptMd = md;
+    if (up || retry) attemptMd = md.clone();
+    if (up) injectTrace(up, attemptMd);
+    try {
+      if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
+      current = startUnaryCall(client, route.method, request, {
+        metadata: attemptMd,
+        deadline,
+        registry: route.registry,
+        emitDefaults: policy.emitDefaults === true,
+        onHeader,
+      });
+      const answer = await current.response;
+      if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
+      if (up) endUpstreamSpan(up, undefined);
+      const body = JSON.stringify(pickResponseBody(route, answer));
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+      return 200;
+    } catch (err) {
+      if (up) endUpstreamSpan(up, err);
+      throw err;
+    }
+  };
+  try {
+    if (!retry) return await attempt(1);
+    abort = new AbortController();
+    if (gone) abort.abort();
+    return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, attempt);
+  } finally {
+    res.off("close", onClose);
+  }
+}
+
+/** Streaming requests or responses: the generic `dynamicCall` path. */
+async function callStreaming(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[], rs: RequestSpan | undefined): Promise<number> {
   const abort = new AbortController();
   // The client went away before the answer was complete: cancel upstream.
   const onClose = () => {
@@ -160,17 +241,14 @@ async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, p
   res.on("close", onClose);
   const streaming = route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming";
   const retry = retryableRoute(route) ? policy.retry : undefined;
-  // Response headers an attempt copied from its upstream's header metadata: a retry drops them,
-  // so the client sees only the headers of the attempt that answers.
   let attemptHeaders: string[] = [];
   try {
     return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, async (attempt) => {
       for (const name of attemptHeaders) res.removeHeader(name);
       attemptHeaders = [];
-      // One client span per attempt, child of the request's span; the upstream's server span is its child.
-      const up = startUpstreamSpan(rs, route.grpcPath, attempt);
+      const up = rs ? startUpstreamSpan(rs, route.grpcPath, attempt) : undefined;
       const attemptMd = md.clone();
-      injectTrace(up, attemptMd);
+      if (up) injectTrace(up, attemptMd);
       try {
         const responses = dynamicCall(client, route.method, requests, {
           metadata: attemptMd,
@@ -184,19 +262,19 @@ async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, p
         });
         if (streaming) {
           const status = await streamResponses(responses, req, res, route);
-          endUpstreamSpan(up, status < 400 ? undefined : `HTTP ${status}`);
+          if (up) endUpstreamSpan(up, status < 400 ? undefined : `HTTP ${status}`);
           return status;
         }
         let answer: JsonValue | undefined;
         for await (const value of responses) answer = value;
         if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
-        endUpstreamSpan(up, undefined);
+        if (up) endUpstreamSpan(up, undefined);
         const body = JSON.stringify(pickResponseBody(route, answer ?? {}));
         res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
         res.end(body);
         return 200;
       } catch (err) {
-        endUpstreamSpan(up, err);
+        if (up) endUpstreamSpan(up, err);
         throw err;
       }
     });
