@@ -1,7 +1,7 @@
 /** `protomesh config`: the config center from the command line. */
 import { withoutEmptyResolutionNote } from "../../runtime/errors";
-import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { parseVerbLine, usageError as verbUsageError } from "../../cli/verbs";
 import { ConfigError } from "../errors";
 import { CliContext, type Flags } from "./context";
 import { diffCommand, getCommand, historyCommand, watchCommand } from "./read-commands";
@@ -65,57 +65,35 @@ const SUBCOMMANDS: Record<string, { run: Handler; flags: (keyof Flags)[] }> = {
   gray: { run: grayCommand, flags: [...SCHEMA, ...WRITE, "match", "unset", "format", "json"] },
 };
 
+/** Every flag of every verb (each verb takes COMMON and the ones its SUBCOMMANDS entry names). */
+const OPTIONS = {
+  app: { type: "string" },
+  env: { type: "string" },
+  namespace: { type: "string" },
+  endpoints: { type: "string" },
+  schema: { type: "string" },
+  protos: { type: "string" },
+  "descriptor-set": { type: "string" },
+  comment: { type: "string" },
+  author: { type: "string" },
+  expect: { type: "string" },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  version: { type: "string" },
+  labels: { type: "string" },
+  limit: { type: "string" },
+  format: { type: "string" },
+  match: { type: "string" },
+  unset: { type: "string", multiple: true },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export const configCommand: Command = {
   async run(args: string[], io: CliIo): Promise<number> {
-    const [name, ...rest] = args;
-    if (name === undefined || name === "-h" || name === "--help" || name === "help") {
-      (name === undefined ? io.err : io.out)(USAGE);
-      return name === undefined ? ExitCode.usage : ExitCode.ok;
-    }
-    const sub = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
-    if (!sub) return usageError(io, `unknown command "${name}"`);
-
-    let flags: Flags;
-    let positionals: string[];
-    try {
-      const parsed = parseArgs({
-        args: rest,
-        options: {
-          app: { type: "string" },
-          env: { type: "string" },
-          namespace: { type: "string" },
-          endpoints: { type: "string" },
-          schema: { type: "string" },
-          protos: { type: "string" },
-          "descriptor-set": { type: "string" },
-          comment: { type: "string" },
-          author: { type: "string" },
-          expect: { type: "string" },
-          "dry-run": { type: "boolean" },
-          json: { type: "boolean" },
-          version: { type: "string" },
-          labels: { type: "string" },
-          limit: { type: "string" },
-          format: { type: "string" },
-          match: { type: "string" },
-          unset: { type: "string", multiple: true },
-          help: { type: "boolean", short: "h" },
-        },
-        strict: true,
-        allowPositionals: true,
-      });
-      flags = parsed.values as Flags;
-      positionals = parsed.positionals;
-      const allowed = new Set<string>([...COMMON, ...sub.flags]);
-      const stray = Object.keys(flags).filter((f) => !allowed.has(f));
-      if (stray.length > 0) throw new UsageError(`${stray.map((f) => `--${f}`).join(", ")} does not apply to ${name}`);
-    } catch (err) {
-      return usageError(io, err instanceof Error ? err.message : String(err));
-    }
-    if (flags.help) {
-      io.out(USAGE);
-      return ExitCode.ok;
-    }
+    const line = parseVerbLine<Flags>({ command: "config", usage: USAGE, verbs: SUBCOMMANDS, options: OPTIONS, common: COMMON }, args, io);
+    if (typeof line === "number") return line;
+    const { verb: name, flags, positionals } = line;
+    const sub = SUBCOMMANDS[name]!;
 
     const ctx = new CliContext(io, flags);
     try {
@@ -138,8 +116,7 @@ export const configCommand: Command = {
 };
 
 function usageError(io: CliIo, message: string): number {
-  io.err(`protomesh config: ${message}\n(protomesh config --help lists commands and options)\n`);
-  return ExitCode.usage;
+  return verbUsageError({ command: "config" }, io, message);
 }
 
 function isEtcdError(err: unknown): boolean {

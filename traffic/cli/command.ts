@@ -1,9 +1,9 @@
 /** `protomesh traffic`: services' traffic rules in etcd from the command line. */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { parseVerbLine, usageError as verbUsageError } from "../../cli/verbs";
 import { ConflictError } from "../../config/errors";
 import { diffConfig, formatDiff } from "../../config/diff";
 import { openEtcdRegistry } from "./registry";
@@ -84,54 +84,33 @@ const SUBCOMMANDS: Record<string, { run: Handler; flags: (keyof Flags)[] }> = {
   remove: { run: removeCommand, flags: [...CONNECT, "expect"] },
 };
 
+/** Every flag of every verb (each verb takes the ones its SUBCOMMANDS entry names). */
+const OPTIONS = {
+  file: { type: "string", short: "f" },
+  namespace: { type: "string" },
+  endpoints: { type: "string" },
+  comment: { type: "string" },
+  author: { type: "string" },
+  expect: { type: "string" },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  version: { type: "string" },
+  limit: { type: "string" },
+  count: { type: "string" },
+  stable: { type: "string" },
+  canary: { type: "string" },
+  weight: { type: "string" },
+  "sticky-header": { type: "string" },
+  fallback: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export const trafficCommand: Command = {
   async run(args: string[], io: CliIo): Promise<number> {
-    const [name, ...rest] = args;
-    if (name === undefined || name === "-h" || name === "--help" || name === "help") {
-      (name === undefined ? io.err : io.out)(USAGE);
-      return name === undefined ? ExitCode.usage : ExitCode.ok;
-    }
-    const sub = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
-    if (!sub) return usageError(io, `unknown command "${name}"`);
-    let flags: Flags;
-    let positionals: string[];
-    try {
-      const parsed = parseArgs({
-        args: rest,
-        options: {
-          file: { type: "string", short: "f" },
-          namespace: { type: "string" },
-          endpoints: { type: "string" },
-          comment: { type: "string" },
-          author: { type: "string" },
-          expect: { type: "string" },
-          "dry-run": { type: "boolean" },
-          json: { type: "boolean" },
-          version: { type: "string" },
-          limit: { type: "string" },
-          count: { type: "string" },
-          stable: { type: "string" },
-          canary: { type: "string" },
-          weight: { type: "string" },
-          "sticky-header": { type: "string" },
-          fallback: { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-        strict: true,
-        allowPositionals: true,
-      });
-      flags = parsed.values as Flags;
-      positionals = parsed.positionals;
-      const allowed = new Set<string>(["help", ...sub.flags]);
-      const stray = Object.keys(flags).filter((f) => !allowed.has(f));
-      if (stray.length > 0) throw new UsageError(`${stray.map((f) => `--${f}`).join(", ")} does not apply to ${name}`);
-    } catch (err) {
-      return usageError(io, err instanceof Error ? err.message : String(err));
-    }
-    if (flags.help) {
-      io.out(USAGE);
-      return ExitCode.ok;
-    }
+    const line = parseVerbLine<Flags>({ command: "traffic", usage: USAGE, verbs: SUBCOMMANDS, options: OPTIONS }, args, io);
+    if (typeof line === "number") return line;
+    const { verb: name, flags, positionals } = line;
+    const sub = SUBCOMMANDS[name]!;
     const stores: TrafficStore[] = [];
     const logger = plainLogger(io);
     const ctx: Ctx = {
@@ -172,8 +151,7 @@ export const trafficCommand: Command = {
 };
 
 function usageError(io: CliIo, message: string): number {
-  io.err(`protomesh traffic: ${message}\n(protomesh traffic --help lists commands and options)\n`);
-  return ExitCode.usage;
+  return verbUsageError({ command: "traffic" }, io, message);
 }
 
 function one(args: string[], what: string, extra = 0): string {

@@ -7,11 +7,14 @@ import { etcdRegistry } from "../../registry/etcd/registry";
 import { TxCoordinatorDefinition } from "../../gen/protomesh/transaction/v1/coordinator_protomesh";
 import { Transaction } from "../../gen/protomesh/transaction/v1/coordinator";
 import { DEFAULT_TX_SERVICE } from "../server/tx-server";
+import { UNFINISHED, type TxStatus } from "../store/types";
+import { formatDuration, parseDuration } from "../../release/duration";
 
 const USAGE = `usage: protomesh tx <command> [options]
 
 commands:
-  list                 transactions, newest first (--status, --mode, --limit N, --page TOKEN)
+  list                 transactions, newest first (--status, --mode, --older-than, --stuck,
+                       --limit N, --page TOKEN)
   show GID             one transaction: status, branches, attempts and last error
   retry GID            drive an unfinished transaction now (or restart one that gave up)
   stop GID             end an unfinished transaction as failed, calling no more branches
@@ -22,6 +25,9 @@ options:
   --namespace NS       registry namespace (default PROTOMESH_NAMESPACE, else "default")
   --status S           list: prepared | submitted | aborting | succeed | failed
   --mode M             list: tcc | saga | msg | notify
+  --older-than AGE     list: only transactions begun at least AGE ago (30s, 10m, 2h, 1h30m)
+  --unfinished         list: only prepared, submitted or aborting ones
+  --stuck AGE          list: unfinished and begun at least AGE ago (--unfinished --older-than AGE)
   --limit N            list: at most N (default 50)
   --page TOKEN         list: continue after a previous page
   --json               machine-readable output
@@ -49,6 +55,9 @@ export const txCommand: Command = {
           namespace: { type: "string" },
           status: { type: "string" },
           mode: { type: "string" },
+          "older-than": { type: "string" },
+          unfinished: { type: "boolean" },
+          stuck: { type: "string" },
           limit: { type: "string" },
           page: { type: "string" },
           json: { type: "boolean" },
@@ -68,6 +77,13 @@ export const txCommand: Command = {
     }
     if (verb === "list" ? positionals.length > 0 : positionals.length !== 1) return usage(io, verb === "list" ? "list takes no arguments" : `${verb} takes one transaction id`);
     if (values.limit !== undefined && !/^\d+$/.test(values.limit as string)) return usage(io, `--limit must be a whole number, got "${String(values.limit)}"`);
+    let age: AgeFilter;
+    try {
+      age = ageFilter(values);
+    } catch (err) {
+      return usage(io, (err as Error).message);
+    }
+    if (verb !== "list" && (age.olderThanMs > 0 || age.unfinished)) return usage(io, "--older-than, --unfinished and --stuck go with list");
 
     const target = (values.coordinator as string | undefined) ?? `etcd:///${DEFAULT_TX_SERVICE}`;
     let discovery: ReturnType<typeof etcdRegistry> | undefined;
@@ -81,11 +97,12 @@ export const txCommand: Command = {
       try {
         const json = values.json === true;
         if (verb === "list") {
-          const r = await co.list({ status: (values.status as string) ?? "", mode: (values.mode as string) ?? "", limit: values.limit ? Number(values.limit) : 0, page: (values.page as string) ?? "" });
+          const r = await co.list({ status: (values.status as string) ?? "", mode: (values.mode as string) ?? "", limit: values.limit ? Number(values.limit) : 0, page: (values.page as string) ?? "", ...age });
           if (json) io.out(JSON.stringify({ transactions: r.transactions.map((t) => Transaction.toJSON(t)), nextPage: r.nextPage }, null, 2) + "\n");
           else {
             io.out(`${"GID".padEnd(34)} ${"MODE".padEnd(6)} ${"STATUS".padEnd(9)} ${"ROUNDS".padStart(6)}  CREATED                   LAST ERROR\n`);
             for (const t of r.transactions) io.out(`${t.gid.padEnd(34)} ${t.mode.padEnd(6)} ${t.status.padEnd(9)} ${String(t.rounds).padStart(6)}  ${new Date(t.createdAtMs).toISOString()}  ${t.lastError.slice(0, 80)}\n`);
+            if (r.transactions.length === 0) io.out(`(none${age.olderThanMs > 0 || age.unfinished ? `: no ${age.unfinished ? "unfinished " : ""}transaction${age.olderThanMs > 0 ? ` begun ${formatDuration(age.olderThanMs)} ago or earlier` : ""}` : ""})\n`);
             if (r.nextPage) io.out(`(more: --page ${r.nextPage})\n`);
           }
           return ExitCode.ok;
@@ -106,6 +123,33 @@ export const txCommand: Command = {
     }
   },
 };
+
+interface AgeFilter {
+  olderThanMs: number;
+  unfinished: boolean;
+}
+
+/** --older-than, --unfinished and --stuck as the List request's fields; throws a message for a usage error. */
+function ageFilter(values: Record<string, string | boolean | undefined>): AgeFilter {
+  const stuck = values.stuck as string | undefined;
+  const olderThan = values["older-than"] as string | undefined;
+  if (stuck !== undefined && olderThan !== undefined) throw new Error("--stuck AGE already sets the age: give --stuck or --older-than, not both");
+  const text = stuck ?? olderThan;
+  let olderThanMs = 0;
+  if (text !== undefined) {
+    const flag = stuck !== undefined ? "--stuck" : "--older-than";
+    try {
+      olderThanMs = Math.round(parseDuration(text));
+    } catch {
+      throw new Error(`${flag} must be an age such as 30s, 10m, 2h or 1h30m, got "${text}"`);
+    }
+    if (!Number.isSafeInteger(olderThanMs)) throw new Error(`${flag} "${text}" is too long ago`);
+  }
+  const unfinished = stuck !== undefined || values.unfinished === true;
+  const status = values.status as string | undefined;
+  if (unfinished && status && !UNFINISHED.includes(status as TxStatus)) throw new Error(`--status ${status} is final: ${stuck !== undefined ? "--stuck" : "--unfinished"} lists only ${UNFINISHED.join(", ")}`);
+  return { olderThanMs, unfinished };
+}
 
 function describeTx(t: Transaction): string {
   const at = (ms: number) => (ms ? new Date(ms).toISOString() : "-");

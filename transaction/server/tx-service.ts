@@ -149,7 +149,18 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
         if (!at || !/^\d+$/.test(at) || rest.length === 0) throw bad(`page "${req.page}" is not a page token from a previous reply`);
         before = { createdAt: Number(at), gid: rest.join(":") };
       }
-      const rows = await store.list({ status: (req.status || undefined) as TxStatus | undefined, mode: (req.mode || undefined) as GlobalRow["mode"] | undefined, limit, before });
+      if (req.unfinished && req.status && !UNFINISHED.includes(req.status as TxStatus)) throw bad(`status "${req.status}" is final, and unfinished lists only ${UNFINISHED.join(", ")}`);
+      // The cut is taken on this instance's clock, the clock that stamped created_at (instances keep theirs NTP-synced).
+      // An age beyond the epoch matches nothing (-1), and stays inside Postgres' bigint.
+      const createdAtOrBefore = req.olderThanMs > 0 ? Math.max(-1, Date.now() - req.olderThanMs) : undefined;
+      const rows = await store.list({
+        status: (req.status || undefined) as TxStatus | undefined,
+        mode: (req.mode || undefined) as GlobalRow["mode"] | undefined,
+        unfinished: req.unfinished,
+        createdAtOrBefore,
+        limit,
+        before,
+      });
       const last = rows.length === limit ? rows[rows.length - 1] : undefined;
       const reply: DeepPartial<ListReply> = { transactions: rows.map((g) => toTransaction(g, [], [])), nextPage: last ? `${last.createdAt}:${last.gid}` : "" };
       return reply;

@@ -63,6 +63,14 @@ ALTER TABLE protomesh_tx_global ADD COLUMN branch_count integer NOT NULL DEFAULT
 UPDATE protomesh_tx_global g SET branch_count = (SELECT count(*) FROM protomesh_tx_branch b WHERE b.gid = g.gid)
 `,
   },
+  {
+    // The stuck view (unfinished and old) walks only unfinished rows, newest first, however many
+    // finished ones the table holds; the `due` index is ordered by next_at, not by age.
+    version: 3,
+    sql: `
+CREATE INDEX protomesh_tx_global_unfinished_created ON protomesh_tx_global (created_at DESC, gid DESC) WHERE status IN ('prepared', 'submitted', 'aborting');
+`,
+  },
 ];
 
 /** An arbitrary constant shared by every instance: the advisory lock that serializes migrations. */

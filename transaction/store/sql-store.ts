@@ -6,6 +6,7 @@ import { migrate } from "./migrations";
 import type { AttemptRow, BranchRow, GlobalRow, ListFilter, NewBranch, NewGlobal, SucceededCall, TxMode, TxStatus, TxStore } from "./types";
 import { UNFINISHED } from "./types";
 
+const UNFINISHED_SQL = `status IN (${UNFINISHED.map((s) => `'${s}'`).join(", ")})`;
 const GLOBAL_COLUMNS = "gid, mode, status, settings, query_target, traceparent, owner, next_at, timeout_at, rounds, last_error, created_at, updated_at, finished_at";
 
 /** Opens the store on `db`, running migrations first. */
@@ -75,12 +76,7 @@ class SqlStore implements TxStore {
   }
 
   async list(f: ListFilter): Promise<GlobalRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (f.status) where.push(`status = $${params.push(f.status)}`);
-    if (f.mode) where.push(`mode = $${params.push(f.mode)}`);
-    if (f.before) where.push(`(created_at, gid) < ($${params.push(f.before.createdAt)}, $${params.push(f.before.gid)})`);
-    const sql = `SELECT ${GLOBAL_COLUMNS} FROM protomesh_tx_global ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, gid DESC LIMIT $${params.push(f.limit)}`;
+    const { sql, params } = listQuery(f);
     const r = await this.db.query<RawGlobal>(sql, params);
     return r.rows.map(toGlobal);
   }
@@ -150,6 +146,20 @@ class SqlStore implements TxStore {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+/** The statement `list` runs for `f` (exported so specs can check its plan). */
+export function listQuery(f: ListFilter): { sql: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.status) where.push(`status = $${params.push(f.status)}`);
+  if (f.mode) where.push(`mode = $${params.push(f.mode)}`);
+  // Literal, not a parameter: only then can the planner match the partial index on unfinished rows.
+  if (f.unfinished) where.push(UNFINISHED_SQL);
+  if (f.createdAtOrBefore !== undefined) where.push(`created_at <= $${params.push(f.createdAtOrBefore)}`);
+  if (f.before) where.push(`(created_at, gid) < ($${params.push(f.before.createdAt)}, $${params.push(f.before.gid)})`);
+  const sql = `SELECT ${GLOBAL_COLUMNS} FROM protomesh_tx_global ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, gid DESC LIMIT $${params.push(f.limit)}`;
+  return { sql, params };
 }
 
 /**

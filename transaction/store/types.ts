@@ -114,6 +114,10 @@ export interface SucceededCall {
 export interface ListFilter {
   status?: TxStatus;
   mode?: TxMode;
+  /** Only rows created at or before this instant (epoch ms): "older than" as an absolute cut. */
+  createdAtOrBefore?: number;
+  /** Only prepared, submitted or aborting rows; with `createdAtOrBefore`, the stuck ones. */
+  unfinished?: boolean;
   limit: number;
   /** Return rows created before this (gid, createdAt) page token. */
   before?: { createdAt: number; gid: string };
