@@ -32,7 +32,9 @@ export function methodPath(method: DescMethod): string {
 /** JSON → wire bytes of `desc`; a bad value is an INVALID_ARGUMENT naming the message. */
 export function encodeJson(desc: DescMessage, value: JsonValue, registry?: Registry): Buffer {
   try {
-    return Buffer.from(protobuf().toBinary(desc, protobuf().fromJson(desc, value, { registry })));
+    const bytes = protobuf().toBinary(desc, protobuf().fromJson(desc, value, { registry }));
+    // A view, not a copy: the bytes are fresh and owned by nobody else.
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (err) {
     throw new RpcError(Status.INVALID_ARGUMENT, `request is not a valid ${desc.typeName}: ${err instanceof Error ? err.message : String(err)}`);
   }
