@@ -1,27 +1,22 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { JsonValue } from "@bufbuild/protobuf";
-import type * as grpc from "@grpc/grpc-js";
-import type { Metadata } from "@grpc/grpc-js";
-import { dynamicCall, startUnaryCall, type UnaryCall } from "../runtime/dynamic-call";
 import { RpcError, Status } from "../runtime/errors";
 import type { Logger } from "../runtime/logger";
 import { ANONYMOUS, authenticate, requiresCredentials, type AuthContext } from "./authenticate";
 import { checkContentType, hasBody, parseJsonBody, parseJsonStream, readBody } from "./body";
 import { applyCors, preflight } from "./cors";
-import { metadataToHeaders, requestedTimeoutMs, requestMetadata } from "./headers";
+import { requestedTimeoutMs, requestMetadata } from "./headers";
 import { GatewayError, httpStatusOfError, statusJson } from "./http-errors";
-import { endRequestSpan, endUpstreamSpan, injectTrace, startRequestSpan, startUpstreamSpan, type GatewayMetrics, type RequestSpan } from "./observe";
+import { endRequestSpan, startRequestSpan, type GatewayMetrics, type RequestSpan } from "./observe";
 import { PathError } from "./path-match";
 import { routePolicy, type GatewayPolicy, type RoutePolicy } from "./policy";
 import { parseQueryString, QueryError } from "./query";
 import type { RateLimiter } from "./rate-limit";
 import { requestJson } from "./request-message";
-import { retryableRoute, withRetries } from "./retry";
 import type { BoundRoute, RouteTable } from "./route-table";
 import type { TrafficRouter } from "./traffic";
-import { streamResponses } from "./stream-response";
-import { pickResponseBody } from "./response-body";
+import { callStreaming, callUnary } from "./upstream-call";
 
 /**
  * One HTTP request, start to end: match, CORS, authenticate, rate-limit, read
@@ -92,8 +87,8 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     const client = deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
     status =
       route.method.methodKind === "unary"
-        ? await callUnary(deps, client, route, policy, res, md, deadline, requests[0], rs)
-        : await callStreaming(deps, client, route, policy, req, res, md, deadline, requests, rs);
+        ? await callUnary({ client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix }, requests[0])
+        : await callStreaming({ client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix }, req, requests);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
     failure = e.rawMessage;
@@ -167,120 +162,6 @@ async function readRequests(route: BoundRoute, variables: Map<string, string>, r
     requestJson(route, { variables, query, body: value }, { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved });
   if (streaming) return (body ? parseJsonStream(body) : []).map((m) => build(m));
   return [build(body ? parseJsonBody(body) : undefined)];
-}
-
-/**
- * A unary call: grpc-js's callback API under one promise, cancelled directly when the client
- * goes away. An AbortController is made only when retries may have to be interrupted.
- */
-async function callUnary(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, res: ServerResponse, md: Metadata, deadline: number, request: JsonValue, rs: RequestSpan | undefined): Promise<number> {
-  const retry = retryableRoute(route) ? policy.retry : undefined;
-  let current: UnaryCall | undefined;
-  let gone = false;
-  let abort: AbortController | undefined;
-  // The client went away before the answer was complete: cancel upstream.
-  const onClose = () => {
-    if (res.writableFinished) return;
-    gone = true;
-    current?.cancel();
-    abort?.abort();
-  };
-  res.on("close", onClose);
-  // Response headers an attempt copied from its upstream's header metadata: a retry drops them,
-  // so the client sees only the headers of the attempt that answers.
-  let attemptHeaders: string[] = [];
-  const onHeader = (h: Metadata) => {
-    if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, deps.responseHeaderPrefix));
-  };
-  const attempt = async (n: number): Promise<number> => {
-    for (const name of attemptHeaders) res.removeHeader(name);
-    attemptHeaders = [];
-    // One client span per attempt, child of the request's span; the upstream's server span is its child.
-    const up = rs ? startUpstreamSpan(rs, route.grpcPath, n) : undefined;
-    let attemptMd = md;
-    if (up || retry) attemptMd = md.clone();
-    if (up) injectTrace(up, attemptMd);
-    try {
-      if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
-      current = startUnaryCall(client, route.method, request, {
-        metadata: attemptMd,
-        deadline,
-        registry: route.registry,
-        emitDefaults: policy.emitDefaults === true,
-        onHeader,
-      });
-      const answer = await current.response;
-      if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
-      if (up) endUpstreamSpan(up, undefined);
-      const body = JSON.stringify(pickResponseBody(route, answer));
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-      res.end(body);
-      return 200;
-    } catch (err) {
-      if (up) endUpstreamSpan(up, err);
-      throw err;
-    }
-  };
-  try {
-    if (!retry) return await attempt(1);
-    abort = new AbortController();
-    if (gone) abort.abort();
-    return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, attempt);
-  } finally {
-    res.off("close", onClose);
-  }
-}
-
-/** Streaming requests or responses: the generic `dynamicCall` path. */
-async function callStreaming(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[], rs: RequestSpan | undefined): Promise<number> {
-  const abort = new AbortController();
-  // The client went away before the answer was complete: cancel upstream.
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.on("close", onClose);
-  const streaming = route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming";
-  const retry = retryableRoute(route) ? policy.retry : undefined;
-  let attemptHeaders: string[] = [];
-  try {
-    return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, async (attempt) => {
-      for (const name of attemptHeaders) res.removeHeader(name);
-      attemptHeaders = [];
-      const up = rs ? startUpstreamSpan(rs, route.grpcPath, attempt) : undefined;
-      const attemptMd = md.clone();
-      if (up) injectTrace(up, attemptMd);
-      try {
-        const responses = dynamicCall(client, route.method, requests, {
-          metadata: attemptMd,
-          deadline,
-          registry: route.registry,
-          emitDefaults: policy.emitDefaults === true,
-          signal: abort.signal,
-          onHeader: (h) => {
-            if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, deps.responseHeaderPrefix));
-          },
-        });
-        if (streaming) {
-          const status = await streamResponses(responses, req, res, route);
-          if (up) endUpstreamSpan(up, status < 400 ? undefined : `HTTP ${status}`);
-          return status;
-        }
-        let answer: JsonValue | undefined;
-        for await (const value of responses) answer = value;
-        if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
-        if (up) endUpstreamSpan(up, undefined);
-        const body = JSON.stringify(pickResponseBody(route, answer ?? {}));
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-        res.end(body);
-        return 200;
-      } catch (err) {
-        if (up) endUpstreamSpan(up, err);
-        throw err;
-      }
-    });
-  } finally {
-    res.off("close", onClose);
-  }
 }
 
 function sendError(res: ServerResponse, e: RpcError, status: number): void {
