@@ -24,9 +24,9 @@ import { SignJWT } from "jose";
 import { createServer } from "protomesh";
 import { startEmbeddedEtcd } from "protomesh/registry";
 import { HttpGreeterDefinition } from "../gen/examples/gateway/v1/greeter_http_protomesh";
-import { HelloReply, HelloRequest } from "../gen/examples/gateway/v1/greeter_http";
 import { httpGreeterHandlers } from "../examples/gateway/service";
 import { createGateway, filesFromDescriptors, PolicyStore, type Gateway } from "../gateway";
+import { handWrittenServer } from "./gateway-hand";
 
 const args = process.argv.slice(2);
 const SECONDS = Number(args[args.indexOf("--seconds") + 1] || 8);
@@ -63,40 +63,6 @@ async function wrk(url: string, connections: number, seconds: number, headers: R
     p99: ms(out.match(/99%\s+([\d.]+)(us|ms|s)/)),
     errors: non2xx + (socketErr ? socketErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
   };
-}
-
-/** What a user would write instead of the gateway: parse JSON, call the same grpc-js client, write JSON. */
-function handWritten(client: grpc.Client): http.Server {
-  const path_ = HttpGreeterDefinition.methods.sayHello.path;
-  return http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      let name: string;
-      try {
-        name = String((JSON.parse(Buffer.concat(chunks).toString("utf8")) as { name?: unknown }).name ?? "");
-      } catch {
-        res.writeHead(400).end();
-        return;
-      }
-      client.makeUnaryRequest(
-        path_,
-        (r: HelloRequest) => Buffer.from(HelloRequest.encode(r).finish()),
-        (b: Buffer) => HelloReply.decode(b),
-        { name },
-        new grpc.Metadata(),
-        { deadline: Date.now() + 30_000 },
-        (err, reply) => {
-          if (err || !reply) {
-            res.writeHead(502).end();
-            return;
-          }
-          const body = JSON.stringify(HelloReply.toJSON(reply));
-          res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
-        },
-      );
-    });
-  });
 }
 
 /** Direct gRPC: `concurrency` loops calling the greeter for `seconds`, in a child process so it gets its own core. */
@@ -142,7 +108,7 @@ async function main(): Promise<void> {
   const gw = await createGateway({ upstreams: [upstream], accessLog: false });
   const gwPort = await gw.listen(0);
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const hand = handWritten(client);
+  const hand = handWrittenServer(client);
   await new Promise<void>((r) => hand.listen(0, "127.0.0.1", r));
   const handPort = (hand.address() as { port: number }).port;
 

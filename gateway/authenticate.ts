@@ -28,7 +28,13 @@ export interface Identity {
   readonly metadata: Map<string, string>;
 }
 
-const ANONYMOUS: Identity = { claims: undefined, apiKeyId: undefined, metadata: new Map() };
+/** No credentials asked for. */
+export const ANONYMOUS: Identity = { claims: undefined, apiKeyId: undefined, metadata: new Map() };
+
+/** Whether the route asks for credentials at all (when not, {@link authenticate} answers {@link ANONYMOUS}). */
+export function requiresCredentials(route: RoutePolicy): boolean {
+  return route.auth !== undefined && route.auth !== "none";
+}
 
 export async function authenticate(ctx: AuthContext, route: RoutePolicy, req: IncomingMessage, query: readonly [string, string][]): Promise<Identity> {
   const mode = route.auth ?? "none";

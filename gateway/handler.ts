@@ -1,27 +1,22 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { JsonValue } from "@bufbuild/protobuf";
-import type * as grpc from "@grpc/grpc-js";
-import type { Metadata } from "@grpc/grpc-js";
-import { dynamicCall } from "../runtime/dynamic-call";
 import { RpcError, Status } from "../runtime/errors";
 import type { Logger } from "../runtime/logger";
-import { authenticate, type AuthContext } from "./authenticate";
+import { ANONYMOUS, authenticate, requiresCredentials, type AuthContext } from "./authenticate";
 import { checkContentType, hasBody, parseJsonBody, parseJsonStream, readBody } from "./body";
 import { applyCors, preflight } from "./cors";
-import { metadataToHeaders, requestedTimeoutMs, requestMetadata } from "./headers";
+import { requestedTimeoutMs, requestMetadata } from "./headers";
 import { GatewayError, httpStatusOfError, statusJson } from "./http-errors";
-import { endRequestSpan, endUpstreamSpan, injectTrace, startRequestSpan, startUpstreamSpan, type GatewayMetrics, type RequestSpan } from "./observe";
+import { endRequestSpan, startRequestSpan, type GatewayMetrics, type RequestSpan } from "./observe";
 import { PathError } from "./path-match";
 import { routePolicy, type GatewayPolicy, type RoutePolicy } from "./policy";
 import { parseQueryString, QueryError } from "./query";
 import type { RateLimiter } from "./rate-limit";
 import { requestJson } from "./request-message";
-import { retryableRoute, withRetries } from "./retry";
 import type { BoundRoute, RouteTable } from "./route-table";
 import type { TrafficRouter } from "./traffic";
-import { streamResponses } from "./stream-response";
-import { pickResponseBody } from "./response-body";
+import { callStreaming, callUnary } from "./upstream-call";
 
 /**
  * One HTTP request, start to end: match, CORS, authenticate, rate-limit, read
@@ -79,8 +74,8 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     deps.traffic.setRules(whole.traffic);
     const policy = routePolicy(whole, route.service, route.method.name);
     if (req.headers.origin !== undefined) applyCors(policy.cors, req, res);
-    const query = parseQueryString(q === -1 ? "" : url.slice(q + 1));
-    const identity = await authenticate(deps.auth, policy, req, query);
+    const query = q === -1 ? NO_QUERY : parseQueryString(url.slice(q + 1));
+    const identity = requiresCredentials(policy) ? await authenticate(deps.auth, policy, req, query) : ANONYMOUS;
     if (policy.rateLimit) {
       const key = limitKeyOf(policy, req, identity.claims, identity.apiKeyId);
       await deps.limiter.admit(`${route.httpMethod} ${route.template.source}`, key, policy.rateLimit, res);
@@ -88,9 +83,12 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     const md = requestMetadata(req, { allow: allowList(policy), requestId, remoteAddress: req.socket.remoteAddress, secure: deps.secure });
     for (const [k, v] of identity.metadata) md.set(k, v);
     const deadline = Date.now() + timeoutOf(req, policy);
-    const requests = await readRequests(route, match.variables, req, query, policy, deps);
+    const requests = await readRequests(route, match.variables, req, query, policy, whole);
     const client = deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
-    status = await call(deps, client, route, policy, req, res, md, deadline, requests, rs);
+    status =
+      route.method.methodKind === "unary"
+        ? await callUnary({ client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix }, requests[0])
+        : await callStreaming({ client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix }, req, requests);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
     failure = e.rawMessage;
@@ -108,10 +106,29 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
   }
 }
 
-function allowList(policy: RoutePolicy): string[] {
-  const list = [...(policy.forwardHeaders ?? [])];
-  if (policy.forwardToken) list.push("authorization");
+const NO_QUERY: [string, string][] = [];
+const allowLists = new WeakMap<RoutePolicy, readonly string[]>();
+
+/** Request headers the route forwards (route policies are immutable: computed once each). */
+function allowList(policy: RoutePolicy): readonly string[] {
+  let list = allowLists.get(policy);
+  if (!list) {
+    list = policy.forwardToken ? [...(policy.forwardHeaders ?? []), "authorization"] : (policy.forwardHeaders ?? []);
+    allowLists.set(policy, list);
+  }
   return list;
+}
+
+const reservedParams = new WeakMap<GatewayPolicy, ReadonlySet<string>>();
+
+/** Query parameters the gateway consumes itself (API key, JWT), per policy document. */
+function reservedOf(policy: GatewayPolicy): ReadonlySet<string> {
+  let reserved = reservedParams.get(policy);
+  if (!reserved) {
+    const names = [policy.apiKeys?.queryParam, policy.jwt?.queryParam].filter((n): n is string => n !== undefined && n !== "");
+    reservedParams.set(policy, (reserved = new Set(names)));
+  }
+  return reserved;
 }
 
 function timeoutOf(req: IncomingMessage, policy: RoutePolicy): number {
@@ -130,7 +147,7 @@ function limitKeyOf(policy: RoutePolicy, req: IncomingMessage, claims: Record<st
 }
 
 /** The request messages as JSON: one for unary and server streaming, a list for client streaming. */
-async function readRequests(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, deps: HandlerDeps): Promise<JsonValue[]> {
+async function readRequests(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): Promise<JsonValue[]> {
   const streaming = route.method.methodKind === "client_streaming" || route.method.methodKind === "bidi_streaming";
   let body: Buffer | undefined;
   if (route.body !== undefined && hasBody(req)) {
@@ -140,69 +157,11 @@ async function readRequests(route: BoundRoute, variables: Map<string, string>, r
     // A body the route does not read is drained (bounded), so the connection stays usable.
     await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
   }
-  const reserved = new Set<string>();
-  const apiKeyParam = deps.policy().apiKeys?.queryParam;
-  const jwtParam = deps.policy().jwt?.queryParam;
-  if (apiKeyParam) reserved.add(apiKeyParam);
-  if (jwtParam) reserved.add(jwtParam);
+  const reserved = reservedOf(whole);
   const build = (value: JsonValue | undefined) =>
     requestJson(route, { variables, query, body: value }, { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved });
   if (streaming) return (body ? parseJsonStream(body) : []).map((m) => build(m));
   return [build(body ? parseJsonBody(body) : undefined)];
-}
-
-async function call(deps: HandlerDeps, client: grpc.Client, route: BoundRoute, policy: RoutePolicy, req: IncomingMessage, res: ServerResponse, md: Metadata, deadline: number, requests: JsonValue[], rs: RequestSpan): Promise<number> {
-  const abort = new AbortController();
-  // The client went away before the answer was complete: cancel upstream.
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.on("close", onClose);
-  const streaming = route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming";
-  const retry = retryableRoute(route) ? policy.retry : undefined;
-  // Response headers an attempt copied from its upstream's header metadata: a retry drops them,
-  // so the client sees only the headers of the attempt that answers.
-  let attemptHeaders: string[] = [];
-  try {
-    return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, async (attempt) => {
-      for (const name of attemptHeaders) res.removeHeader(name);
-      attemptHeaders = [];
-      // One client span per attempt, child of the request's span; the upstream's server span is its child.
-      const up = startUpstreamSpan(rs, route.grpcPath, attempt);
-      const attemptMd = md.clone();
-      injectTrace(up, attemptMd);
-      try {
-        const responses = dynamicCall(client, route.method, requests, {
-          metadata: attemptMd,
-          deadline,
-          registry: route.registry,
-          emitDefaults: policy.emitDefaults === true,
-          signal: abort.signal,
-          onHeader: (h) => {
-            if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, deps.responseHeaderPrefix));
-          },
-        });
-        if (streaming) {
-          const status = await streamResponses(responses, req, res, route);
-          endUpstreamSpan(up, status < 400 ? undefined : `HTTP ${status}`);
-          return status;
-        }
-        let answer: JsonValue | undefined;
-        for await (const value of responses) answer = value;
-        if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
-        endUpstreamSpan(up, undefined);
-        const body = JSON.stringify(pickResponseBody(route, answer ?? {}));
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-        res.end(body);
-        return 200;
-      } catch (err) {
-        endUpstreamSpan(up, err);
-        throw err;
-      }
-    });
-  } finally {
-    res.off("close", onClose);
-  }
 }
 
 function sendError(res: ServerResponse, e: RpcError, status: number): void {

@@ -27,15 +27,8 @@ export interface MetadataInput {
 /** The metadata for the upstream call. */
 export function requestMetadata(req: IncomingMessage, input: MetadataInput): Metadata {
   const md = new Metadata();
-  for (const name of [...ALWAYS, ...input.allow]) {
-    if (NEVER.has(name) || name.startsWith(":")) continue;
-    const value = req.headers[name];
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) {
-      if (name.endsWith("-bin")) continue;
-      md.add(name, v);
-    }
-  }
+  for (const name of ALWAYS) forward(req, md, name);
+  for (const name of input.allow) forward(req, md, name);
   md.set("x-request-id", input.requestId);
   const prior = req.headers["x-forwarded-for"];
   const chain = [typeof prior === "string" ? prior : undefined, input.remoteAddress].filter((x): x is string => !!x);
@@ -43,6 +36,14 @@ export function requestMetadata(req: IncomingMessage, input: MetadataInput): Met
   if (req.headers.host) md.set("x-forwarded-host", req.headers.host);
   md.set("x-forwarded-proto", input.secure ? "https" : "http");
   return md;
+}
+
+function forward(req: IncomingMessage, md: Metadata, name: string): void {
+  if (NEVER.has(name) || name.startsWith(":") || name.endsWith("-bin")) return;
+  const value = req.headers[name];
+  if (value === undefined) return;
+  if (typeof value === "string") md.add(name, value);
+  else for (const v of value) md.add(name, v);
 }
 
 const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
+import { context, propagation, trace, ProxyTracerProvider, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter } from "@opentelemetry/api";
 import type { Metadata } from "@grpc/grpc-js";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { LATENCY_BUCKETS, metricsRegistry } from "../runtime/metrics";
@@ -10,9 +10,24 @@ import { RpcError, Status } from "../runtime/errors";
  * One server span per HTTP request (HTTP semantic conventions), whose context
  * the gateway injects into the upstream call's metadata, so the upstream's
  * gRPC server span is its child. Prometheus series by route template and
- * status. Both go through the APIs only: without an SDK or a scrape, they cost
- * little.
+ * status. Both go through the APIs only. Without an OpenTelemetry SDK every
+ * span would be a no-op, so none is started: the request costs no span work
+ * and the client's own `traceparent`/`tracestate` go upstream untouched.
  */
+
+// What an unset global tracer provider delegates to (the API's no-op provider).
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether a tracer provider is registered with the OpenTelemetry API (by
+ * `setupTracing` or the application's own SDK). Checked per request, so one
+ * registered after the gateway started is honoured.
+ */
+export function tracerRegistered(): boolean {
+  const provider = trace.getTracerProvider();
+  // Another copy of the API, or a provider set some other way: assume it records.
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+}
 
 const headerGetter: TextMapGetter<IncomingMessage> = {
   keys: (req) => Object.keys(req.headers),
@@ -24,8 +39,9 @@ export interface RequestSpan {
   readonly ctx: Context;
 }
 
-/** Starts the request's span, parented on the client's `traceparent` when it sent one. */
-export function startRequestSpan(req: IncomingMessage, method: string, route: string | undefined): RequestSpan {
+/** Starts the request's span, parented on the client's `traceparent` when it sent one; undefined when no tracer provider is registered. */
+export function startRequestSpan(req: IncomingMessage, method: string, route: string | undefined): RequestSpan | undefined {
+  if (!tracerRegistered()) return undefined;
   const parent = propagation.extract(context.active(), req, headerGetter);
   const span = trace.getTracer("protomesh.gateway").startSpan(
     route ? `${method} ${route}` : method,

@@ -146,7 +146,16 @@ export class PolicyValidationError extends Error {
   }
 }
 
+// Merged settings per policy document and method. A policy is replaced, never changed in
+// place, so its merges stay valid for as long as it is the one in force.
+const merged = new WeakMap<GatewayPolicy, Map<string, RoutePolicy>>();
+
 /** The settings for one method: defaults, then its service's, then its own, key by key. */
 export function routePolicy(policy: GatewayPolicy, service: string, method: string): RoutePolicy {
-  return { ...policy.defaults, ...policy.services?.[service], ...policy.methods?.[`${service}.${method}`] };
+  let byMethod = merged.get(policy);
+  if (!byMethod) merged.set(policy, (byMethod = new Map()));
+  const key = `${service}.${method}`;
+  let route = byMethod.get(key);
+  if (!route) byMethod.set(key, (route = { ...policy.defaults, ...policy.services?.[service], ...policy.methods?.[key] }));
+  return route;
 }

@@ -32,7 +32,9 @@ export function methodPath(method: DescMethod): string {
 /** JSON → wire bytes of `desc`; a bad value is an INVALID_ARGUMENT naming the message. */
 export function encodeJson(desc: DescMessage, value: JsonValue, registry?: Registry): Buffer {
   try {
-    return Buffer.from(protobuf().toBinary(desc, protobuf().fromJson(desc, value, { registry })));
+    const bytes = protobuf().toBinary(desc, protobuf().fromJson(desc, value, { registry }));
+    // A view, not a copy: the bytes are fresh and owned by nobody else.
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (err) {
     throw new RpcError(Status.INVALID_ARGUMENT, `request is not a valid ${desc.typeName}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -44,6 +46,55 @@ export function decodeJson(desc: DescMessage, bytes: Uint8Array, options: Pick<D
 }
 
 const identity = (b: Buffer) => b;
+
+/** A unary call in flight: its answer, and a way to cancel it. */
+export interface UnaryCall {
+  /** The response as JSON; rejects with `RpcError` (or the decoding error when the answer cannot be converted). */
+  readonly response: Promise<JsonValue>;
+  /** Cancels the call (CANCELLED); does nothing once it has ended. */
+  cancel(): void;
+}
+
+/**
+ * Starts a unary call of `method` with one JSON `request`: grpc-js's callback API under a
+ * single promise, with no stream or async-iterator machinery, for callers on a hot path
+ * (the gateway). The same encoding, errors, header and trailer hooks and cancellation as
+ * {@link dynamicCall}.
+ */
+export function startUnaryCall(client: grpc.Client, method: DescMethod, request: JsonValue, options: DynamicCallOptions = {}): UnaryCall {
+  let bytes: Buffer;
+  try {
+    bytes = encodeJson(method.input, request, options.registry);
+  } catch (err) {
+    return { response: Promise.reject(err), cancel: () => undefined };
+  }
+  const signal = options.signal;
+  if (signal?.aborted) return { response: Promise.reject(new RpcError(Status.CANCELLED, "call cancelled before it started")), cancel: () => undefined };
+  let call: grpc.ClientUnaryCall | undefined;
+  let onAbort: (() => void) | undefined;
+  const response = new Promise<JsonValue>((resolve, reject) => {
+    call = client.makeUnaryRequest(methodPath(method), identity, identity, bytes, options.metadata ?? new grpc.Metadata(), options.deadline === undefined ? {} : { deadline: options.deadline }, (err, value) => {
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
+      if (err) return reject(fromServiceError(err));
+      try {
+        resolve(decodeJson(method.output, value!, options));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+  const active = call!;
+  if (options.onHeader) active.on("metadata", options.onHeader);
+  if (options.onTrailer) {
+    const onTrailer = options.onTrailer;
+    active.on("status", (s: grpc.StatusObject) => s.code === Status.OK && onTrailer(s.metadata));
+  }
+  if (signal) {
+    onAbort = () => active.cancel();
+    signal.addEventListener("abort", onAbort, { once: true });
+  }
+  return { response, cancel: () => active.cancel() };
+}
 
 /**
  * Performs `method` on `client`. `requests` are JSON messages: unary and
@@ -65,18 +116,25 @@ export async function* dynamicCall(
   const requestStream = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
   const responseStream = method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming";
 
-  let call: grpc.ClientUnaryCall | grpc.ClientReadableStream<Buffer> | grpc.ClientWritableStream<Buffer> | grpc.ClientDuplexStream<Buffer, Buffer>;
+  if (!requestStream && !responseStream) {
+    const unary = startUnaryCall(client, method, await single(requests, method), options);
+    let settled = false;
+    try {
+      const answer = await unary.response;
+      settled = true;
+      yield answer;
+    } finally {
+      // Left before the answer came (the consumer stopped): the call is not needed any more.
+      if (!settled) unary.cancel();
+    }
+    return;
+  }
+
+  let call: grpc.ClientReadableStream<Buffer> | grpc.ClientWritableStream<Buffer> | grpc.ClientDuplexStream<Buffer, Buffer>;
   let unaryResult: Promise<Buffer> | undefined;
   let sendError: unknown;
   if (!requestStream) {
-    const request = encode(await single(requests, method));
-    if (responseStream) {
-      call = client.makeServerStreamRequest(path, identity, identity, request, metadata, callOptions);
-    } else {
-      unaryResult = new Promise((resolve, reject) => {
-        call = client.makeUnaryRequest(path, identity, identity, request, metadata, callOptions, (err, value) => (err ? reject(fromServiceError(err)) : resolve(value!)));
-      });
-    }
+    call = client.makeServerStreamRequest(path, identity, identity, encode(await single(requests, method)), metadata, callOptions);
   } else if (responseStream) {
     call = client.makeBidiStreamRequest(path, identity, identity, metadata, callOptions);
   } else {

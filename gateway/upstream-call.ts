@@ -1,0 +1,150 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { JsonValue } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import type { Metadata } from "@grpc/grpc-js";
+import { dynamicCall, startUnaryCall, type UnaryCall } from "../runtime/dynamic-call";
+import { RpcError, Status } from "../runtime/errors";
+import { metadataToHeaders } from "./headers";
+import { endUpstreamSpan, injectTrace, startUpstreamSpan, type RequestSpan } from "./observe";
+import type { RoutePolicy } from "./policy";
+import { pickResponseBody } from "./response-body";
+import { retryableRoute, withRetries } from "./retry";
+import type { BoundRoute } from "./route-table";
+import { streamResponses } from "./stream-response";
+
+/**
+ * The upstream call of one HTTP request, once it has been admitted and its
+ * messages built: attempts (with the route's retries), one client span per
+ * attempt when tracing, response metadata as headers, cancellation when the
+ * client goes away, and the answer written as JSON (or streamed).
+ */
+
+export interface UpstreamCall {
+  readonly client: grpc.Client;
+  readonly route: BoundRoute;
+  readonly policy: RoutePolicy;
+  readonly res: ServerResponse;
+  readonly md: Metadata;
+  /** Absolute deadline (ms since the epoch). */
+  readonly deadline: number;
+  /** The request's span; undefined when no tracer provider is registered. */
+  readonly rs: RequestSpan | undefined;
+  /** Prefix of the headers that carry response metadata. */
+  readonly headerPrefix: string;
+}
+
+/**
+ * A unary call: grpc-js's callback API under one promise, cancelled directly when the client
+ * goes away. An AbortController is made only when retries may have to be interrupted.
+ */
+export async function callUnary(c: UpstreamCall, request: JsonValue): Promise<number> {
+  const { client, route, policy, res, md, deadline, rs } = c;
+  const retry = retryableRoute(route) ? policy.retry : undefined;
+  let current: UnaryCall | undefined;
+  let gone = false;
+  let abort: AbortController | undefined;
+  // The client went away before the answer was complete: cancel upstream.
+  const onClose = () => {
+    if (res.writableFinished) return;
+    gone = true;
+    current?.cancel();
+    abort?.abort();
+  };
+  res.on("close", onClose);
+  // Response headers an attempt copied from its upstream's header metadata: a retry drops them,
+  // so the client sees only the headers of the attempt that answers.
+  let attemptHeaders: string[] = [];
+  const onHeader = (h: Metadata) => {
+    if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, c.headerPrefix));
+  };
+  const attempt = async (n: number): Promise<number> => {
+    for (const name of attemptHeaders) res.removeHeader(name);
+    attemptHeaders = [];
+    // One client span per attempt, child of the request's span; the upstream's server span is its child.
+    const up = rs ? startUpstreamSpan(rs, route.grpcPath, n) : undefined;
+    let attemptMd = md;
+    if (up || retry) attemptMd = md.clone();
+    if (up) injectTrace(up, attemptMd);
+    try {
+      if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
+      current = startUnaryCall(client, route.method, request, {
+        metadata: attemptMd,
+        deadline,
+        registry: route.registry,
+        emitDefaults: policy.emitDefaults === true,
+        onHeader,
+      });
+      const answer = await current.response;
+      if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
+      if (up) endUpstreamSpan(up, undefined);
+      const body = JSON.stringify(pickResponseBody(route, answer));
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+      return 200;
+    } catch (err) {
+      if (up) endUpstreamSpan(up, err);
+      throw err;
+    }
+  };
+  try {
+    if (!retry) return await attempt(1);
+    abort = new AbortController();
+    if (gone) abort.abort();
+    return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, attempt);
+  } finally {
+    res.off("close", onClose);
+  }
+}
+
+/** Streaming requests or responses: the generic `dynamicCall` path. */
+export async function callStreaming(c: UpstreamCall, req: IncomingMessage, requests: JsonValue[]): Promise<number> {
+  const { client, route, policy, res, md, deadline, rs } = c;
+  const abort = new AbortController();
+  // The client went away before the answer was complete: cancel upstream.
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.on("close", onClose);
+  const streaming = route.method.methodKind === "server_streaming" || route.method.methodKind === "bidi_streaming";
+  const retry = retryableRoute(route) ? policy.retry : undefined;
+  let attemptHeaders: string[] = [];
+  try {
+    return await withRetries(retry, { deadline, signal: abort.signal, committed: () => res.headersSent }, async (attempt) => {
+      for (const name of attemptHeaders) res.removeHeader(name);
+      attemptHeaders = [];
+      const up = rs ? startUpstreamSpan(rs, route.grpcPath, attempt) : undefined;
+      const attemptMd = md.clone();
+      if (up) injectTrace(up, attemptMd);
+      try {
+        const responses = dynamicCall(client, route.method, requests, {
+          metadata: attemptMd,
+          deadline,
+          registry: route.registry,
+          emitDefaults: policy.emitDefaults === true,
+          signal: abort.signal,
+          onHeader: (h) => {
+            if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, c.headerPrefix));
+          },
+        });
+        if (streaming) {
+          const status = await streamResponses(responses, req, res, route);
+          if (up) endUpstreamSpan(up, status < 400 ? undefined : `HTTP ${status}`);
+          return status;
+        }
+        let answer: JsonValue | undefined;
+        for await (const value of responses) answer = value;
+        if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
+        if (up) endUpstreamSpan(up, undefined);
+        const body = JSON.stringify(pickResponseBody(route, answer ?? {}));
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+        return 200;
+      } catch (err) {
+        if (up) endUpstreamSpan(up, err);
+        throw err;
+      }
+    });
+  } finally {
+    res.off("close", onClose);
+  }
+}

@@ -1,0 +1,83 @@
+import { expect } from "chai";
+import * as http from "node:http";
+import { RpcError, Status, type Server } from "protomesh";
+import type { Gateway } from "../gateway";
+import { startGateway, startHttpGreeter } from "./helpers/gateway";
+import { waitFor } from "./helpers/wait";
+
+/**
+ * The gateway's unary path (grpc-js callback API, no AbortController unless retries may
+ * wait, no span work without a tracer provider) keeps every behaviour of the generic one:
+ * response metadata as headers, error mapping, trace context passed on, and a client that
+ * goes away cancels the upstream call.
+ */
+describe("gateway unary path", function () {
+  this.timeout(30_000);
+  let greeter: { server: Server; address: string };
+  let gw: { gateway: Gateway; url: string };
+  const started: string[] = [];
+  const cancelled: string[] = [];
+  const seen = new Map<string, { traceparent: unknown; requestId: unknown; forwardedProto: unknown }>();
+
+  before(async () => {
+    greeter = await startHttpGreeter({
+      async sayHello(req, ctx) {
+        seen.set(req.name, { traceparent: ctx.metadata.get("traceparent")[0], requestId: ctx.metadata.get("x-request-id")[0], forwardedProto: ctx.metadata.get("x-forwarded-proto")[0] });
+        if (req.name === "nobody") throw new RpcError(Status.NOT_FOUND, "nobody is not here", { who: "nobody" });
+        if (req.name === "hang") {
+          started.push(req.name);
+          await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+          cancelled.push(req.name);
+          throw new RpcError(Status.CANCELLED, "gone");
+        }
+        ctx.responseHeader.set("x-shard", "7");
+        return { message: `Hello, ${req.name}!`, servedBy: "g1" };
+      },
+    });
+    gw = await startGateway(greeter.address);
+  });
+  after(async () => {
+    await gw?.gateway.close();
+    await greeter?.server.shutdown();
+  });
+
+  it("answers with the JSON body, the request id and the upstream's header metadata under the prefix", async () => {
+    const res = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": "req-1" }, body: JSON.stringify({ name: "Ada" }) });
+    expect(res.status).to.equal(200);
+    expect(res.headers.get("x-request-id")).to.equal("req-1");
+    expect(res.headers.get("grpc-metadata-x-shard")).to.equal("7");
+    expect(((await res.json()) as { message: string }).message).to.equal("Hello, Ada!");
+    expect(seen.get("Ada")).to.deep.include({ requestId: "req-1", forwardedProto: "http" });
+  });
+
+  it("maps an upstream error to its HTTP status with the google.rpc.Status body and details", async () => {
+    const res = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "nobody" }) });
+    expect(res.status).to.equal(404);
+    const body = (await res.json()) as { code: number; message: string; details: unknown[] };
+    expect(body.code).to.equal(Status.NOT_FOUND);
+    expect(body.message).to.equal("nobody is not here");
+    expect(JSON.stringify(body.details)).to.contain("nobody");
+  });
+
+  it("without a tracer provider, passes the client's traceparent upstream untouched", async () => {
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const res = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json", traceparent }, body: JSON.stringify({ name: "traced" }) });
+    expect(res.status).to.equal(200);
+    expect(seen.get("traced")?.traceparent).to.equal(traceparent);
+  });
+
+  it("cancels the upstream call when the client disconnects before the answer", async () => {
+    const port = Number(new URL(gw.url).port);
+    const req = http.request({ host: "127.0.0.1", port, path: "/v1/hello", method: "POST", headers: { "content-type": "application/json" } });
+    req.on("error", () => undefined);
+    req.end(JSON.stringify({ name: "hang" }));
+    await waitFor(() => started.includes("hang"), { timeoutMs: 10_000, what: "the upstream call to start" });
+    req.destroy();
+    await waitFor(() => cancelled.includes("hang"), { timeoutMs: 10_000, what: "the upstream call to be cancelled" });
+  });
+
+  it("still serves after a cancelled call", async () => {
+    const res = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "again" }) });
+    expect(res.status).to.equal(200);
+  });
+});
