@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const progress = (what: string) => process.stderr.write(`[console bench +${((Date.now() - started) / 1000).toFixed(1)} s] ${what}\n`);
   progress(`wrote ${INSTANCES} instances across ${SERVICES} services in ${Date.now() - started} ms\n`);
 
-  const child = spawn(process.execPath, [path.join(ROOT, "bin", "protomesh.js"), "console", "--port", "0", "--no-receiver", "--protos", path.join(ROOT, "proto")], {
+  const child = spawn(process.execPath, [path.join(ROOT, "bin", "protomesh.js"), "console", "--port", "0", "--no-receiver", "--protos", ROOT], {
     env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoints.join(","), PROTOMESH_NAMESPACE: NAMESPACE, PROTOMESH_LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "inherit"],
   });
