@@ -86,8 +86,7 @@ function pickCost(n: number, keyed: boolean, boundedLoad: number | undefined, pi
     state: grpc.connectivityState.READY,
     exitIdle: () => {},
     load: { inFlight: 0 },
-    onCallStarted: () => {},
-    onCallEnded: () => {},
+    observer: { claim: () => {}, release: () => {}, opened: () => {}, closed: () => {} },
   }));
   const picker = new ConsistentHashPicker(ring, pickerMembers, DEFAULT_HASH_HEADER, boundedLoad, { total: 0 }, 0);
   const args: PickArgs[] = randomKeys(4096).map((key) => {

@@ -15,6 +15,7 @@ import { instancesFromOptions } from "./instances";
 import { failResult, QUEUE_RESULT } from "./endpoint-balancer";
 import { trafficFromOptions, zoneFromOptions, type TrafficState } from "./traffic-attributes";
 import { TrafficSelector } from "./traffic-selector";
+import { TrackedPick, type CallObserver } from "./tracked-pick";
 import type { InstanceInfo } from "./instances";
 
 type ChannelControlHelper = experimental.ChannelControlHelper;
@@ -141,8 +142,8 @@ interface Member {
   /** Connects the member now: the first time by giving the leaf its endpoint, later by leaving IDLE. */
   readonly exitIdle: () => void;
   readonly load: LoadCell;
-  readonly onCallStarted: () => void;
-  readonly onCallEnded: () => void;
+  /** Counts the member's picked calls into `load` (see {@link TrackedPick}). */
+  readonly observer: CallObserver;
 }
 
 /** What a picker needs of one ring member: its picker when READY, and its load. */
@@ -154,8 +155,7 @@ export interface PickerMember {
   /** Asks the member to connect (used when a key's owner is IDLE). */
   readonly exitIdle: () => void;
   readonly load: LoadCell;
-  readonly onCallStarted: () => void;
-  readonly onCallEnded: () => void;
+  readonly observer: CallObserver;
 }
 
 /**
@@ -200,7 +200,7 @@ export class ConsistentHashPicker implements Picker {
       const owner = this.members[this.ring.find(hash, () => true)];
       if (owner !== undefined && owner.picker === null && owner.state !== ConnectivityState.TRANSIENT_FAILURE) {
         if (owner.state === ConnectivityState.IDLE) process.nextTick(owner.exitIdle);
-        return QUEUED;
+        return QUEUE_RESULT;
       }
       if (this.boundedLoad === undefined) {
         chosen = this.ring.find(hash, this.isReady);
@@ -214,7 +214,7 @@ export class ConsistentHashPicker implements Picker {
     const member = this.members[chosen];
     const result = member.picker!.pick(pickArgs);
     if (this.boundedLoad === undefined || result.pickResultType !== grpc.experimental.PickResultType.COMPLETE) return result;
-    return withLoadTracking(result, member);
+    return new TrackedPick(result, member.observer, 0);
   }
 
   /**
@@ -246,7 +246,7 @@ export class ConsistentHashPicker implements Picker {
     const member = this.members[chosen];
     const result = member.picker!.pick(pickArgs);
     if (this.boundedLoad === undefined || result.pickResultType !== grpc.experimental.PickResultType.COMPLETE) return result;
-    return withLoadTracking(result, member);
+    return new TrackedPick(result, member.observer, 0);
   }
 
   private keyOf(pickArgs: PickArgs): string | undefined {
@@ -268,92 +268,6 @@ export class ConsistentHashPicker implements Picker {
   }
 }
 
-const QUEUED: PickResult = { pickResultType: grpc.experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
-
-/**
- * One picked call's share of its member's load. grpc-js runs `onCallStarted` only after an
- * asynchronous credentials step, so counting from there would let every pick of a burst
- * (all made in one tick) see the load from before the burst, and a hot key's burst would
- * land on its owner alone. So the call counts from its pick. A pick whose call has not
- * started by the next turn of the event loop (cancelled, or picked again because its
- * subchannel left READY) gives its count back then; should it start later after all
- * (slow call credentials), it counts again from its start.
- */
-class LoadClaim {
-  private readonly pickedIn = turn;
-  private state: "picked" | "started" | "ended" = "picked";
-
-  constructor(private readonly member: LoadCounter) {
-    member.onCallStarted();
-    unstarted.set(member, (unstarted.get(member) ?? 0) + 1);
-    if (!releaseScheduled) {
-      releaseScheduled = true;
-      setImmediate(releaseUnstarted);
-    }
-  }
-
-  start(): void {
-    if (this.state !== "picked") return;
-    this.state = "started";
-    if (this.pickedIn === turn) this.settle();
-    else this.member.onCallStarted(); // released meanwhile: count it again
-  }
-
-  end(): void {
-    if (this.state === "ended") return;
-    const wasStarted = this.state === "started";
-    this.state = "ended";
-    if (!wasStarted) {
-      if (this.pickedIn !== turn) return; // already released
-      this.settle();
-    }
-    this.member.onCallEnded();
-  }
-
-  /** No longer waiting to start. */
-  private settle(): void {
-    unstarted.set(this.member, unstarted.get(this.member)! - 1);
-  }
-}
-
-/** Advances once per event-loop turn in which calls were picked; unstarted claims of earlier turns are released. */
-let turn = 0;
-let releaseScheduled = false;
-/** Claims of the current turn whose calls have not started, per member. */
-const unstarted = new Map<LoadCounter, number>();
-
-function releaseUnstarted(): void {
-  releaseScheduled = false;
-  turn++;
-  for (const [member, count] of unstarted) for (let i = 0; i < count; i++) member.onCallEnded();
-  unstarted.clear();
-}
-
-/** What a load claim counts on: a member's in-flight counter. */
-export interface LoadCounter {
-  readonly onCallStarted: () => void;
-  readonly onCallEnded: () => void;
-}
-
-/** Wraps a COMPLETE pick so its call counts against `member` from the pick until it ends (see {@link LoadClaim}). */
-export function withLoadTracking(result: PickResult, member: LoadCounter): PickResult {
-  const childStarted = result.onCallStarted;
-  const childEnded = result.onCallEnded;
-  const claim = new LoadClaim(member);
-  return {
-    pickResultType: result.pickResultType,
-    subchannel: result.subchannel,
-    status: result.status,
-    onCallStarted: () => {
-      claim.start();
-      childStarted?.();
-    },
-    onCallEnded: (code, details, metadata) => {
-      claim.end();
-      childEnded?.(code, details, metadata);
-    },
-  };
-}
 
 function endpointKey(endpoint: Endpoint): string | undefined {
   const first = endpoint.addresses[0];
@@ -533,13 +447,17 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
         member.leaf.startConnecting();
       },
       load,
-      onCallStarted: () => {
-        load.inFlight++;
-        book.total++;
-      },
-      onCallEnded: () => {
-        load.inFlight--;
-        book.total--;
+      observer: {
+        claim: () => {
+          load.inFlight++;
+          book.total++;
+        },
+        release: () => {
+          load.inFlight--;
+          book.total--;
+        },
+        opened: () => undefined,
+        closed: () => undefined,
       },
     };
     return member;
@@ -631,8 +549,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
           state: member.leaf.getConnectivityState(),
           exitIdle: member.exitIdle,
           load: member.load,
-          onCallStarted: member.onCallStarted,
-          onCallEnded: member.onCallEnded,
+          observer: member.observer,
         };
       });
       const { header, boundedLoad } = this.settings;

@@ -1,15 +1,14 @@
 /**
  * A COMPLETE pick whose call is counted against its endpoint from the pick until it ends, and
  * whose start and end the balancer hears about: one object (the pick result itself) and its two
- * callbacks per call, for `p2c` and `least_request`.
+ * callbacks per call, for `p2c`, `least_request` and `consistent_hash` with bounded load.
  *
  * Why from the pick: grpc-js runs `onCallStarted` only after an asynchronous credentials step,
  * so counting from there would let every pick of a burst (all made in one tick) see the load
  * from before the burst, and the burst would land on one endpoint. A pick whose call has not
  * started by the next turn of the event loop (cancelled, or picked again because its subchannel
  * left READY) gives its count back then; should it start later after all (slow call
- * credentials), it counts again from its start. (`withLoadTracking` in lb-consistent-hash.ts
- * does the same for `consistent_hash`, with a separate claim object and wrapper.)
+ * credentials), it counts again from its start.
  */
 import * as grpc from "@grpc/grpc-js";
 import type { experimental } from "@grpc/grpc-js";
