@@ -117,6 +117,21 @@ describe("npm run demo", function () {
     expect(demo.stderr()).to.equal("");
   });
 
+  it("stops the processes still starting when it is stopped during start-up", async () => {
+    const mark = randomBytes(6).toString("hex");
+    const demo = startDemo([], mark);
+    await waitForOutput(demo.child, demo.stdout, /starting the fleet/, demo.stderr);
+    // etcd, the demo and at least one child of the fleet, none of them ready yet.
+    for (let i = 0; i < 200 && marked(mark).length < 4; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(marked(mark).length, "processes of the starting demo").to.be.at.least(4);
+    expect(demo.stdout(), "the fleet is still starting").not.to.match(/all up in/);
+    // The demo alone, as a supervisor or `timeout` would stop it: its children must be stopped by it.
+    process.kill(demo.child.pid!, "SIGTERM");
+    const [code] = (await once(demo.child, "exit")) as [number | null];
+    expect(code, demo.stderr()).to.equal(143);
+    expect(await leftBehind(mark)).to.deep.equal([]);
+  });
+
   it("leaves no process behind on Ctrl-C under --keep", async () => {
     const mark = randomBytes(6).toString("hex");
     const demo = startDemo(["--keep"], mark);

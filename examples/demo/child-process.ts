@@ -6,6 +6,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as readline from "node:readline";
 
+/**
+ * Every child started here and not yet exited, ready or not: a stop that comes while children
+ * are still starting (Ctrl-C, or a SIGTERM to the demo alone) must reach those too.
+ */
+const live = new Set<ChildProcess>();
+
 export interface Child {
   readonly name: string;
   readonly proc: ChildProcess;
@@ -16,6 +22,8 @@ export interface Child {
 /** Starts `node args…`; resolves once a stdout line matches `ready`, rejects if it exits first or takes over 3 min (a busy laptop compiling WASM databases is slow). */
 export function startChild(name: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv): Promise<Child> {
   const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "inherit"] });
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill("SIGKILL"); // not handed to the caller yet, so nobody else would stop it
@@ -43,4 +51,9 @@ export function stopChild(proc: ChildProcess): Promise<void> {
     proc.once("exit", () => resolve());
     proc.kill("SIGTERM");
   });
+}
+
+/** Stops every child that is still running, including those that never said they were ready. */
+export function stopAllChildren(): Promise<void> {
+  return Promise.all([...live].map((proc) => stopChild(proc))).then(() => undefined);
 }

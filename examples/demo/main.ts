@@ -11,7 +11,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { createClient, createJsonLogger, setLogger, startEmbeddedEtcd, type BalancerOption } from "protomesh";
 import { GreeterDefinition } from "../../gen/examples/greeter/v1/greeter_protomesh";
-import { startChild, stopChild } from "./child-process";
+import { startChild, stopAllChildren, stopChild } from "./child-process";
 import { runTransfers } from "./transfers";
 
 const ROOT = path.join(__dirname, "..", "..");
@@ -150,29 +150,33 @@ function table(perInstance: Map<string, number>, failed: number, calls: number):
 }
 
 async function main(): Promise<void> {
-  let stopEtcd: (() => Promise<void>) | undefined;
+  let etcdStarting: ReturnType<typeof startEmbeddedEtcd> | undefined;
+  // Set before anything starts: a stop that comes during start-up reaches every process begun so far.
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+      // A copy: stopInstance removes each instance from the list while the stops run.
+      await Promise.all([...[...instances].map((i) => stopInstance(i)), ...others.map((p) => stopChild(p))]);
+      // Children still starting (not yet in either list).
+      await stopAllChildren();
+      const etcd = await etcdStarting?.catch(() => undefined);
+      await etcd?.stop();
+    })());
+  process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+  process.once("SIGTERM", () => void cleanup().then(() => process.exit(143)));
+
   let endpoints: string = process.env.ETCD_ENDPOINTS ?? "";
   if (!endpoints) {
     heading("starting a private etcd (set ETCD_ENDPOINTS to use your own)");
-    const etcd = await startEmbeddedEtcd({});
+    etcdStarting = startEmbeddedEtcd({});
+    const etcd = await etcdStarting;
     endpoints = etcd.endpoints.join(",");
-    stopEtcd = () => etcd.stop();
     process.env.ETCD_ENDPOINTS = endpoints;
     say(`  etcd at ${endpoints}`);
   } else {
     heading(`using etcd at ${endpoints}`);
   }
-
-  // A copy: stopInstance removes each instance from the list while the stops run.
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-      await Promise.all([...[...instances].map((i) => stopInstance(i)), ...others.map((p) => stopChild(p))]);
-      await stopEtcd?.();
-    })());
-  process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
-  process.once("SIGTERM", () => void cleanup().then(() => process.exit(143)));
 
   try {
     heading("starting the fleet: three greeters, a transaction coordinator, two banks, an HTTP greeter");
