@@ -1,5 +1,5 @@
 import { successRate, type Measurement } from "../analysis/judge";
-import { formatDuration } from "../duration";
+import { formatDuration } from "../../runtime/duration";
 import type { ReleaseState } from "../state";
 import { formatLabels } from "./labels";
 

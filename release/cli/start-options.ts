@@ -4,7 +4,7 @@
  */
 import { UsageError } from "../../cli/command";
 import { checkAnalysis, defaultAnalysis, type AnalysisSpec, type NoDataPolicy } from "../analysis/analysis-spec";
-import { parseDuration } from "../duration";
+import { parseDuration } from "../../runtime/duration";
 import { blueGreenSteps, canarySteps, checkSpec, type ReleaseSpec } from "../spec";
 import { parseLabels } from "./labels";
 import { readFileSync } from "node:fs";

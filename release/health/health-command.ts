@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import type { CliIo, Command } from "../../cli/command";
-import { parseDuration } from "../duration";
+import { parseDuration } from "../../runtime/duration";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RPC_TIMEOUT_MS, probe, ProbeExit, type ProbeOptions, type ProbeResult } from "./probe";
 import { probeService, formatTable } from "./probe-service";
 

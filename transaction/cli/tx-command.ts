@@ -8,7 +8,7 @@ import { TxCoordinatorDefinition } from "../../gen/protomesh/transaction/v1/coor
 import { Transaction } from "../../gen/protomesh/transaction/v1/coordinator";
 import { DEFAULT_TX_SERVICE } from "../server/tx-server";
 import { UNFINISHED, type TxStatus } from "../store/types";
-import { formatDuration, parseDuration } from "../../release/duration";
+import { formatDuration, parseDuration } from "../../runtime/duration";
 
 const USAGE = `usage: protomesh tx <command> [options]
 

@@ -1,5 +1,5 @@
 /**
- * Durations as operators write them on command lines and in release specs: Go's syntax
+ * Durations as operators write them on command lines, in release specs and transaction queries: Go's syntax
  * (`250ms`, `1.5s`, `2m`, `1h30m`), which grpc_health_probe, Argo Rollouts and Flagger all use.
  */
 
