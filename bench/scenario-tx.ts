@@ -142,11 +142,10 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
       ...(settings.embedded ? [start("tx-embedded", "coordinator", { name: "bench-tx-embedded" })] : []),
     ]);
     for (const name of ["bench_a", "bench_b"]) {
-      const pool = new Pool({ connectionString: urls[name], max: 20 });
-      // A client still checked out when Postgres stops at the end emits `error`; pg gives a
-      // checked-out client no listener, and an unheard `error` ends the process.
-      pool.on("error", () => undefined);
-      pool.on("connect", (client) => client.on("error", () => undefined));
+      // Only `query` on the pool, so no connection is ever left checked out; an idle one that
+      // fails is reported.
+      const pool = new Pool({ connectionString: urls[name], max: 20, idleTimeoutMillis: 0 });
+      pool.on("error", (err) => log(`idle Postgres connection failed: ${err.message}`));
       pools.push(pool);
     }
     const a = participant(AccountDefinition, "etcd:///bench-bank-a", { discovery: registry });
@@ -215,10 +214,13 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
   } finally {
     for (const c of clients) c.close();
     for (const c of closers) c.close();
-    await Promise.all(workers.map(async (w) => {
-      await w.call("close").catch(() => undefined);
+    // Coordinators first: a round still in progress calls the banks, which must still serve it.
+    const stop = async (w: BenchWorker) => {
+      await w.call("close").catch((err: unknown) => log(`${w.name}: ${String(err)}`));
       await w.stop();
-    }));
+    };
+    await Promise.all(workers.filter((w) => w.name.startsWith("tx-")).map(stop));
+    await Promise.all(workers.filter((w) => !w.name.startsWith("tx-")).map(stop));
     for (const p of pools) await p.end().catch(() => undefined);
     await registry.close();
     setDefaultDiscovery(undefined);
