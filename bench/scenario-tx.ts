@@ -28,8 +28,10 @@ export interface TxFigures {
   p50: number;
   p99: number;
   failed: number;
-  /** Process CPU time (user + system) per finished transaction, µs. */
+  /** Process CPU time (user + system) per finished transaction, µs: the caller, banks and coordinators together. */
   cpuUs: number;
+  /** The same per process (`caller`, `bank-a`, `bank-b`, `tx-pg`, …), and `postgres` (every Postgres process), µs per transaction. */
+  cpuByProcess: Record<string, number>;
 }
 
 export interface TxBenchSettings {
@@ -40,12 +42,52 @@ export interface TxBenchSettings {
   embedded: boolean;
   /** Postgres with fsync on (its default) instead of off. */
   durable?: boolean;
+  /** Write a CPU profile of each worker process to `<dir>/<worker>.cpuprofile` when it exits. */
+  profileDir?: string;
+  /** Run the banks and coordinators from bundled JavaScript with plain node instead of through tsx (see `WorkerOptions.compiled`). */
+  compiled?: boolean;
+  /** Measure only the variants whose name contains one of these (the baseline always runs first). */
+  only?: string[];
 }
 
 /** The variant the goals are measured against. */
 export const BASELINE = "two direct calls, no coordinator";
 
-async function measure(seconds: number, concurrency: number, one: () => Promise<unknown>, cpuNow: () => Promise<number>): Promise<TxFigures> {
+/** CPU time (µs) per process name at one instant. */
+type CpuSample = Record<string, number>;
+
+/**
+ * CPU time (user + system, µs) of every process of the Postgres cluster that `pool` talks to:
+ * the postmaster and its children (backends, WAL writer, checkpointer…), from /proc. Undefined
+ * where /proc is not there.
+ */
+async function postgresCpu(pool: Pool): Promise<(() => number) | undefined> {
+  const { readFileSync, readdirSync } = await import("node:fs");
+  const stat = (pid: string) => {
+    try {
+      // Fields after the command name (which may hold spaces): state ppid … utime(14) stime(15).
+      const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+    } catch {
+      return undefined;
+    }
+  };
+  const backend = (await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+  const postmaster = stat(String(backend))?.ppid;
+  if (!postmaster) return undefined;
+  const tickUs = 1e6 / 100; // USER_HZ is 100 on Linux
+  return () => {
+    let ticks = stat(String(postmaster))?.ticks ?? 0;
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      const s = stat(pid);
+      if (s?.ppid === postmaster) ticks += s.ticks;
+    }
+    return ticks * tickUs;
+  };
+}
+
+async function measure(seconds: number, concurrency: number, one: () => Promise<unknown>, cpuNow: () => Promise<CpuSample>): Promise<TxFigures> {
   const lat: number[] = [];
   let failed = 0;
   const until = Date.now() + seconds * 1000;
@@ -65,10 +107,13 @@ async function measure(seconds: number, concurrency: number, one: () => Promise<
     }),
   );
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = (await cpuNow()) - cpu0;
+  const cpu1 = await cpuNow();
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0;
-  return { tps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), failed, cpuUs: lat.length > 0 ? cpu / lat.length : 0 };
+  const per = (us: number) => (lat.length > 0 ? us / lat.length : 0);
+  const cpuByProcess = Object.fromEntries(Object.keys(cpu1).map((k) => [k, per(cpu1[k]! - (cpu0[k] ?? 0))]));
+  const nodeUs = Object.entries(cpuByProcess).reduce((sum, [k, v]) => (k === "postgres" ? sum : sum + v), 0);
+  return { tps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), failed, cpuUs: nodeUs, cpuByProcess };
 }
 
 /** Runs the variants and returns each one's median round (by throughput), the goals' baseline first. */
@@ -86,7 +131,7 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
     const urls: Record<string, string> = {};
     for (const name of ["bench_a", "bench_b", "bench_tx"]) urls[name] = await pg.createDatabase(name);
     const start = async (name: string, command: string, args: object) => {
-      const w = await BenchWorker.start(name, "tx-worker.ts");
+      const w = await BenchWorker.start(name, "tx-worker.ts", { profileDir: settings.profileDir, compiled: settings.compiled });
       workers.push(w);
       await w.call(command, { ...common, ...args });
     };
@@ -97,11 +142,10 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
       ...(settings.embedded ? [start("tx-embedded", "coordinator", { name: "bench-tx-embedded" })] : []),
     ]);
     for (const name of ["bench_a", "bench_b"]) {
-      const pool = new Pool({ connectionString: urls[name], max: 20 });
-      // A client still checked out when Postgres stops at the end emits `error`; pg gives a
-      // checked-out client no listener, and an unheard `error` ends the process.
-      pool.on("error", () => undefined);
-      pool.on("connect", (client) => client.on("error", () => undefined));
+      // Only `query` on the pool, so no connection is ever left checked out; an idle one that
+      // fails is reported.
+      const pool = new Pool({ connectionString: urls[name], max: 20, idleTimeoutMillis: 0 });
+      pool.on("error", (err) => log(`idle Postgres connection failed: ${err.message}`));
       pools.push(pool);
     }
     const a = participant(AccountDefinition, "etcd:///bench-bank-a", { discovery: registry });
@@ -145,10 +189,15 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
       ["TCC with barrier, Postgres store", tcc(viaPg)],
     ];
     if (viaEmbedded) variants.push(["saga, embedded store (PGlite)", saga(viaEmbedded)], ["TCC with barrier, embedded store (PGlite)", tcc(viaEmbedded)]);
-    const cpuNow = async () => {
+    const pgCpu = await postgresCpu(pools[0]!);
+    if (settings.only?.length) {
+      const keep = variants.filter(([name], i) => i === 0 || settings.only!.some((o) => name.includes(o)));
+      variants.splice(0, variants.length, ...keep);
+    }
+    const cpuNow = async (): Promise<CpuSample> => {
       const own = process.cpuUsage();
-      const theirs = await Promise.all(workers.map((w) => w.call<{ us: number }>("cpu")));
-      return own.user + own.system + theirs.reduce((sum, t) => sum + t.us, 0);
+      const theirs = await Promise.all(workers.map(async (w) => [w.name, (await w.call<{ us: number }>("cpu")).us] as const));
+      return { caller: own.user + own.system, ...Object.fromEntries(theirs), ...(pgCpu ? { postgres: pgCpu() } : {}) };
     };
     for (const [, fn] of variants) await measure(Math.min(1, settings.seconds), 4, fn, cpuNow); // warm up connections and JIT
     const results = new Map<string, TxFigures[]>();
@@ -156,7 +205,8 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
       for (const [name, fn] of variants) {
         const f = await measure(settings.seconds, settings.concurrency, fn, cpuNow);
         results.set(name, [...(results.get(name) ?? []), f]);
-        log(`tx round ${r + 1}/${settings.rounds} ${name}: ${f.tps.toFixed(0)} tx/s, p99 ${f.p99.toFixed(1)} ms, ${f.cpuUs.toFixed(0)} µs CPU/tx${f.failed ? `, ${f.failed} failed` : ""}`);
+        const by = Object.entries(f.cpuByProcess).filter(([, us]) => us >= 1).map(([k, us]) => `${k} ${us.toFixed(0)}`).join(", ");
+        log(`tx round ${r + 1}/${settings.rounds} ${name}: ${f.tps.toFixed(0)} tx/s, p99 ${f.p99.toFixed(1)} ms, ${f.cpuUs.toFixed(0)} µs CPU/tx (${by})${f.failed ? `, ${f.failed} failed` : ""}`);
       }
     }
     const median = (fs: TxFigures[]) => [...fs].sort((x, y) => x.tps - y.tps)[Math.floor(fs.length / 2)]!;
@@ -164,10 +214,13 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
   } finally {
     for (const c of clients) c.close();
     for (const c of closers) c.close();
-    await Promise.all(workers.map(async (w) => {
-      await w.call("close").catch(() => undefined);
+    // Coordinators first: a round still in progress calls the banks, which must still serve it.
+    const stop = async (w: BenchWorker) => {
+      await w.call("close").catch((err: unknown) => log(`${w.name}: ${String(err)}`));
       await w.stop();
-    }));
+    };
+    await Promise.all(workers.filter((w) => w.name.startsWith("tx-")).map(stop));
+    await Promise.all(workers.filter((w) => !w.name.startsWith("tx-")).map(stop));
     for (const p of pools) await p.end().catch(() => undefined);
     await registry.close();
     setDefaultDiscovery(undefined);
@@ -179,8 +232,8 @@ export function txTable(rows: Array<[string, TxFigures]>): string {
   const base = rows[0]![1].tps || 1;
   const f1 = (n: number) => n.toFixed(1);
   return table(
-    ["variant", "tx/s", "× baseline", "p50 ms", "p99 ms", "CPU µs/tx", "failed"],
-    rows.map(([name, m]) => [name, m.tps.toFixed(0), (m.tps / base).toFixed(2), f1(m.p50), f1(m.p99), m.cpuUs.toFixed(0), m.failed]),
+    ["variant", "tx/s", "× baseline", "p50 ms", "p99 ms", "CPU µs/tx", "Postgres CPU µs/tx", "failed"],
+    rows.map(([name, m]) => [name, m.tps.toFixed(0), (m.tps / base).toFixed(2), f1(m.p50), f1(m.p99), m.cpuUs.toFixed(0), m.cpuByProcess.postgres?.toFixed(0) ?? "–", m.failed]),
   );
 }
 

@@ -31,9 +31,10 @@ serveCommands({
   /** The Account service on `pgUrl` as `name`, and as `directName` the same debit/credit as plain autocommit UPDATEs. */
   async bank(a: Common & { name: string; directName: string; pgUrl: string; accounts: Record<string, number> }) {
     const reg = registryOf(a);
-    const pool = new Pool({ connectionString: a.pgUrl, max: 20 });
-    pool.on("error", () => undefined);
-    pool.on("connect", (client) => client.on("error", () => undefined));
+    // Connections stay open between variants (pg closes idle ones after 10 s by default, and
+    // reconnecting mid-round would be measured as the variant's cost).
+    const pool = new Pool({ connectionString: a.pgUrl, max: 20, idleTimeoutMillis: 0 });
+    pool.on("error", (err) => process.stderr.write(`${a.name}: idle Postgres connection failed: ${err.message}\n`));
     const bank: Bank = await startBank({ name: a.name, database: { pool }, accounts: a.accounts, registry: reg });
     const plain = (sql: string) => async (leg: Leg) => {
       const r = await pool.query(sql, [leg.account, leg.amount]);
@@ -47,6 +48,8 @@ serveCommands({
       credit: plain(`UPDATE account SET available = available + $2 WHERE id = $1`),
     });
     await direct.listen("127.0.0.1:0");
+    // Closed in this order: both servers stop taking calls, then the pool ends (it waits for
+    // connections still checked out by calls in progress).
     closers.push(() => direct.shutdown(), () => bank.close(), () => pool.end());
     return { pid: process.pid };
   },
@@ -54,7 +57,7 @@ serveCommands({
   /** A coordinator named `name` on the Postgres store at `storeUrl`, or on the embedded store. */
   async coordinator(a: Common & { name: string; storeUrl?: string }) {
     const reg = registryOf(a);
-    const store = a.storeUrl ? await postgresStore({ connectionString: a.storeUrl, max: 20 }) : await embeddedStore();
+    const store = a.storeUrl ? await postgresStore({ connectionString: a.storeUrl, max: 20, idleTimeoutMillis: 0 }) : await embeddedStore();
     const tx: TxServer = await createTxServer({ store, closeStore: true, discovery: reg, server: { name: a.name, registry: reg } });
     await tx.listen("127.0.0.1:0");
     closers.push(() => tx.shutdown());
@@ -68,7 +71,7 @@ serveCommands({
   },
 
   async close() {
-    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+    for (const close of closers.splice(0)) await close().catch((err: unknown) => process.stderr.write(`closing: ${String(err)}\n`));
     await registry?.close();
     return {};
   },

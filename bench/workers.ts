@@ -49,6 +49,12 @@ export interface WorkerOptions {
    * dump counts with {@link BenchWorker.callgrind}. Output files are `<file>.<n>`.
    */
   callgrindOut?: string;
+  /**
+   * Run the worker from JavaScript bundled ahead of time (esbuild, no `keepNames`) with plain
+   * `node`, instead of through tsx. tsx compiles every closure with `keepNames`, which wraps
+   * it in a naming call; the bundle shows what the same code costs as a compiled deployment.
+   */
+  compiled?: boolean;
   /** How long to wait for the worker to start, in ms (default 180 s: a dozen workers compiling TypeScript at once on a busy 2-core machine take minutes). */
   startTimeoutMs?: number;
 }
@@ -91,7 +97,8 @@ export class BenchWorker {
     const valgrind = options.callgrindOut
       ? { execPath: "valgrind", execArgv: ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${path.resolve(options.callgrindOut)}`, `--log-file=${path.resolve(options.callgrindOut)}.log`, process.execPath, ...nodeArgs] }
       : undefined;
-    const child = fork(RUNNER, [script], {
+    const [entry, entryArgs] = options.compiled ? [bundle(script), []] : [RUNNER, [script]];
+    const child = fork(entry, entryArgs, {
       cwd: ROOT,
       execArgv: valgrind?.execArgv ?? nodeArgs,
       ...(valgrind ? { execPath: valgrind.execPath } : {}),
@@ -162,6 +169,23 @@ export class BenchWorker {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+const bundles = new Map<string, string>();
+
+/**
+ * Bundles a TypeScript entry point and the repository code it imports into one CommonJS file
+ * under `.tmp/bench-js/` (packages stay `require`d from node_modules), once per process.
+ */
+function bundle(script: string): string {
+  let out = bundles.get(script);
+  if (out) return out;
+  out = path.join(ROOT, ".tmp", "bench-js", `${path.basename(script, ".ts")}.js`);
+  // esbuild comes with tsx; loaded only when a compiled worker is asked for.
+  const esbuild = require("esbuild") as { buildSync(o: object): unknown };
+  esbuild.buildSync({ entryPoints: [script], bundle: true, platform: "node", format: "cjs", target: "node20", packages: "external", tsconfig: path.join(ROOT, "tsconfig.json"), outfile: out, logLevel: "warning" });
+  bundles.set(script, out);
+  return out;
 }
 
 /** Stops every worker still running (used on the way out, also after a failure). */

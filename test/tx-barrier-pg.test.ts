@@ -32,6 +32,25 @@ describe("barrier on Postgres (pg)", function () {
     );
   });
 
+  it("stores ids with quotes and backslashes as they are (the inserts travel as literals with the BEGIN)", async () => {
+    const barrier = pgBarrier(pool);
+    await barrier.driver.createTable();
+    const gid = `q'uo\\te'); DROP TABLE account; --`;
+    const tried = await barrier.run({ mode: "tcc", gid, branchId: "0'1", op: "try" }, async () => "ran");
+    expect(tried).to.deep.equal({ ran: true, value: "ran" });
+    expect(await barrier.run({ mode: "tcc", gid, branchId: "0'1", op: "try" }, async () => "again")).to.deep.equal({ ran: false, skipped: "duplicate-or-hanging" });
+    // A Cancel for another branch of it, before its Try: an empty compensation that also blocks the late Try.
+    expect(await barrier.run({ mode: "tcc", gid, branchId: "02\\", op: "cancel" }, async () => "undo")).to.deep.equal({ ran: false, skipped: "empty-compensation" });
+    expect(await barrier.run({ mode: "tcc", gid, branchId: "02\\", op: "try" }, async () => "late")).to.deep.equal({ ran: false, skipped: "duplicate-or-hanging" });
+    const rows = await pool.query<{ branch_id: string; op: string; reason: string }>("SELECT branch_id, op, reason FROM protomesh_barrier WHERE gid = $1 ORDER BY branch_id, op", [gid]);
+    expect(rows.rows).to.deep.equal([
+      { branch_id: "0'1", op: "try", reason: "try" },
+      { branch_id: "02\\", op: "cancel", reason: "cancel" },
+      { branch_id: "02\\", op: "try", reason: "cancel" },
+    ]);
+    expect((await pool.query("SELECT count(*)::int AS n FROM account")).rows[0].n).to.be.a("number");
+  });
+
   it("makes a query-back wait for the producer's open local transaction instead of guessing", async () => {
     const barrier = pgBarrier(pool);
     let release!: () => void;

@@ -3,7 +3,7 @@ import { RpcError, Status } from "../index";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { usePostgres } from "./helpers/postgres";
 import { expectInvariant, startWorld, waitAllFinal, type World } from "./helpers/transfer-world";
-import { pgBarrier, type TxAlert } from "../transaction";
+import { branchMetadata, pgBarrier, type TxAlert } from "../transaction";
 import { main } from "../cli/main";
 
 async function balance(w: World, bank: "a" | "b", account: string) {
@@ -53,6 +53,53 @@ describe("transactions: transfers between two banks on Postgres, through a coord
     expect(t.status).to.equal("failed");
     expect(t.branches.filter((b) => b.op === "cancel").every((b) => b.status === "succeed")).to.equal(true);
     expect(await balance(w, "a", "alice")).to.deep.equal(before);
+    await expectInvariant(w);
+  });
+
+  it("opens a TCC with its first branch registration (no Prepare); one only ever opened that way times out and cancels its Try", async () => {
+    const co = w.tx.coordinator;
+    const debit = w.a.method("confirmDebit");
+    const cancel = w.a.method("cancelDebit");
+    const ops = (id: string, amount: number) => [
+      { branchId: id, op: "confirm", target: w.a.target, method: debit.path, payload: debit.requestSerialize({ account: "alice", amount }) },
+      { branchId: id, op: "cancel", target: w.a.target, method: cancel.path, payload: cancel.requestSerialize({ account: "alice", amount }) },
+    ];
+    const code = (p: Promise<unknown>) => p.then(() => Status.OK, (e: unknown) => RpcError.from(e).code);
+    const before = await balance(w, "a", "alice");
+
+    // The caller opens the transaction with its first branch, runs that branch's Try, and dies.
+    const gid = `open-then-die-${Date.now().toString(36)}`;
+    await co.registerBranch({ gid, open: true, options: { timeoutMs: 600, retryIntervalMs: 100 }, ops: ops("01", 40) });
+    expect(await code(co.registerBranch({ gid, open: true, ops: ops("02", 1) }))).to.equal(Status.ALREADY_EXISTS);
+    expect(await code(co.registerBranch({ gid: `never-opened-${gid}`, ops: ops("01", 1) }))).to.equal(Status.NOT_FOUND);
+    expect(await code(co.registerBranch({ gid: `bad-options-${gid}`, open: true, options: { timeoutMs: 8 * 24 * 3_600_000 }, ops: ops("01", 1) }))).to.equal(Status.INVALID_ARGUMENT);
+    await w.a.client().tryDebit({ account: "alice", amount: 40 }, { metadata: branchMetadata({ mode: "tcc", gid, branchId: "01", op: "try" }) });
+    expect((await balance(w, "a", "alice")).frozen).to.equal(before.frozen + 40);
+    const opened = await w.tx.get(gid);
+    expect(opened).to.deep.include({ mode: "tcc", status: "prepared" });
+    expect(opened.branches.map((b) => `${b.branchId}/${b.op}`)).to.deep.equal(["01/confirm", "01/cancel"]);
+
+    const until = Date.now() + 20_000;
+    while ((await w.tx.get(gid)).status !== "failed" && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const t = await w.tx.get(gid);
+    expect(t.status).to.equal("failed");
+    expect(t.lastError).to.match(/timed out/);
+    expect(await balance(w, "a", "alice")).to.deep.equal(before);
+
+    // Through the SDK, concurrent first calls register into one transaction.
+    const { outcome } = await w.tx.tcc(async (tcc) => {
+      await Promise.all([tcc.call(w.a, "debit", { account: "alice", amount: 3 }), tcc.call(w.b, "credit", { account: "bob", amount: 3 })]);
+    });
+    expect(outcome.status).to.equal("succeed");
+    expect((await w.tx.get(outcome.gid)).branches).to.have.length(4);
+    // A body that calls no branch still ends in a stored, succeeded transaction.
+    const empty = await w.tx.tcc(async () => 7);
+    expect(empty.value).to.equal(7);
+    expect((await w.tx.get(empty.outcome.gid)).status).to.equal("succeed");
+    // A gid that is taken is refused before any Try runs, and the other transaction is left alone.
+    const taken = await w.tx.tcc(async (tcc) => tcc.call(w.a, "debit", { account: "alice", amount: 1 }), { gid: outcome.gid }).then(() => undefined, (e: unknown) => RpcError.from(e));
+    expect(taken?.code).to.equal(Status.ALREADY_EXISTS);
+    expect((await w.tx.get(outcome.gid)).status).to.equal("succeed");
     await expectInvariant(w);
   });
 

@@ -13,22 +13,36 @@ import { postgresBarrierSchema } from "./schema";
  */
 export function pgBarrier(pool: Pool, options: { table?: string } = {}): Barrier<PoolClient> {
   const table = checkTableName(options.table ?? BARRIER_TABLE);
+  /** BEGIN (and the statements `first` gives, in the same message), `fn`, COMMIT; ROLLBACK when anything throws. */
+  const local = async <T>(first: (conn: PoolClient) => string, fn: (conn: PoolClient, begun: unknown) => Promise<T>): Promise<T> => {
+    const conn = await pool.connect();
+    let broken = false;
+    hearErrors(conn);
+    try {
+      const begun: unknown = await conn.query(`BEGIN${first(conn)}`);
+      const out = await fn(conn, begun);
+      await conn.query("COMMIT");
+      return out;
+    } catch (err) {
+      await conn.query("ROLLBACK").catch(() => (broken = true));
+      throw err;
+    } finally {
+      conn.release(broken);
+    }
+  };
   const driver: BarrierDriver<PoolClient> = {
-    async transaction(fn) {
-      const conn = await pool.connect();
-      let broken = false;
-      hearErrors(conn);
-      try {
-        await conn.query("BEGIN");
-        const out = await fn(conn);
-        await conn.query("COMMIT");
-        return out;
-      } catch (err) {
-        await conn.query("ROLLBACK").catch(() => (broken = true));
-        throw err;
-      } finally {
-        conn.release(broken);
-      }
+    transaction: (fn) => local(() => "", (conn) => fn(conn)),
+    transactionInserting(rows, fn) {
+      // Literals, not parameters: several statements go in one simple-protocol message. Every
+      // value is quoted by pg's escapeLiteral; created_at is a number we made.
+      const at = Date.now();
+      const inserts = (conn: PoolClient) =>
+        rows.map((r) => `; INSERT INTO ${table} (mode, gid, branch_id, op, reason, created_at) VALUES (${[r.mode, r.gid, r.branchId, r.op, r.reason].map((v) => conn.escapeLiteral(v)).join(", ")}, ${at}) ON CONFLICT DO NOTHING`).join("");
+      return local(inserts, (conn, begun) => {
+        // One result per statement: BEGIN's, then each INSERT's.
+        const results = begun as Array<{ rowCount: number | null }>;
+        return fn(conn, results.slice(1).map((res) => (res.rowCount ?? 0) > 0));
+      });
     },
     async insertIfAbsent(tx, r) {
       const res = await tx.query(`INSERT INTO ${table} (mode, gid, branch_id, op, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, [r.mode, r.gid, r.branchId, r.op, r.reason, Date.now()]);
@@ -60,3 +74,4 @@ function hearErrors(conn: { on(event: "error", fn: () => void): unknown }): void
   heard.add(conn);
   conn.on("error", () => undefined);
 }
+

@@ -33,6 +33,11 @@ export interface BarrierRow {
 export interface BarrierDriver<Tx> {
   /** Runs `fn` in one local transaction: commit when it resolves, roll back when it throws. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Optional: `transaction` that first inserts `rows` if absent, sent together with the BEGIN
+   * (one round trip instead of one per statement); `fn` gets, per row, whether it inserted.
+   */
+  transactionInserting?<T>(rows: readonly BarrierRow[], fn: (tx: Tx, inserted: boolean[]) => Promise<T>): Promise<T>;
   /** Inserts the row unless (gid, branch_id, op) exists; true when it inserted. */
   insertIfAbsent(tx: Tx, row: BarrierRow): Promise<boolean>;
   /** The `reason` of a row, or undefined. */
@@ -70,13 +75,20 @@ export class Barrier<Tx> {
   async run<T>(call: CallContext | BranchCall, business: (tx: Tx) => Promise<T>): Promise<BarrierResult<T>> {
     const info = "metadata" in call ? branchCallOf(call) : checkBranchCall(call);
     try {
-      return await this.driver.transaction(async (tx): Promise<BarrierResult<T>> => {
-        const undone = UNDOES[info.op];
-        const originInserted = undone ? await this.driver.insertIfAbsent(tx, { ...info, op: undone, reason: info.op }) : false;
-        const ownInserted = await this.driver.insertIfAbsent(tx, { ...info, reason: info.op });
-        if (undone && originInserted) return { ran: false, skipped: "empty-compensation" };
-        if (!ownInserted) return { ran: false, skipped: "duplicate-or-hanging" };
+      const undone = UNDOES[info.op];
+      // The undone op's row first (a Cancel claims its Try's slot), then the op's own.
+      const rows: BarrierRow[] = undone ? [{ ...info, op: undone, reason: info.op }, { ...info, reason: info.op }] : [{ ...info, reason: info.op }];
+      const guarded = async (tx: Tx, inserted: boolean[]): Promise<BarrierResult<T>> => {
+        if (undone && inserted[0]) return { ran: false, skipped: "empty-compensation" };
+        if (!inserted[inserted.length - 1]) return { ran: false, skipped: "duplicate-or-hanging" };
         return { ran: true, value: await business(tx) };
+      };
+      const driver = this.driver;
+      if (driver.transactionInserting) return await driver.transactionInserting(rows, guarded);
+      return await driver.transaction(async (tx) => {
+        const inserted: boolean[] = [];
+        for (const row of rows) inserted.push(await driver.insertIfAbsent(tx, row));
+        return guarded(tx, inserted);
       });
     } catch (err) {
       const e = RpcError.from(err);

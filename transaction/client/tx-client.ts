@@ -12,6 +12,7 @@
 import { randomUUID } from "node:crypto";
 import { context, propagation } from "@opentelemetry/api";
 import { createClient, type ClientHandle, type ClientOptions } from "../../runtime/client";
+import { Status } from "../../runtime/errors";
 // Branch targets and the coordinator are usually `etcd:///…`: make sure grpc-js knows the scheme.
 import "../../registry/etcd/register";
 import type { DeepPartial } from "../../runtime/definition";
@@ -135,7 +136,11 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
 
     async tcc(body, o = {}) {
       const gid = o.gid ?? newGid();
-      await co.prepare({ gid, mode: "tcc", options: merge(o), traceparent: traceparent() });
+      // The first branch registration opens the transaction (no Prepare call of its own);
+      // branches called meanwhile wait for it, then register into it.
+      let opening: Promise<unknown> | undefined;
+      // Whether the transaction may exist now (so a failure must abort it).
+      let mayExist = false;
       let n = 0;
       const t: TccBranches = {
         gid,
@@ -145,13 +150,23 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
           const confirmM = p.method(names.confirm);
           const cancelM = p.method(names.cancel);
           const id = branchId(n++);
-          await co.registerBranch({
-            gid,
-            ops: [
-              { branchId: id, op: "confirm", target: p.target, method: confirmM.path, payload: confirmM.requestSerialize(request as never) },
-              { branchId: id, op: "cancel", target: p.target, method: cancelM.path, payload: cancelM.requestSerialize(request as never) },
-            ],
-          });
+          const ops = [
+            { branchId: id, op: "confirm", target: p.target, method: confirmM.path, payload: confirmM.requestSerialize(request as never) },
+            { branchId: id, op: "cancel", target: p.target, method: cancelM.path, payload: cancelM.requestSerialize(request as never) },
+          ];
+          if (!opening) {
+            mayExist = true;
+            opening = co.registerBranch({ gid, ops, open: true, options: merge(o), traceparent: traceparent() }).catch((err: unknown) => {
+              // Refused outright: nothing was stored (or the gid is someone else's), so nothing to abort.
+              const code = (err as { code?: number }).code;
+              if (code === Status.ALREADY_EXISTS || code === Status.INVALID_ARGUMENT) mayExist = false;
+              throw err;
+            });
+            await opening;
+          } else {
+            await opening;
+            await co.registerBranch({ gid, ops });
+          }
           const client = p.client() as unknown as Record<string, (r: unknown, opts: object) => Promise<unknown>>;
           return client[names.try]!(request, { metadata: branchMetadata({ mode: "tcc", gid, branchId: id, op: "try" }) }) as Promise<never>;
         },
@@ -160,9 +175,11 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
       try {
         value = await body(t);
       } catch (err) {
-        await co.abort({ gid, reason: err instanceof Error ? err.message.slice(0, 500) : String(err), wait: o.wait ?? true }).catch(() => undefined);
+        if (mayExist) await co.abort({ gid, reason: err instanceof Error ? err.message.slice(0, 500) : String(err), wait: o.wait ?? true }).catch(() => undefined);
         throw err;
       }
+      // No branch: the transaction is opened now, only to be committed (it has nothing to confirm).
+      if (!opening) await co.prepare({ gid, mode: "tcc", options: merge(o), traceparent: traceparent() });
       const r = await co.submit({ gid, wait: o.wait ?? true });
       return { value, outcome: outcomeOf(r) };
     },

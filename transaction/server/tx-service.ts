@@ -74,6 +74,15 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
       const ops = checkBranches(req.ops, ["confirm", "cancel"], maxPayload);
       const ids = new Set(ops.map((o) => o.branchId));
       if (ops.length !== 2 || ids.size !== 1) throw bad("register one branch: a confirm and a cancel op with the same branch_id");
+      if (req.open) {
+        // The TCC opens with its first branch, in one statement: from here on it times out and
+        // cancels what was registered exactly as one opened by Prepare.
+        const settings = settingsOf(req.options);
+        const timeoutAt = Date.now() + settings.timeoutMs;
+        const created = await store.create({ gid, mode: "tcc", status: "prepared", settings, queryTarget: "", traceparent: req.traceparent, owner: co.id, nextAt: timeoutAt, timeoutAt }, ops);
+        if (!created) throw new RpcError(Status.ALREADY_EXISTS, `transaction ${gid} exists already`);
+        return {};
+      }
       let added: boolean;
       try {
         added = await store.addBranches(gid, { status: "prepared", mode: "tcc" }, ops);
