@@ -639,6 +639,19 @@ describe("lb-consistent-hash: the ring built across turns", () => {
     for (const k of keys(100)) expect(pickedAddress(helper, k)).to.equal(ring.owner(k)!.key);
   });
 
+  it("on a first resolution, starts one connect slice and then lets the queue wait for the ring", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list, {}, {}, 0);
+    const started = helper.subchannels.size;
+    expect(started).to.be.within(1, CONNECT_SLICE);
+    for (let i = 0; i < 5; i++) await flush();
+    expect(internals(lb).build).to.not.equal(null);
+    expect(helper.subchannels.size).to.equal(started);
+    await untilBuilt(lb);
+    for (let turns = 0; turns < 2 * list.length && helper.subchannels.size < list.length; turns++) await flush();
+    expect(helper.subchannels.size).to.equal(list.length);
+  });
+
   it("routes by the previous ring while the next is built, new members included only once it is complete", async () => {
     const first = addresses(3);
     const { helper, lb } = start(first, {}, {}, 0);

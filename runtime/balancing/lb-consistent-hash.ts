@@ -499,6 +499,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
    * are served in between.
    */
   private connectSlice(): void {
+    // Until a first ring is in force no call can be served, and each connection that completes
+    // takes from the turns the build needs: after the first slice, the queue waits for the ring.
+    if (this.build !== null && this.ring.size === 0 && this.connectPaused()) return;
     let started = 0;
     const until = this.toConnect.size > CONNECT_SLICE ? performance.now() + CONNECT_BUDGET_MS : Infinity;
     this.starting = true;
@@ -518,6 +521,12 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
       this.connectScheduled = false;
       if (!this.destroyed) this.connectSlice();
     });
+  }
+
+  /** Whether a first slice has started and the rest of the connect queue waits for the ring. */
+  private connectPaused(): boolean {
+    for (const member of this.members.values()) if (member.started) return true;
+    return false;
   }
 
   /**
@@ -575,7 +584,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     this.ring = new HashRing(build.ring);
     this.vnodeHashes.retain(this.members);
     trace(`ring of ${this.ring.size} members in force (${this.ring.points} points)`);
-    if (publish) this.calculateAndUpdateState();
+    if (!publish) return; // inside updateAddressList, which publishes and has run a connect slice
+    this.calculateAndUpdateState();
+    if (this.toConnect.size > 0 && !this.connectScheduled) this.connectSlice();
   }
 
   private calculateAndUpdateState(): void {
