@@ -501,6 +501,18 @@ describe("lb-consistent-hash: pacing at scale", () => {
     expect(helper.state).to.equal(State.CONNECTING);
   });
 
+  it("makes a member's child only when the member leaves the queue", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list);
+    const members = () => [...(lb as unknown as { members: Map<string, { leaf: unknown; started: boolean }> }).members.values()];
+    const made = () => members().filter((m) => m.leaf !== null).length;
+    expect(made()).to.equal(helper.subchannels.size);
+    expect(made()).to.be.below(list.length);
+    for (const m of members()) expect(m.leaf !== null).to.equal(m.started);
+    for (let turns = 0; turns < 2 * list.length && helper.subchannels.size < list.length; turns++) await flush();
+    expect(made()).to.equal(list.length);
+  });
+
   it("leaves waiting members to the queue when a queued call asks the policy to exit IDLE", async () => {
     const n = 3 * CONNECT_SLICE;
     const list = manyAddresses(n);

@@ -130,11 +130,19 @@ export interface LoadBook {
 /** One endpoint of the current membership and the LeafLoadBalancer connecting to it. */
 interface Member {
   readonly key: string;
-  readonly leaf: LeafLoadBalancer;
+  /**
+   * The child connecting to the endpoint, made when the member leaves the connect queue: making
+   * 1,000 children (each a pick_first balancer, which sets and clears a timer) took some 13 ms
+   * of a fresh process's first resolver turn, a cost the queue now spreads over its slices.
+   */
+  leaf: LeafLoadBalancer | null;
+  /** The endpoint and options the child is made with (kept up to date until it is). */
+  endpoint: Endpoint;
+  options: grpc.ChannelOptions;
   weight: number;
   /**
-   * Whether the leaf has been given its endpoint. Until then it is IDLE and its own exitIdle
-   * does nothing; the member waits in the policy's connect queue and counts as connecting.
+   * Whether the child has been made and given its endpoint. Until then the member waits in the
+   * policy's connect queue and counts as connecting.
    */
   started: boolean;
   /** READY in the picker last published: leaving READY must replace that picker at once. */
@@ -402,14 +410,18 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     this.updatesPaused = true;
     for (const [key, member] of this.members) {
       if (next.has(key)) continue;
-      member.leaf.destroy();
+      member.leaf?.destroy();
       this.toConnect.delete(member);
     }
     this.members = next;
     for (const [member, endpoint, reused] of endpoints) {
       // A reused member still waiting to start keeps its place; it starts with the new endpoint.
-      if (reused) member.leaf.updateEndpoint(endpoint, options);
-      else this.toConnect.add(member);
+      if (!reused) this.toConnect.add(member);
+      else if (member.leaf !== null) member.leaf.updateEndpoint(endpoint, options);
+      else {
+        member.endpoint = endpoint;
+        member.options = options;
+      }
     }
     this.connectSlice();
     this.startRing(next, lbConfig.settings.vnodes);
@@ -432,7 +444,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
    */
   exitIdle(): void {
     for (const member of this.members.values()) {
-      if (member.started && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
+      if (member.leaf !== null && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
     }
   }
 
@@ -443,7 +455,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   destroy(): void {
     this.destroyed = true;
     this.build = null;
-    for (const member of this.members.values()) member.leaf.destroy();
+    for (const member of this.members.values()) member.leaf?.destroy();
     this.members.clear();
     this.toConnect.clear();
     this.currentPicker = null;
@@ -462,18 +474,21 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     });
     const member: Member = {
       key,
-      leaf: new LeafLoadBalancer(endpoint, helper, options, resolutionNote),
+      leaf: null,
+      endpoint,
+      options,
       weight: 1,
       started: false,
       publishedReady: false,
       exitIdle: () => {
         if (this.destroyed || this.members.get(key) !== member) return; // removed meanwhile
-        if (member.started) {
+        if (member.leaf !== null) {
           member.leaf.exitIdle();
           return;
         }
         member.started = true;
         toConnect.delete(member);
+        member.leaf = new LeafLoadBalancer(member.endpoint, helper, member.options, resolutionNote);
         member.leaf.startConnecting();
       },
       load,
@@ -595,7 +610,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     let connecting = 0;
     let failing = 0;
     for (const member of this.members.values()) {
-      const state = member.leaf.getConnectivityState();
+      const state = member.leaf?.getConnectivityState() ?? ConnectivityState.IDLE;
       member.publishedReady = false;
       if (state === ConnectivityState.CONNECTING || !member.started) connecting++;
       else if (state === ConnectivityState.TRANSIENT_FAILURE) failing++;
@@ -606,12 +621,12 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     const pickerMembers: PickerMember[] = this.ring.members.map((rm) => {
       const member = this.members.get(rm.key);
       if (member === undefined) return GONE;
-      const state = member.leaf.getConnectivityState();
+      const state = member.leaf?.getConnectivityState() ?? ConnectivityState.IDLE;
       const isReady = state === ConnectivityState.READY;
       member.publishedReady = isReady;
       if (isReady) ready++;
       return {
-        picker: isReady ? member.leaf.getPicker() : null,
+        picker: isReady ? member.leaf!.getPicker() : null,
         state,
         exitIdle: member.exitIdle,
         load: member.load,
@@ -648,7 +663,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     // once. This cannot live in the child's updateState callback: it does not say which
     // child changed. Members not yet started are the connect queue's.
     for (const member of this.members.values()) {
-      if (member.started && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
+      if (member.leaf !== null && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
     }
   }
 
