@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { DEFAULT_VNODES, HashRing, MAX_POINTS, VnodeHashes, boundedLoadCapacity, hashString, hashVnodes, type RingMember } from "./hash-ring";
+import fc from "fast-check";
+import { DEFAULT_VNODES, HashRing, MAX_POINTS, RingBuild, VnodeHashes, boundedLoadCapacity, hashString, hashVnodes, type RingMember } from "./hash-ring";
 
 const members = (n: number, from = 1): RingMember[] =>
   Array.from({ length: n }, (_, i) => ({ key: `10.0.${(from + i) >> 8}.${(from + i) & 255}:50051`, weight: 1 }));
@@ -257,5 +258,97 @@ describe("HashRing: the build", () => {
     }
     expect(ties).to.be.greaterThan(0);
     expect(ring.find(points[points.length - 1][0] + 1, () => true)).to.equal(points[0][1]); // past the top: wraps
+  });
+});
+
+describe("RingBuild: the ring built a slice at a time", () => {
+  /** A clock that moves one tick each time it is read, so where slices end depends on nothing but the budget. */
+  const ticking = () => {
+    let now = 0;
+    return () => now++;
+  };
+
+  function sliced(members: readonly RingMember[], vnodes: number, budget: number, cache?: VnodeHashes): { ring: HashRing; steps: number } {
+    const build = new RingBuild(members, vnodes, cache);
+    const clock = ticking();
+    let steps = 1;
+    while (!build.step(clock() + budget, clock)) steps++;
+    return { ring: new HashRing(build), steps };
+  }
+
+  const memberSets = fc.uniqueArray(
+    fc.record({
+      key: fc.oneof(fc.string({ minLength: 0, maxLength: 12 }), fc.string({ unit: "grapheme", maxLength: 6 }), fc.nat({ max: 65_535 }).map((p) => `10.0.0.1:${p}`)),
+      weight: fc.oneof(fc.constant(1), fc.double({ min: 0.01, max: 50, noNaN: true })),
+    }),
+    { selector: (m) => m.key, minLength: 0, maxLength: 10 },
+  );
+
+  it("places exactly the points of a one-shot build, whatever the members, weights, vnodes, slice budget and kept hashes", () => {
+    fc.assert(
+      fc.property(
+        memberSets,
+        fc.integer({ min: 1, max: 1500 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.option(fc.tuple(fc.integer({ min: 1, max: 4000 }), fc.nat()), { nil: undefined }),
+        (members, vnodes, budget, warm) => {
+          let cache: VnodeHashes | undefined;
+          if (warm !== undefined) {
+            // Hashes kept from an earlier build of some of the members, with fewer or more vnodes.
+            const [earlierVnodes, pickBits] = warm;
+            cache = new VnodeHashes();
+            new HashRing(members.filter((_, i) => (pickBits >> i) & 1), earlierVnodes, cache);
+          }
+          const oneShot = new HashRing(members, vnodes);
+          const { ring } = sliced(members, vnodes, budget, cache);
+          expect(ring.members).to.deep.equal(oneShot.members);
+          expect(ring.vnodesPerMember).to.deep.equal(oneShot.vnodesPerMember);
+          expect(Array.from(ring.pointHashes)).to.deep.equal(Array.from(oneShot.pointHashes));
+          expect(Array.from(ring.pointOwners)).to.deep.equal(Array.from(oneShot.pointOwners));
+          // And the one-shot ring is the plain definition: every vnode's hash, sorted, ties in member order.
+          const points: [number, number][] = [];
+          oneShot.members.forEach((m, i) => {
+            for (let v = 0; v < oneShot.vnodesPerMember[i]; v++) points.push([hashString(`${m.key}#${v}`), i]);
+          });
+          points.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+          expect(Array.from(oneShot.pointHashes)).to.deep.equal(points.map((p) => p[0]));
+          expect(Array.from(oneShot.pointOwners)).to.deep.equal(points.map((p) => p[1]));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it("spreads a large build over many steps when the budget is small, and leaves the kept hashes as a one-shot build does", () => {
+    const list = members(300);
+    const cache = new VnodeHashes();
+    const { ring, steps } = sliced(list, DEFAULT_VNODES, 0, cache);
+    expect(ring.points).to.be.greaterThan(200_000);
+    expect(steps).to.be.greaterThan(ring.points / 2048); // one chunk of at most 1,024 points per step
+    expect(cache.size).to.equal(300);
+    const index = ring.indexOf(list[7].key);
+    expect(Array.from(cache.of(list[7].key, ring.vnodesPerMember[index]).subarray(0, 3))).to.deep.equal([0, 1, 2].map((v) => hashString(`${list[7].key}#${v}`)));
+  });
+
+  it("makes progress on every step, even one whose deadline has passed", () => {
+    const build = new RingBuild(members(3), 10);
+    let steps = 0;
+    while (!build.step(-Infinity)) expect(++steps).to.be.below(100);
+    expect(new HashRing(build).points).to.equal(30);
+  });
+
+  it("is complete at once for no members, and a ring cannot be taken from an incomplete build", () => {
+    expect(new RingBuild([]).complete).to.equal(true);
+    expect(new HashRing(new RingBuild([])).size).to.equal(0);
+    const build = new RingBuild(members(2));
+    expect(() => new HashRing(build)).to.throw(/not complete/);
+    expect(() => build.points()).to.throw(/not complete/);
+  });
+
+  it("rejects bad members when it is set up, with the one-shot build's errors", () => {
+    expect(() => new RingBuild([{ key: "a", weight: 0 }])).to.throw(RangeError, /weight of a/);
+    expect(() => new RingBuild([{ key: "a", weight: 1 }, { key: "a", weight: 1 }])).to.throw(RangeError, /duplicate member a/);
+    expect(() => new RingBuild([{ key: 7 as unknown as string, weight: 1 }])).to.throw(TypeError, /key must be a string/);
+    expect(() => new RingBuild(members(2), 0)).to.throw(RangeError, /vnodes/);
   });
 });

@@ -185,6 +185,17 @@ export class VnodeHashes {
     return hashes;
   }
 
+  /** The hashes remembered for `key` (`key#0` onwards), without hashing anything. */
+  peek(key: string): Uint32Array | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** Remembers `hashes` (of `key#0` onwards) for `key`, unless more are remembered already. */
+  keep(key: string, hashes: Uint32Array): void {
+    const known = this.byKey.get(key);
+    if (known === undefined || known.length < hashes.length) this.byKey.set(key, hashes);
+  }
+
   /** Forgets every member not in `keys`. */
   retain(keys: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
     for (const key of this.byKey.keys()) if (!keys.has(key)) this.byKey.delete(key);
@@ -205,6 +216,8 @@ export class VnodeHashes {
  *   ring.owner("user-42")?.key; // the same member for as long as membership is unchanged
  */
 export class HashRing {
+  /** Virtual nodes asked of a member of mean weight. */
+  readonly vnodes: number;
   /** Members in key order; a member's index here is what the index-based methods speak. */
   readonly members: readonly RingMember[];
   /** Virtual nodes actually placed for each member (same indexing as `members`). */
@@ -214,48 +227,37 @@ export class HashRing {
   private readonly index = new Map<string, number>();
 
   /**
-   * @param members Ring members; duplicate keys are an error. A weight that is not a
-   *   positive finite number is a `RangeError`.
+   * @param members Ring members, or a completed {@link RingBuild} to take the ring from.
+   *   Duplicate keys are an error; a weight that is not a positive finite number is a `RangeError`.
    * @param vnodes Virtual nodes of a member of mean weight; each member gets
    *   `round(vnodes × weight / meanWeight)`, at least 1 (`vnodes` shrinks when
    *   members × vnodes would pass {@link MAX_POINTS}).
    * @param cache Vnode hashes kept from earlier builds; the ring is the same with or without it.
    */
-  constructor(members: readonly RingMember[], readonly vnodes: number = DEFAULT_VNODES, cache?: VnodeHashes) {
-    if (!Number.isInteger(vnodes) || vnodes < 1 || vnodes > MAX_VNODES) {
-      throw new RangeError(`HashRing: vnodes must be an integer from 1 to ${MAX_VNODES}, got ${String(vnodes)}`);
+  constructor(members: readonly RingMember[] | RingBuild, vnodes: number = DEFAULT_VNODES, cache?: VnodeHashes) {
+    let build: RingBuild;
+    if (members instanceof RingBuild) {
+      build = members;
+      if (!build.complete) throw new Error("HashRing: the build is not complete");
+    } else {
+      build = new RingBuild(members, vnodes, cache);
+      build.step(Infinity);
     }
-    if (members.length > MAX_MEMBERS) throw new RangeError(`HashRing: at most ${MAX_MEMBERS} members, got ${members.length}`);
-    const sorted = [...members].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    let weightSum = 0;
-    for (const [i, member] of sorted.entries()) {
-      if (typeof member.key !== "string") throw new TypeError("HashRing: member key must be a string");
-      if (!(typeof member.weight === "number" && Number.isFinite(member.weight) && member.weight > 0)) {
-        throw new RangeError(`HashRing: weight of ${member.key} must be a positive finite number, got ${String(member.weight)}`);
-      }
-      if (i > 0 && sorted[i - 1].key === member.key) throw new RangeError(`HashRing: duplicate member ${member.key}`);
-      this.index.set(member.key, i);
-      weightSum += member.weight;
-    }
-    this.members = sorted.map((m) => ({ key: m.key, weight: m.weight }));
-    const meanWeight = weightSum / Math.max(1, sorted.length);
-    const perMean = Math.max(1, Math.min(vnodes, Math.floor(MAX_POINTS / Math.max(1, sorted.length))));
-    const counts = sorted.map((m) => Math.max(1, Math.round((perMean * m.weight) / meanWeight)));
-    this.vnodesPerMember = counts;
+    this.vnodes = build.vnodes;
+    this.members = build.members;
+    this.vnodesPerMember = build.counts;
+    for (const [i, member] of build.members.entries()) this.index.set(member.key, i);
+    [this.hashes, this.owners] = build.points();
+  }
 
-    const total = counts.reduce((a, b) => a + b, 0);
-    const hashes = new Uint32Array(total);
-    const owners = new Uint32Array(total);
-    let at = 0;
-    for (const [i, member] of sorted.entries()) {
-      const count = counts[i];
-      if (cache) hashes.set(cache.of(member.key, count).subarray(0, count), at);
-      else hashVnodes(member.key, hashes.subarray(at, at + count), 0, count);
-      owners.fill(i, at, at + count);
-      at += count;
-    }
-    // Points go in by member index, and the sort is stable: equal hashes stay in key order.
-    [this.hashes, this.owners] = sortPoints(hashes, owners);
+  /** Point hashes in ring order (ascending); do not modify. */
+  get pointHashes(): Uint32Array {
+    return this.hashes;
+  }
+
+  /** The member index owning each point of {@link pointHashes}; do not modify. */
+  get pointOwners(): Uint32Array {
+    return this.owners;
   }
 
   /** Number of members. */
@@ -332,44 +334,215 @@ export class HashRing {
   }
 }
 
+/** Points (or buckets) handled between two looks at the clock: well under a millisecond of work. */
+const CHUNK = 1024;
+
+const enum Phase {
+  Hash,
+  Count,
+  Sum,
+  Scatter,
+  Settle,
+  Complete,
+}
+
 /**
- * Sorts points by hash, stably (ties keep their order), carrying each point's owner along.
- * Vnode hashes are uniform, so one pass scatters them by their top bits into about half as
- * many buckets as points, and an insertion sort finishes each bucket (two points on average).
- * Linear in the points: at 262,144 it takes about 15 ms where a comparison sort of packed
- * doubles took 40, and about 45 ms before the JIT has warmed up.
+ * A ring built a slice at a time, so that a large membership (262,144 points: some 40 ms of CPU,
+ * three times that before the JIT has warmed up) never holds the event loop for long: each
+ * {@link step} works until a deadline and picks up where the last one stopped. The result is
+ * exactly the ring `new HashRing(members, vnodes)` builds, whatever the slices.
+ *
+ * The build hashes each member's vnodes (or copies them from a {@link VnodeHashes}), then sorts
+ * the points by hash, stably (ties keep member-key order): vnode hashes are uniform, so a
+ * counting pass over their top bits, a scatter into about half as many buckets as points, and an
+ * insertion sort of each bucket (two points on average) sort them in linear time.
+ *
+ * @example
+ *   const build = new RingBuild(members);
+ *   while (!build.step(performance.now() + 5)) await new Promise((r) => setImmediate(r));
+ *   const ring = new HashRing(build);
  */
-function sortPoints(hashes: Uint32Array, owners: Uint32Array): [Uint32Array, Uint32Array] {
-  const total = hashes.length;
-  let bits = 1;
-  while (bits < 24 && 1 << bits < total / 2) bits++;
-  const shift = 32 - bits;
-  const buckets = 1 << bits;
-  const ends = new Uint32Array(buckets + 1);
-  for (let p = 0; p < total; p++) ends[(hashes[p] >>> shift) + 1]++;
-  for (let b = 0; b < buckets; b++) ends[b + 1] += ends[b];
-  const next = ends.slice(0, buckets);
-  const sortedHashes = new Uint32Array(total);
-  const sortedOwners = new Uint32Array(total);
-  for (let p = 0; p < total; p++) {
-    const at = next[hashes[p] >>> shift]++;
-    sortedHashes[at] = hashes[p];
-    sortedOwners[at] = owners[p];
-  }
-  for (let b = 0; b < buckets; b++) {
-    const lo = ends[b];
-    const hi = ends[b + 1];
-    for (let i = lo + 1; i < hi; i++) {
-      const hash = sortedHashes[i];
-      const owner = sortedOwners[i];
-      let j = i - 1;
-      for (; j >= lo && sortedHashes[j] > hash; j--) {
-        sortedHashes[j + 1] = sortedHashes[j];
-        sortedOwners[j + 1] = sortedOwners[j];
+export class RingBuild {
+  /** Members in key order. */
+  readonly members: readonly RingMember[];
+  /** Vnodes of each member (same indexing as `members`). */
+  readonly counts: readonly number[];
+  /** Total points. */
+  readonly total: number;
+  private phase = Phase.Hash;
+  /** Member being hashed, and how many of its vnodes are done. */
+  private member = 0;
+  private vnode = 0;
+  /** Point (or bucket, in the Sum and Settle phases) the current phase has reached. */
+  private at = 0;
+  /** Where the current member's points start. */
+  private memberAt = 0;
+  private readonly hashes: Uint32Array;
+  private readonly owners: Uint32Array;
+  private readonly shift: number;
+  private readonly buckets: number;
+  private readonly ends: Uint32Array;
+  private next: Uint32Array | undefined;
+  private readonly sortedHashes: Uint32Array;
+  private readonly sortedOwners: Uint32Array;
+
+  /**
+   * Checks the members (as {@link HashRing}'s constructor does, with the same errors) and sets
+   * the build up; no hashing happens until {@link step}.
+   */
+  constructor(
+    members: readonly RingMember[],
+    readonly vnodes: number = DEFAULT_VNODES,
+    private readonly cache?: VnodeHashes,
+  ) {
+    if (!Number.isInteger(vnodes) || vnodes < 1 || vnodes > MAX_VNODES) {
+      throw new RangeError(`HashRing: vnodes must be an integer from 1 to ${MAX_VNODES}, got ${String(vnodes)}`);
+    }
+    if (members.length > MAX_MEMBERS) throw new RangeError(`HashRing: at most ${MAX_MEMBERS} members, got ${members.length}`);
+    for (const member of members) {
+      if (typeof member?.key !== "string") throw new TypeError("HashRing: member key must be a string");
+    }
+    const sorted = [...members].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    let weightSum = 0;
+    for (const [i, member] of sorted.entries()) {
+      if (!(typeof member.weight === "number" && Number.isFinite(member.weight) && member.weight > 0)) {
+        throw new RangeError(`HashRing: weight of ${member.key} must be a positive finite number, got ${String(member.weight)}`);
       }
-      sortedHashes[j + 1] = hash;
-      sortedOwners[j + 1] = owner;
+      if (i > 0 && sorted[i - 1].key === member.key) throw new RangeError(`HashRing: duplicate member ${member.key}`);
+      weightSum += member.weight;
+    }
+    this.members = sorted.map((m) => ({ key: m.key, weight: m.weight }));
+    const meanWeight = weightSum / Math.max(1, sorted.length);
+    const perMean = Math.max(1, Math.min(vnodes, Math.floor(MAX_POINTS / Math.max(1, sorted.length))));
+    this.counts = sorted.map((m) => Math.max(1, Math.round((perMean * m.weight) / meanWeight)));
+    this.total = this.counts.reduce((a, b) => a + b, 0);
+    this.hashes = new Uint32Array(this.total);
+    this.owners = new Uint32Array(this.total);
+    this.sortedHashes = new Uint32Array(this.total);
+    this.sortedOwners = new Uint32Array(this.total);
+    let bits = 1;
+    while (bits < 24 && 1 << bits < this.total / 2) bits++;
+    this.shift = 32 - bits;
+    this.buckets = 1 << bits;
+    this.ends = new Uint32Array(this.buckets + 1);
+    if (this.total === 0) this.phase = Phase.Complete;
+  }
+
+  /** Whether the ring is placed: `new HashRing(build)` takes it. */
+  get complete(): boolean {
+    return this.phase === Phase.Complete;
+  }
+
+  /**
+   * Works on the build until `clock()` passes `deadline` (always at least one chunk of under a
+   * millisecond, so every step makes progress). Returns whether the build is complete.
+   */
+  step(deadline: number, clock: () => number = performance.now.bind(performance)): boolean {
+    while (this.phase !== Phase.Complete) {
+      this.chunk();
+      if (clock() > deadline) break;
+    }
+    return this.phase === Phase.Complete;
+  }
+
+  /** The sorted points; only once complete. */
+  points(): [Uint32Array, Uint32Array] {
+    if (this.phase !== Phase.Complete) throw new Error("HashRing: the build is not complete");
+    return [this.sortedHashes, this.sortedOwners];
+  }
+
+  /** One chunk of the current phase: about {@link CHUNK} points or buckets. */
+  private chunk(): void {
+    switch (this.phase) {
+      case Phase.Hash:
+        return this.hashChunk();
+      case Phase.Count: {
+        const to = Math.min(this.total, this.at + CHUNK);
+        const { hashes, ends, shift } = this;
+        for (let p = this.at; p < to; p++) ends[(hashes[p] >>> shift) + 1]++;
+        return this.advance(to, this.total, Phase.Sum);
+      }
+      case Phase.Sum: {
+        const to = Math.min(this.buckets, this.at + 8 * CHUNK);
+        const ends = this.ends;
+        for (let b = this.at; b < to; b++) ends[b + 1] += ends[b];
+        if (to === this.buckets) this.next = ends.slice(0, this.buckets);
+        return this.advance(to, this.buckets, Phase.Scatter);
+      }
+      case Phase.Scatter: {
+        const to = Math.min(this.total, this.at + CHUNK);
+        const { hashes, owners, sortedHashes, sortedOwners, shift } = this;
+        const next = this.next!;
+        for (let p = this.at; p < to; p++) {
+          const at = next[hashes[p] >>> shift]++;
+          sortedHashes[at] = hashes[p];
+          sortedOwners[at] = owners[p];
+        }
+        return this.advance(to, this.total, Phase.Settle);
+      }
+      case Phase.Settle: {
+        const to = Math.min(this.buckets, this.at + CHUNK);
+        const { ends, sortedHashes, sortedOwners } = this;
+        for (let b = this.at; b < to; b++) {
+          const lo = ends[b];
+          const hi = ends[b + 1];
+          for (let i = lo + 1; i < hi; i++) {
+            const hash = sortedHashes[i];
+            const owner = sortedOwners[i];
+            let j = i - 1;
+            for (; j >= lo && sortedHashes[j] > hash; j--) {
+              sortedHashes[j + 1] = sortedHashes[j];
+              sortedOwners[j + 1] = sortedOwners[j];
+            }
+            sortedHashes[j + 1] = hash;
+            sortedOwners[j + 1] = owner;
+          }
+        }
+        if (to === this.buckets) this.next = undefined;
+        return this.advance(to, this.buckets, Phase.Complete);
+      }
     }
   }
-  return [sortedHashes, sortedOwners];
+
+  private advance(to: number, end: number, nextPhase: Phase): void {
+    this.at = to;
+    if (to < end) return;
+    this.at = 0;
+    this.phase = nextPhase;
+  }
+
+  /**
+   * Hashes (or copies) up to {@link CHUNK} vnodes, member by member. Points go in by member
+   * index, which the stable sort turns into member-key order among equal hashes.
+   */
+  private hashChunk(): void {
+    let budget = CHUNK;
+    while (budget > 0 && this.member < this.members.length) {
+      const i = this.member;
+      const key = this.members[i].key;
+      const count = this.counts[i];
+      const mine = this.hashes.subarray(this.memberAt, this.memberAt + count);
+      if (this.vnode === 0) {
+        this.owners.fill(i, this.memberAt, this.memberAt + count);
+        const known = this.cache?.peek(key);
+        if (known !== undefined) {
+          const copied = Math.min(count, known.length);
+          mine.set(known.subarray(0, copied));
+          this.vnode = copied;
+          budget -= copied >> 3; // a copy costs a small fraction of hashing
+        }
+      }
+      const to = Math.min(count, this.vnode + Math.max(0, budget));
+      hashVnodes(key, mine, this.vnode, to);
+      budget -= to - this.vnode;
+      this.vnode = to;
+      if (to === count) {
+        if (this.cache !== undefined && (this.cache.peek(key)?.length ?? 0) < count) this.cache.keep(key, mine.slice());
+        this.member++;
+        this.memberAt += count;
+        this.vnode = 0;
+      }
+    }
+    if (this.member === this.members.length) this.phase = Phase.Count;
+  }
 }

@@ -128,9 +128,13 @@ function configOf(json: object = {}) {
   return ConsistentHashLoadBalancingConfig.createFromJson(json);
 }
 
-function start(list: readonly string[], json: object = {}, options: grpc.ChannelOptions = {}) {
+/**
+ * A policy over `list`. Its ring builds in one go unless `ringSliceMs` says otherwise (0: one
+ * small chunk per turn, so a build is sure to span turns whatever the machine's speed).
+ */
+function start(list: readonly string[], json: object = {}, options: grpc.ChannelOptions = {}, ringSliceMs = Infinity) {
   const helper = new FakeHelper();
-  const lb = new ConsistentHashLoadBalancer(helper);
+  const lb = new ConsistentHashLoadBalancer(helper, ringSliceMs);
   lb.updateAddressList(statusOrFromValue(endpointsOf(list)), configOf(json), options, "");
   return { helper, lb };
 }
@@ -497,6 +501,18 @@ describe("lb-consistent-hash: pacing at scale", () => {
     expect(helper.state).to.equal(State.CONNECTING);
   });
 
+  it("makes a member's child only when the member leaves the queue", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list);
+    const members = () => [...(lb as unknown as { members: Map<string, { leaf: unknown; started: boolean }> }).members.values()];
+    const made = () => members().filter((m) => m.leaf !== null).length;
+    expect(made()).to.equal(helper.subchannels.size);
+    expect(made()).to.be.below(list.length);
+    for (const m of members()) expect(m.leaf !== null).to.equal(m.started);
+    for (let turns = 0; turns < 2 * list.length && helper.subchannels.size < list.length; turns++) await flush();
+    expect(made()).to.equal(list.length);
+  });
+
   it("leaves waiting members to the queue when a queued call asks the policy to exit IDLE", async () => {
     const n = 3 * CONNECT_SLICE;
     const list = manyAddresses(n);
@@ -601,6 +617,138 @@ describe("lb-consistent-hash: pacing at scale", () => {
     for (let i = 0; i < 4; i++) await flush();
     expect(helper.subchannels.size).to.equal(started);
     for (const sub of helper.subchannels.values()) expect(sub.refs).to.equal(0);
+  });
+});
+
+describe("lb-consistent-hash: the ring built across turns", () => {
+  /** The policy's ring in force and the build under way, if any. */
+  const internals = (lb: ConsistentHashLoadBalancer) => lb as unknown as { ring: HashRing; build: unknown };
+
+  /** Turns until no ring build is under way (and the policy has published for it). */
+  async function untilBuilt(lb: ConsistentHashLoadBalancer): Promise<number> {
+    let turns = 0;
+    while (internals(lb).build !== null) {
+      expect(++turns).to.be.below(10_000);
+      await flush();
+    }
+    return turns;
+  }
+
+  const ringOf = (list: readonly string[]) => new HashRing(list.map((key) => ({ key, weight: 1 })));
+
+  it("queues calls on a first resolution until the ring is complete, then serves them by it", async () => {
+    const list = addresses(20);
+    const { helper, lb } = start(list, {}, {}, 0);
+    for (const sub of helper.subchannels.values()) sub.set(State.READY); // every member connects in the first turn
+    await flush();
+    expect(internals(lb).build).to.not.equal(null);
+    expect(helper.state).to.equal(State.CONNECTING);
+    expect(pick(helper, "k-1").pickResultType).to.equal(PickResultType.QUEUE);
+    expect(pick(helper).pickResultType).to.equal(PickResultType.QUEUE);
+    expect(await untilBuilt(lb)).to.be.greaterThan(1);
+    expect(helper.state).to.equal(State.READY);
+    const ring = ringOf(list);
+    for (const k of keys(100)) expect(pickedAddress(helper, k)).to.equal(ring.owner(k)!.key);
+  });
+
+  it("on a first resolution, starts one connect slice and then lets the queue wait for the ring", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list, {}, {}, 0);
+    const started = helper.subchannels.size;
+    expect(started).to.be.within(1, CONNECT_SLICE);
+    for (let i = 0; i < 5; i++) await flush();
+    expect(internals(lb).build).to.not.equal(null);
+    expect(helper.subchannels.size).to.equal(started);
+    await untilBuilt(lb);
+    for (let turns = 0; turns < 2 * list.length && helper.subchannels.size < list.length; turns++) await flush();
+    expect(helper.subchannels.size).to.equal(list.length);
+  });
+
+  it("routes by the previous ring while the next is built, new members included only once it is complete", async () => {
+    const first = addresses(3);
+    const { helper, lb } = start(first, {}, {}, 0);
+    await untilBuilt(lb);
+    await readyAll(helper);
+    const grown = [...first, ...manyAddresses(120).map((x) => x.replace(":50051", ":50053"))];
+    lb.updateAddressList(statusOrFromValue(endpointsOf(grown)), configOf(), {}, "");
+    const old = ringOf(first);
+    let turns = 0;
+    while (internals(lb).build !== null) {
+      // The newcomers connect meanwhile; keys still go where the old ring says.
+      for (const sub of helper.subchannels.values()) sub.set(State.READY);
+      await flush();
+      if (internals(lb).build === null) break;
+      turns++;
+      expect(helper.state).to.equal(State.READY);
+      for (const k of keys(30)) expect(pickedAddress(helper, k)).to.equal(old.owner(k)!.key);
+      for (let i = 0; i < 6; i++) expect(first).to.include(pickedAddress(helper)); // keyless calls too
+    }
+    expect(turns).to.be.greaterThan(0);
+    const ring = ringOf(grown);
+    expect(internals(lb).ring.size).to.equal(grown.length);
+    for (const k of keys(300)) expect(pickedAddress(helper, k)).to.equal(ring.owner(k)!.key);
+  });
+
+  it("sends the keys of a member that left to the next READY member of the previous ring while the next is built", async () => {
+    const first = addresses(3);
+    const { helper, lb } = start(first, {}, {}, 0);
+    await untilBuilt(lb);
+    await readyAll(helper);
+    const old = ringOf(first);
+    const orphaned = keys(300).filter((k) => old.owner(k)!.key === first[2]);
+    expect(orphaned.length).to.be.greaterThan(0);
+    lb.updateAddressList(statusOrFromValue(endpointsOf([first[0], first[1], ...manyAddresses(50).map((x) => x.replace(":50051", ":50053"))])), configOf(), {}, "");
+    expect(internals(lb).build).to.not.equal(null);
+    for (const k of orphaned) {
+      const next = [...old.walk(k)].map((m) => m.key).find((a) => a !== first[2]);
+      expect(pickedAddress(helper, k)).to.equal(next);
+    }
+  });
+
+  it("lets a membership change during a build supersede it: the superseded ring never goes in force", async () => {
+    const first = addresses(3);
+    const { helper, lb } = start(first, {}, {}, 0);
+    await untilBuilt(lb);
+    await readyAll(helper);
+    const a = manyAddresses(150);
+    const b = [...first, ...manyAddresses(90).map((x) => x.replace(":50051", ":50052"))];
+    lb.updateAddressList(statusOrFromValue(endpointsOf(a)), configOf(), {}, "");
+    await flush();
+    await flush();
+    expect(internals(lb).build).to.not.equal(null);
+    lb.updateAddressList(statusOrFromValue(endpointsOf(b)), configOf(), {}, "");
+    const sizes = new Set<number>();
+    while (internals(lb).build !== null) {
+      sizes.add(internals(lb).ring.size);
+      await flush();
+    }
+    expect([...sizes]).to.deep.equal([3]);
+    expect(Array.from(internals(lb).ring.pointHashes)).to.deep.equal(Array.from(ringOf(b).pointHashes));
+  });
+
+  it("drops the build when membership returns to the ring in force", async () => {
+    const first = addresses(3);
+    const { helper, lb } = start(first, {}, {}, 0);
+    await untilBuilt(lb);
+    await readyAll(helper);
+    const ring = internals(lb).ring;
+    lb.updateAddressList(statusOrFromValue(endpointsOf(manyAddresses(100))), configOf(), {}, "");
+    expect(internals(lb).build).to.not.equal(null);
+    lb.updateAddressList(statusOrFromValue(endpointsOf(first)), configOf(), {}, "");
+    expect(internals(lb).build).to.equal(null);
+    for (let i = 0; i < 3; i++) await flush();
+    expect(internals(lb).ring).to.equal(ring);
+  });
+
+  it("stops building on destroy, and publishes nothing for it", async () => {
+    const { helper, lb } = start(manyAddresses(200), {}, {}, 0);
+    expect(internals(lb).build).to.not.equal(null);
+    const before = helper.updates;
+    lb.destroy();
+    for (let i = 0; i < 20; i++) await flush();
+    expect(internals(lb).build).to.equal(null);
+    expect(internals(lb).ring.size).to.equal(0);
+    expect(helper.updates).to.equal(before);
   });
 });
 

@@ -10,7 +10,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { experimental } from "@grpc/grpc-js";
-import { DEFAULT_VNODES, HashRing, MAX_VNODES, VnodeHashes, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
+import { DEFAULT_VNODES, HashRing, MAX_VNODES, RingBuild, VnodeHashes, boundedLoadCapacity, hashString, type RingMember } from "./hash-ring";
 import { instancesFromOptions } from "./instances";
 import { failResult, QUEUE_RESULT } from "./endpoint-balancer";
 import { trafficFromOptions, zoneFromOptions, type TrafficState } from "./traffic-attributes";
@@ -130,11 +130,19 @@ export interface LoadBook {
 /** One endpoint of the current membership and the LeafLoadBalancer connecting to it. */
 interface Member {
   readonly key: string;
-  readonly leaf: LeafLoadBalancer;
+  /**
+   * The child connecting to the endpoint, made when the member leaves the connect queue: making
+   * 1,000 children (each a pick_first balancer, which sets and clears a timer) took some 13 ms
+   * of a fresh process's first resolver turn, a cost the queue now spreads over its slices.
+   */
+  leaf: LeafLoadBalancer | null;
+  /** The endpoint and options the child is made with (kept up to date until it is). */
+  endpoint: Endpoint;
+  options: grpc.ChannelOptions;
   weight: number;
   /**
-   * Whether the leaf has been given its endpoint. Until then it is IDLE and its own exitIdle
-   * does nothing; the member waits in the policy's connect queue and counts as connecting.
+   * Whether the child has been made and given its endpoint. Until then the member waits in the
+   * policy's connect queue and counts as connecting.
    */
   started: boolean;
   /** READY in the picker last published: leaving READY must replace that picker at once. */
@@ -292,13 +300,36 @@ export const CONNECT_SLICE = 50;
 const CONNECT_BUDGET_MS = 5;
 
 /**
+ * Longest a turn spends building the ring: a membership change builds the new ring a slice per
+ * event-loop turn (262,144 points at 1,000 members take some 40 ms of CPU, three times that
+ * before the JIT has warmed up), and the previous ring serves calls until it is complete.
+ */
+export const RING_SLICE_MS = 5;
+
+/** A ring member that has left the membership while the ring in force still names it. */
+const GONE: PickerMember = {
+  picker: null,
+  // Failed, as far as picking goes: its keys fall over to the next READY member in ring order.
+  state: ConnectivityState.TRANSIENT_FAILURE,
+  exitIdle: () => undefined,
+  load: { inFlight: 0 },
+  observer: { claim: () => undefined, release: () => undefined, opened: () => undefined, closed: () => undefined },
+};
+
+/**
  * The `consistent_hash` policy. One LeafLoadBalancer per endpoint, kept across resolver
  * updates while the endpoint stays; a picker rebuilt once per event-loop turn in which a
- * child changed state. New members start connecting {@link CONNECT_SLICE} per turn.
+ * child changed state. New members start connecting {@link CONNECT_SLICE} per turn. A new
+ * ring is built {@link RING_SLICE_MS} per turn while the previous one stays in force; on a
+ * first resolution, calls queue until it is complete.
  */
 export class ConsistentHashLoadBalancer implements LoadBalancer {
   private members = new Map<string, Member>();
+  /** The ring in force: the pickers route by it. */
   private ring = new HashRing([]);
+  /** The ring of the current membership, while it is being built (null when `ring` is it). */
+  private build: { readonly ring: RingBuild; readonly weights: ReadonlyMap<string, number> } | null = null;
+  private buildScheduled = false;
   /** Vnode hashes of current members, so a membership change hashes only the newcomers. */
   private readonly vnodeHashes = new VnodeHashes();
   private settings: ConsistentHashSettings | undefined;
@@ -320,7 +351,13 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   private starting = false;
   private destroyed = false;
   private lastError: string | null = null;
-  constructor(private readonly channelControlHelper: ChannelControlHelper) {}
+  /**
+   * @param ringSliceMs Longest a turn spends on a ring build (tests pass 0: one small chunk per turn).
+   */
+  constructor(
+    private readonly channelControlHelper: ChannelControlHelper,
+    private readonly ringSliceMs: number = RING_SLICE_MS,
+  ) {}
 
   private onChildState(member: Member, state: ConnectivityState, errorMessage: string | null): void {
     if (this.destroyed) return;
@@ -373,19 +410,23 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     this.updatesPaused = true;
     for (const [key, member] of this.members) {
       if (next.has(key)) continue;
-      member.leaf.destroy();
+      member.leaf?.destroy();
       this.toConnect.delete(member);
     }
     this.members = next;
     for (const [member, endpoint, reused] of endpoints) {
       // A reused member still waiting to start keeps its place; it starts with the new endpoint.
-      if (reused) member.leaf.updateEndpoint(endpoint, options);
-      else this.toConnect.add(member);
+      if (!reused) this.toConnect.add(member);
+      else if (member.leaf !== null) member.leaf.updateEndpoint(endpoint, options);
+      else {
+        member.endpoint = endpoint;
+        member.options = options;
+      }
     }
     this.connectSlice();
-    this.ring = this.ringFor(next, lbConfig.settings.vnodes);
+    this.startRing(next, lbConfig.settings.vnodes);
     this.updatesPaused = false;
-    trace(`membership ${[...next.keys()].join(", ")} (${this.ring.points} points)`);
+    trace(`membership of ${next.size}: ${this.build === null ? `${this.ring.points} points` : "ring building"}`);
 
     if (next.size === 0) {
       const message = `${CONSISTENT_HASH_POLICY}: no addresses resolved. Resolution note: ${resolutionNote}`;
@@ -403,7 +444,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
    */
   exitIdle(): void {
     for (const member of this.members.values()) {
-      if (member.started && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
+      if (member.leaf !== null && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
     }
   }
 
@@ -413,7 +454,8 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
 
   destroy(): void {
     this.destroyed = true;
-    for (const member of this.members.values()) member.leaf.destroy();
+    this.build = null;
+    for (const member of this.members.values()) member.leaf?.destroy();
     this.members.clear();
     this.toConnect.clear();
     this.currentPicker = null;
@@ -432,18 +474,21 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     });
     const member: Member = {
       key,
-      leaf: new LeafLoadBalancer(endpoint, helper, options, resolutionNote),
+      leaf: null,
+      endpoint,
+      options,
       weight: 1,
       started: false,
       publishedReady: false,
       exitIdle: () => {
         if (this.destroyed || this.members.get(key) !== member) return; // removed meanwhile
-        if (member.started) {
+        if (member.leaf !== null) {
           member.leaf.exitIdle();
           return;
         }
         member.started = true;
         toConnect.delete(member);
+        member.leaf = new LeafLoadBalancer(member.endpoint, helper, member.options, resolutionNote);
         member.leaf.startConnecting();
       },
       load,
@@ -469,6 +514,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
    * are served in between.
    */
   private connectSlice(): void {
+    // Until a first ring is in force no call can be served, and each connection that completes
+    // takes from the turns the build needs: after the first slice, the queue waits for the ring.
+    if (this.build !== null && this.ring.size === 0 && this.connectPaused()) return;
     let started = 0;
     const until = this.toConnect.size > CONNECT_SLICE ? performance.now() + CONNECT_BUDGET_MS : Infinity;
     this.starting = true;
@@ -490,6 +538,12 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     });
   }
 
+  /** Whether a first slice has started and the rest of the connect queue waits for the ring. */
+  private connectPaused(): boolean {
+    for (const member of this.members.values()) if (member.started) return true;
+    return false;
+  }
+
   /**
    * Children report every connectivity change one by one: 1,000 endpoints arriving mean
    * thousands of reports, and a rebuild over every member for each made the work quadratic
@@ -507,51 +561,79 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     });
   }
 
-  /** Reuses the current ring when membership and weights are unchanged. */
-  private ringFor(members: ReadonlyMap<string, Member>, vnodes: number): HashRing {
+  /**
+   * Sets the ring of `members` going: nothing when the ring in force (or the one being built)
+   * is already theirs, else a new build, which supersedes any other. Its first slice runs now, so
+   * a small ring is in force before this returns; a large one carries on a slice per turn.
+   */
+  private startRing(members: ReadonlyMap<string, Member>, vnodes: number): void {
     const ring = this.ring;
-    let same = ring.vnodes === vnodes && ring.size === members.size;
-    if (same) {
-      for (const [key, member] of members) {
-        const i = ring.indexOf(key);
-        if (i < 0 || ring.members[i].weight !== member.weight) {
-          same = false;
-          break;
-        }
-      }
+    if (sameMembership(members, vnodes, ring.vnodes, ring.size, (key) => {
+      const i = ring.indexOf(key);
+      return i < 0 ? undefined : ring.members[i].weight;
+    })) {
+      this.build = null;
+      return;
     }
-    if (same) return ring;
+    const build = this.build;
+    if (build !== null && sameMembership(members, vnodes, build.ring.vnodes, build.weights.size, (key) => build.weights.get(key))) return;
     const list: RingMember[] = [...members.values()].map((m) => ({ key: m.key, weight: m.weight }));
-    const next = new HashRing(list, vnodes, this.vnodeHashes);
-    this.vnodeHashes.retain(members);
-    return next;
+    this.build = { ring: new RingBuild(list, vnodes, this.vnodeHashes), weights: new Map(list.map((m) => [m.key, m.weight])) };
+    this.buildSlice(false);
+  }
+
+  /** One slice of the ring build; once complete, the new ring goes in force (and is published if `publish`). */
+  private buildSlice(publish: boolean): void {
+    const build = this.build;
+    if (build === null || this.destroyed) return;
+    if (!build.ring.step(performance.now() + this.ringSliceMs)) {
+      if (this.buildScheduled) return;
+      this.buildScheduled = true;
+      setImmediate(() => {
+        this.buildScheduled = false;
+        this.buildSlice(true);
+      });
+      return;
+    }
+    this.build = null;
+    this.ring = new HashRing(build.ring);
+    this.vnodeHashes.retain(this.members);
+    trace(`ring of ${this.ring.size} members in force (${this.ring.points} points)`);
+    if (!publish) return; // inside updateAddressList, which publishes and has run a connect slice
+    this.calculateAndUpdateState();
+    if (this.toConnect.size > 0 && !this.connectScheduled) this.connectSlice();
   }
 
   private calculateAndUpdateState(): void {
     if (this.updatesPaused || this.destroyed || this.settings === undefined) return;
     this.dirty = false;
-    let ready = 0;
     let connecting = 0;
     let failing = 0;
     for (const member of this.members.values()) {
-      const state = member.leaf.getConnectivityState();
-      member.publishedReady = state === ConnectivityState.READY;
-      if (state === ConnectivityState.READY) ready++;
-      else if (state === ConnectivityState.CONNECTING || !member.started) connecting++;
+      const state = member.leaf?.getConnectivityState() ?? ConnectivityState.IDLE;
+      member.publishedReady = false;
+      if (state === ConnectivityState.CONNECTING || !member.started) connecting++;
       else if (state === ConnectivityState.TRANSIENT_FAILURE) failing++;
     }
+    // While a new ring is built, the ring in force routes: members it does not name yet wait
+    // for it, and members that have left count as failed.
+    let ready = 0;
+    const pickerMembers: PickerMember[] = this.ring.members.map((rm) => {
+      const member = this.members.get(rm.key);
+      if (member === undefined) return GONE;
+      const state = member.leaf?.getConnectivityState() ?? ConnectivityState.IDLE;
+      const isReady = state === ConnectivityState.READY;
+      member.publishedReady = isReady;
+      if (isReady) ready++;
+      return {
+        picker: isReady ? member.leaf!.getPicker() : null,
+        state,
+        exitIdle: member.exitIdle,
+        load: member.load,
+        observer: member.observer,
+      };
+    });
     if (ready > 0) {
-      const pickerMembers: PickerMember[] = this.ring.members.map((rm) => {
-        const member = this.members.get(rm.key)!;
-        const isReady = member.leaf.getConnectivityState() === ConnectivityState.READY;
-        return {
-          picker: isReady ? member.leaf.getPicker() : null,
-          state: member.leaf.getConnectivityState(),
-          exitIdle: member.exitIdle,
-          load: member.load,
-          observer: member.observer,
-        };
-      });
       const { header, boundedLoad } = this.settings;
       const cursor = this.currentPicker?.cursor ?? Math.floor(Math.random() * ready);
       const rule = this.traffic?.rule;
@@ -568,7 +650,8 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
               this.zone,
             );
       this.updateState(ConnectivityState.READY, new ConsistentHashPicker(this.ring, pickerMembers, header, boundedLoad, this.book, cursor, selector), null);
-    } else if (connecting > 0) {
+    } else if (connecting > 0 || this.build !== null) {
+      // With no READY member in the ring in force, calls wait for the ring being built.
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null);
     } else if (failing > 0) {
       const message = `${CONSISTENT_HASH_POLICY}: no connection established. Last error: ${this.lastError}`;
@@ -580,7 +663,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     // once. This cannot live in the child's updateState callback: it does not say which
     // child changed. Members not yet started are the connect queue's.
     for (const member of this.members.values()) {
-      if (member.started && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
+      if (member.leaf !== null && member.leaf.getConnectivityState() === ConnectivityState.IDLE) member.leaf.exitIdle();
     }
   }
 
@@ -598,4 +681,17 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
  */
 export function setup(): void {
   registerLoadBalancerType(CONSISTENT_HASH_POLICY, ConsistentHashLoadBalancer, ConsistentHashLoadBalancingConfig);
+}
+
+/** Whether `members` (with `vnodes`) is the membership a ring of `size` members and `ringVnodes` was built for. */
+function sameMembership(
+  members: ReadonlyMap<string, Member>,
+  vnodes: number,
+  ringVnodes: number,
+  size: number,
+  weightOf: (key: string) => number | undefined,
+): boolean {
+  if (ringVnodes !== vnodes || size !== members.size) return false;
+  for (const [key, member] of members) if (weightOf(key) !== member.weight) return false;
+  return true;
 }
