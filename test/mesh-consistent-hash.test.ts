@@ -62,7 +62,7 @@ describe("mesh: consistent_hash over etcd:/// with greeter processes", function 
   /** Waits until the set last handed to the clients' resolvers is exactly `ids`. */
   const seen = (ids: string[]) => {
     const want = JSON.stringify([...ids].sort());
-    return waitFor(() => JSON.stringify(sets.last?.ids) === want, { timeoutMs: 10_000, what: `client set ${want}` });
+    return waitFor(() => JSON.stringify(sets.last?.ids) === want, { timeoutMs: 30_000, what: `client set ${want}` });
   };
 
   before(async function () {
