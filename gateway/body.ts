@@ -32,47 +32,62 @@ export function hasBody(req: IncomingMessage): boolean {
  * Reads the whole body, refusing more than `limit` bytes with 413. Events rather than an
  * async iterator: one promise per body instead of one per chunk. A refused body is left
  * unread (the 413 carries `connection: close`); a request that ends before its body does
- * rejects, like a stream error.
+ * rejects, like a stream error. The state lives in one object per body and its listeners
+ * are plain arrows that stay on the request (it is read once, and settling twice does
+ * nothing), so a body costs no listener removal and no named closures.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = () => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        done();
-        req.pause();
-        reject(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      done();
-      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error) => {
-      done();
-      reject(req.complete ? err : clientGone());
-    };
-    const onClose = () => {
-      done();
-      reject(clientGone());
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("close", onClose);
+    const read = new BodyRead(req, limit, resolve, reject);
+    req.on("data", (chunk: Buffer) => read.data(chunk));
+    req.on("end", () => read.end());
+    req.on("error", (err: Error) => read.fail(req.complete ? err : undefined));
+    // Every request closes; by then its body has normally been read and this does nothing.
+    req.on("close", () => read.fail(undefined));
   });
+}
+
+class BodyRead {
+  private first: Buffer | undefined;
+  private chunks: Buffer[] | undefined;
+  private size = 0;
+  private settled = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+    private readonly resolve: (body: Buffer) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  data(chunk: Buffer): void {
+    if (this.settled) return;
+    this.size += chunk.length;
+    if (this.size > this.limit) {
+      this.settled = true;
+      this.first = this.chunks = undefined;
+      this.req.pause();
+      this.reject(tooLarge(this.limit));
+      return;
+    }
+    if (this.first === undefined) this.first = chunk;
+    else (this.chunks ??= [this.first]).push(chunk);
+  }
+
+  end(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve(this.chunks ? Buffer.concat(this.chunks, this.size) : (this.first ?? Buffer.alloc(0)));
+  }
+
+  /** Rejects with `err`, or (undefined) with "the client closed the connection", unless settled. */
+  fail(err: Error | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(err ?? clientGone());
+  }
 }
 
 function clientGone(): GatewayError {

@@ -8,7 +8,7 @@ import { checkContentType, hasBody, parseJsonBody, parseJsonStream, readBody } f
 import { applyCors, preflight } from "./cors";
 import { requestedTimeoutMs, requestMetadata } from "./headers";
 import { GatewayError, httpStatusOfError, statusJson } from "./http-errors";
-import { endRequestSpan, startRequestSpan, type GatewayMetrics, type RequestSpan } from "./observe";
+import { endRequestSpan, recordRequest, startRequestSpan, type GatewayMetrics, type RequestSpan } from "./observe";
 import { PathError } from "./path-match";
 import { routePolicy, type GatewayPolicy, type RoutePolicy } from "./policy";
 import { parseQueryString, QueryError } from "./query";
@@ -81,14 +81,13 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
       await deps.limiter.admit(`${route.httpMethod} ${route.template.source}`, key, policy.rateLimit, res);
     }
     const md = requestMetadata(req, { allow: allowList(policy), requestId, remoteAddress: req.socket.remoteAddress, secure: deps.secure });
-    for (const [k, v] of identity.metadata) md.set(k, v);
+    if (identity.metadata.size > 0) for (const [k, v] of identity.metadata) md.set(k, v);
     const deadline = Date.now() + timeoutOf(req, policy);
-    const requests = await readRequests(route, match.variables, req, query, policy, whole);
-    const client = deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
-    status =
-      route.method.methodKind === "unary"
-        ? await callUnary({ client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix }, requests[0])
-        : await callStreaming({ client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix }, req, requests);
+    const unary = route.method.methodKind === "unary";
+    const requests = unary ? await readUnaryRequest(route, match.variables, req, query, policy, whole) : await readRequests(route, match.variables, req, query, policy, whole);
+    const client = deps.traffic.direct(route.target) ?? deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
+    const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix };
+    status = unary ? await callUnary(call, requests as JsonValue) : await callStreaming(call, req, requests as JsonValue[]);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
     failure = e.rawMessage;
@@ -96,9 +95,7 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     if (!res.headersSent) sendError(res, e, status);
     else if (!res.writableEnded) res.end();
   } finally {
-    const routeLabel = route ? route.template.source : "unmatched";
-    deps.metrics.requests.inc({ route: routeLabel, method, status: String(status) });
-    deps.metrics.seconds.observe({ route: routeLabel, method }, (performance.now() - started) / 1000);
+    recordRequest(deps.metrics, route ? route.template.source : "unmatched", method, status, (performance.now() - started) / 1000);
     if (rs) endRequestSpan(rs, status, failure);
     if (deps.accessLog) {
       deps.logger.info("gateway request", { requestId, method, path, route: route?.template.source, grpc: route?.grpcPath, status, ms: Math.round((performance.now() - started) * 100) / 100, client: req.socket.remoteAddress, ...(failure ? { error: failure } : {}) });
@@ -146,22 +143,31 @@ function limitKeyOf(policy: RoutePolicy, req: IncomingMessage, claims: Record<st
   return `ip:${req.socket.remoteAddress ?? "-"}`;
 }
 
-/** The request messages as JSON: one for unary and server streaming, a list for client streaming. */
+/** The request body, read (or drained when the route does not read it) and bounded. */
+async function bodyOf(route: BoundRoute, req: IncomingMessage, policy: RoutePolicy): Promise<Buffer | undefined> {
+  if (!hasBody(req)) return undefined;
+  if (route.body !== undefined) {
+    checkContentType(req);
+    return readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
+  }
+  // A body the route does not read is drained (bounded), so the connection stays usable.
+  await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
+  return undefined;
+}
+
+/** The request message of a unary or server-streaming call as JSON. */
+async function readUnaryRequest(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): Promise<JsonValue> {
+  const body = await bodyOf(route, req, policy);
+  return requestJson(route, { variables, query, body: body ? parseJsonBody(body) : undefined }, { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved: reservedOf(whole) });
+}
+
+/** The request messages as JSON: one for server streaming, a list for client and bidi streaming. */
 async function readRequests(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): Promise<JsonValue[]> {
   const streaming = route.method.methodKind === "client_streaming" || route.method.methodKind === "bidi_streaming";
-  let body: Buffer | undefined;
-  if (route.body !== undefined && hasBody(req)) {
-    checkContentType(req);
-    body = await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
-  } else if (hasBody(req)) {
-    // A body the route does not read is drained (bounded), so the connection stays usable.
-    await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
-  }
-  const reserved = reservedOf(whole);
-  const build = (value: JsonValue | undefined) =>
-    requestJson(route, { variables, query, body: value }, { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved });
-  if (streaming) return (body ? parseJsonStream(body) : []).map((m) => build(m));
-  return [build(body ? parseJsonBody(body) : undefined)];
+  if (!streaming) return [await readUnaryRequest(route, variables, req, query, policy, whole)];
+  const body = await bodyOf(route, req, policy);
+  const options = { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved: reservedOf(whole) };
+  return (body ? parseJsonStream(body) : []).map((m) => requestJson(route, { variables, query, body: m }, options));
 }
 
 function sendError(res: ServerResponse, e: RpcError, status: number): void {

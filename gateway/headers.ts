@@ -73,7 +73,9 @@ export function requestedTimeoutMs(req: IncomingMessage): number | undefined {
 /** Response metadata → headers, each under `prefix` (binary values skipped). */
 export function metadataToHeaders(md: Metadata, res: ServerResponse, prefix: string): string[] {
   const set: string[] = [];
-  for (const [key, value] of Object.entries(md.getMap())) {
+  const map = md.getMap();
+  for (const key in map) {
+    const value = map[key];
     if (key.endsWith("-bin") || typeof value !== "string") continue;
     if (/[^\t\x20-\x7e]/.test(value)) continue;
     res.setHeader(`${prefix}${key}`, value);

@@ -100,6 +100,26 @@ export interface GatewayMetrics {
   readonly seconds: Histogram<"route" | "method">;
 }
 
+interface SeriesLabels {
+  readonly seconds: { readonly route: string; readonly method: string };
+  readonly byStatus: Map<number, { readonly route: string; readonly method: string; readonly status: string }>;
+}
+
+// Label objects per route template and method, made once: a request adds no objects for its series.
+const labelCache = new Map<string, Map<string, SeriesLabels>>();
+
+/** Counts one answered request and its duration under its route template, method and status. */
+export function recordRequest(metrics: GatewayMetrics, route: string, method: string, status: number, seconds: number): void {
+  let byMethod = labelCache.get(route);
+  if (!byMethod) labelCache.set(route, (byMethod = new Map()));
+  let series = byMethod.get(method);
+  if (!series) byMethod.set(method, (series = { seconds: { route, method }, byStatus: new Map() }));
+  let labels = series.byStatus.get(status);
+  if (!labels) series.byStatus.set(status, (labels = { route, method, status: String(status) }));
+  metrics.requests.inc(labels);
+  metrics.seconds.observe(series.seconds, seconds);
+}
+
 const families = new WeakMap<Registry, GatewayMetrics>();
 
 /** The gateway's series in `registry` (created once per registry). */

@@ -29,7 +29,7 @@ export function requestJson(route: GatewayRoute, parts: RequestParts, options: B
   const desc = route.method.input;
   let target: Record<string, JsonValue>;
   if (route.body === "*") {
-    target = objectBody(parts.body, desc);
+    target = objectBody(parts.body, desc, route.pathFields.size > 0);
   } else if (route.bodyField) {
     target = {};
     if (parts.body !== undefined) target[route.bodyField.jsonName] = parts.body;
@@ -85,10 +85,11 @@ export function encodeRequest(desc: DescMessage, json: JsonValue, registry: Regi
   }
 }
 
-function objectBody(body: JsonValue | undefined, desc: DescMessage): Record<string, JsonValue> {
+/** The body as the request object; a copy only when path variables will be written into it. */
+function objectBody(body: JsonValue | undefined, desc: DescMessage, copy: boolean): Record<string, JsonValue> {
   if (body === undefined) return {};
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new RpcError(Status.INVALID_ARGUMENT, `the body must be a JSON object (${desc.typeName}), not ${body === null ? "null" : Array.isArray(body) ? "an array" : typeof body}`);
   }
-  return { ...body };
+  return copy ? { ...body } : body;
 }

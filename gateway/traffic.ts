@@ -60,6 +60,12 @@ export class TrafficRouter {
     }
   }
 
+  /** The target's own channel when no traffic rule can apply to it (no request attributes needed); otherwise undefined. */
+  direct(target: string): grpc.Client | undefined {
+    if (this.compiled.size === 0 || !this.discovery || !target.startsWith("etcd:///") || !this.compiled.has(target.slice(8))) return this.upstreams.client(target);
+    return undefined;
+  }
+
   /** The channel for this request: the service's own, or one over the instances the rule picks. */
   client(target: string, request: TrafficRequest, setHeader: (name: string, value: string) => void): grpc.Client {
     const name = target.startsWith("etcd:///") ? target.slice(8) : undefined;

@@ -35,11 +35,61 @@ export interface UpstreamCall {
 
 /**
  * A unary call: grpc-js's callback API under one promise, cancelled directly when the client
- * goes away. An AbortController is made only when retries may have to be interrupted.
+ * goes away. Without retries or a span (the common case) one small object carries the
+ * exchange; an AbortController is made only when retries may have to be interrupted.
  */
-export async function callUnary(c: UpstreamCall, request: JsonValue): Promise<number> {
+export function callUnary(c: UpstreamCall, request: JsonValue): Promise<number> {
+  const retry = retryableRoute(c.route) ? c.policy.retry : undefined;
+  if (!retry && !c.rs) return new UnaryExchange(c, request).run();
+  return callUnaryAttempts(c, request, retry);
+}
+
+/** One attempt, no span: the state of the exchange in one object, its listeners anonymous arrows. */
+class UnaryExchange {
+  private call: UnaryCall | undefined;
+  private gone = false;
+
+  constructor(
+    private readonly c: UpstreamCall,
+    private readonly request: JsonValue,
+  ) {}
+
+  async run(): Promise<number> {
+    const { client, route, policy, res, md, deadline } = this.c;
+    // The client went away before the answer was complete: cancel upstream. The listener stays
+    // on the response (one per request); once the answer is written it does nothing.
+    res.on("close", () => this.closed());
+    this.call = startUnaryCall(client, route.method, this.request, {
+      metadata: md,
+      deadline,
+      registry: route.registry,
+      emitDefaults: policy.emitDefaults === true,
+      onHeader: (h) => {
+        if (!res.headersSent) metadataToHeaders(h, res, this.c.headerPrefix);
+      },
+    });
+    const answer = await this.call.response;
+    if (this.gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
+    writeJson(res, pickResponseBody(route, answer));
+    return 200;
+  }
+
+  private closed(): void {
+    if (this.c.res.writableFinished) return;
+    this.gone = true;
+    this.call?.cancel();
+  }
+}
+
+function writeJson(res: ServerResponse, value: JsonValue): void {
+  const body = JSON.stringify(value);
+  res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Attempts with the route's retries and, when tracing, one client span each. */
+async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: RoutePolicy["retry"]): Promise<number> {
   const { client, route, policy, res, md, deadline, rs } = c;
-  const retry = retryableRoute(route) ? policy.retry : undefined;
   let current: UnaryCall | undefined;
   let gone = false;
   let abort: AbortController | undefined;

@@ -24,15 +24,39 @@ export interface DynamicCallOptions {
   onTrailer?: (metadata: grpc.Metadata) => void;
 }
 
-/** `/package.Service/Method`. */
+const paths = new WeakMap<DescMethod, string>();
+
+/** `/package.Service/Method` (built once per method). */
 export function methodPath(method: DescMethod): string {
-  return `/${method.parent.typeName}/${method.name}`;
+  let path = paths.get(method);
+  if (path === undefined) paths.set(method, (path = `/${method.parent.typeName}/${method.name}`));
+  return path;
+}
+
+// Options objects for @bufbuild/protobuf, one per registry (and setting) instead of one per message.
+const NO_REGISTRY = {};
+const readOptions = new WeakMap<object, { registry?: Registry }>();
+const writeOptions = new WeakMap<object, [{ registry?: Registry; alwaysEmitImplicit: boolean }, { registry?: Registry; alwaysEmitImplicit: boolean }]>();
+
+function readOptionsOf(registry: Registry | undefined): { registry?: Registry } {
+  const key = registry ?? NO_REGISTRY;
+  let o = readOptions.get(key);
+  if (!o) readOptions.set(key, (o = { registry }));
+  return o;
+}
+
+function writeOptionsOf(registry: Registry | undefined, emitDefaults: boolean): { registry?: Registry; alwaysEmitImplicit: boolean } {
+  const key = registry ?? NO_REGISTRY;
+  let o = writeOptions.get(key);
+  if (!o) writeOptions.set(key, (o = [{ registry, alwaysEmitImplicit: false }, { registry, alwaysEmitImplicit: true }]));
+  return o[emitDefaults ? 1 : 0];
 }
 
 /** JSON → wire bytes of `desc`; a bad value is an INVALID_ARGUMENT naming the message. */
 export function encodeJson(desc: DescMessage, value: JsonValue, registry?: Registry): Buffer {
   try {
-    const bytes = protobuf().toBinary(desc, protobuf().fromJson(desc, value, { registry }));
+    const pb = protobuf();
+    const bytes = pb.toBinary(desc, pb.fromJson(desc, value, readOptionsOf(registry)));
     // A view, not a copy: the bytes are fresh and owned by nobody else.
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (err) {
@@ -42,7 +66,8 @@ export function encodeJson(desc: DescMessage, value: JsonValue, registry?: Regis
 
 /** Wire bytes of `desc` → JSON. */
 export function decodeJson(desc: DescMessage, bytes: Uint8Array, options: Pick<DynamicCallOptions, "emitDefaults" | "registry"> = {}): JsonValue {
-  return protobuf().toJson(desc, protobuf().fromBinary(desc, bytes), { registry: options.registry, alwaysEmitImplicit: options.emitDefaults === true });
+  const pb = protobuf();
+  return pb.toJson(desc, pb.fromBinary(desc, bytes), writeOptionsOf(options.registry, options.emitDefaults === true));
 }
 
 const identity = (b: Buffer) => b;
