@@ -12,6 +12,9 @@ import type { CallRequest } from "./interceptor";
  * deadline passed, or `abort()` called).
  */
 export class CallAbort {
+  /** Neighbours in the server's list of calls in flight (see `InFlightCalls` in server.ts). */
+  previousInFlight: CallAbort | undefined = undefined;
+  nextInFlight: CallAbort | undefined = undefined;
   private controller: AbortController | undefined;
   private abortedWith: { reason: unknown } | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -92,8 +95,8 @@ export interface CancellableCall {
  * made on first use too.
  */
 export class ServerCallContext implements CallContext {
-  private header: Metadata | undefined;
-  private trailer: Metadata | undefined;
+  private header: Metadata | undefined = undefined;
+  private trailer: Metadata | undefined = undefined;
 
   constructor(
     readonly method: MethodDefinition,
