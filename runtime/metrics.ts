@@ -4,6 +4,7 @@
  * plus in-flight gauges, so existing dashboards fit.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { ServerCallRequest } from "./call-abort";
 import type { CallNext, CallRequest, CallResponse, Interceptor } from "./interceptor";
 import type { MethodDefinition, MethodKind } from "./definition";
 import { RpcError, Status, codeName } from "./errors";
@@ -130,7 +131,9 @@ function measure(m: SideMetrics, req: CallRequest, next: CallNext): Promise<Call
   let call = req;
   if (req.method.requestStream) {
     const source = req.request as AsyncIterable<unknown> | Iterable<unknown>;
-    call = { ...req, request: observeStream(source, { onMessage: () => requestCounter.inc(labels) }) };
+    const observed = observeStream(source, { onMessage: () => requestCounter.inc(labels) });
+    // A served call's signal is a getter (made on first read): a spread would drop it.
+    call = req instanceof ServerCallRequest ? new ServerCallRequest(req.context, observed) : { ...req, signal: req.signal, request: observed };
   } else {
     requestCounter.inc(labels);
   }
