@@ -63,8 +63,8 @@ const OTEL_ENV = { BENCH_OTEL_GRPC: "1" };
 
 const DRIVERS: Record<Driver, { init: Omit<InitClientArgs, "etcdEndpoints" | "namespace">; env?: Record<string, string> }> = {
   raw: { init: { kind: "raw" } },
-  traced: { init: { kind: "protomesh", tracing: true } },
-  sampled: { init: { kind: "protomesh", tracing: true, sampleRatio: SAMPLE_RATIO } },
+  traced: { init: { kind: "protomesh", tracing: true, keepalive: false } },
+  sampled: { init: { kind: "protomesh", tracing: true, sampleRatio: SAMPLE_RATIO, keepalive: false } },
   otel: { init: { kind: "raw", tracing: true }, env: OTEL_ENV },
 };
 
