@@ -26,6 +26,11 @@ export interface InitClientArgs {
   tracing?: boolean;
   /** With `tracing`: the ratio of root spans sampled (parent-based; default 1). */
   sampleRatio?: number;
+  /**
+   * protomesh only: `false` turns HTTP/2 keepalive pings off, for a client that drives a
+   * server running under valgrind (too slow to answer a ping within its 2 s).
+   */
+  keepalive?: boolean;
 }
 
 /** Where calls go: a static `host:port`, or (protomesh) `etcd:///<service>` with a balancer. */
@@ -66,6 +71,7 @@ interface EchoClient {
 }
 
 let kind: ClientKind | undefined;
+let keepalive = true;
 const clients = new Map<string, EchoClient>();
 
 /** Keys for consistent hashing: one per call, drawn from a set large enough to spread. */
@@ -102,6 +108,7 @@ function protomeshClient(target: TargetSpec): EchoClient {
   const consistent = target.balancer === "consistent_hash";
   const client: ProtomeshGreeter = createClient(GreeterDefinition, target.service ? `etcd:///${target.service}` : target.address!, {
     balancer: consistent ? { consistentHash: {} } : "round_robin",
+    ...(keepalive ? {} : { keepalive: false as const }),
   });
   // One options object per key, made up front: the call's own cost is what is measured.
   const perKey: CallOptions[] = HASH_KEYS.map((hashKey) => ({ hashKey }));
@@ -143,6 +150,7 @@ serveCommands({
   },
   init(args: InitClientArgs) {
     kind = args.kind;
+    keepalive = args.keepalive !== false;
     if (args.kind === "protomesh") {
       registerEtcdResolver();
       setDefaultDiscovery(etcdRegistry({ endpoints: args.etcdEndpoints, namespace: args.namespace }));

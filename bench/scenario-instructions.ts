@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { BenchContext } from "./context";
 import type { ClientKind, FixedArgs, InitClientArgs, TargetSpec } from "./echo-client";
-import { ECHO_SERVICE, UNSCOPED_ECHO_SERVICE } from "./echo-fleet";
+import { ECHO_SERVICE, SAMPLE_RATIO, UNSCOPED_ECHO_SERVICE } from "./echo-fleet";
 import type { StartServerArgs } from "./echo-server";
 import type { FixedResult } from "./load";
 import { int, table, times, type Section } from "./report";
@@ -49,9 +49,26 @@ interface Subject {
   readonly id: string;
   readonly label: string;
   readonly side: "server" | "client";
+  /** Extra environment of the measured process (OpenTelemetry's grpc instrumentation). */
+  readonly env?: Record<string, string>;
 }
 
-const SERVERS: (Subject & { args: (ctx: BenchContext) => StartServerArgs })[] = [
+/**
+ * Who drives a server: a raw grpc-js client, or (for traced servers, so that each gets a
+ * `traceparent` as it would in production) a traced client of the same kind.
+ */
+type Driver = "raw" | "traced" | "sampled" | "otel";
+
+const OTEL_ENV = { BENCH_OTEL_GRPC: "1" };
+
+const DRIVERS: Record<Driver, { init: Omit<InitClientArgs, "etcdEndpoints" | "namespace">; env?: Record<string, string> }> = {
+  raw: { init: { kind: "raw" } },
+  traced: { init: { kind: "protomesh", tracing: true, keepalive: false } },
+  sampled: { init: { kind: "protomesh", tracing: true, sampleRatio: SAMPLE_RATIO, keepalive: false } },
+  otel: { init: { kind: "raw", tracing: true }, env: OTEL_ENV },
+};
+
+const SERVERS: (Subject & { args: (ctx: BenchContext) => StartServerArgs; driver?: Driver })[] = [
   { id: "server-raw", label: "raw grpc-js server", side: "server", args: () => ({ kind: "raw" }) },
   {
     id: "server-protomesh",
@@ -66,12 +83,41 @@ const SERVERS: (Subject & { args: (ctx: BenchContext) => StartServerArgs })[] = 
     args: (ctx) => ({ kind: "protomesh", service: `${UNSCOPED_ECHO_SERVICE}-cg`, etcdEndpoints: ctx.etcdEndpoints, namespace: ctx.namespace, callScope: false }),
   },
   { id: "server-nice", label: "nice-grpc server", side: "server", args: () => ({ kind: "nice" }) },
+  // Tracing (OpenTelemetry SDK, spans dropped), each driven by a client of its own kind that sends `traceparent`.
+  {
+    id: "server-traced",
+    label: "protomesh server, tracing on",
+    side: "server",
+    driver: "traced",
+    args: (ctx) => ({ kind: "protomesh", service: `${ECHO_SERVICE}-cg-traced`, etcdEndpoints: ctx.etcdEndpoints, namespace: ctx.namespace, tracing: true }),
+  },
+  {
+    id: "server-sampled",
+    label: `protomesh server, tracing on, ${SAMPLE_RATIO * 100} % sampled`,
+    side: "server",
+    driver: "sampled",
+    args: (ctx) => ({ kind: "protomesh", service: `${ECHO_SERVICE}-cg-sampled`, etcdEndpoints: ctx.etcdEndpoints, namespace: ctx.namespace, tracing: true, sampleRatio: SAMPLE_RATIO }),
+  },
+  { id: "server-otel", label: "raw grpc-js server + instrumentation-grpc", side: "server", driver: "otel", env: OTEL_ENV, args: () => ({ kind: "raw", tracing: true }) },
 ];
 
-const CLIENTS: (Subject & { kind: ClientKind; target: (rawAddress: string) => TargetSpec })[] = [
+const CLIENTS: (Subject & { kind: ClientKind; tracing?: boolean; sampleRatio?: number; target: (rawAddress: string) => TargetSpec })[] = [
   { id: "client-raw", label: "raw grpc-js client", side: "client", kind: "raw", target: (address) => ({ address }) },
   { id: "client-protomesh", label: "protomesh client (etcd:///, round_robin)", side: "client", kind: "protomesh", target: () => ({ service: `${ECHO_SERVICE}-cg-raw`, balancer: "round_robin" }) },
   { id: "client-nice", label: "nice-grpc client", side: "client", kind: "nice", target: (address) => ({ address }) },
+  { id: "client-traced", label: "protomesh client, tracing on", side: "client", kind: "protomesh", tracing: true, target: () => ({ service: `${ECHO_SERVICE}-cg-raw`, balancer: "round_robin" }) },
+  { id: "client-sampled", label: `protomesh client, tracing on, ${SAMPLE_RATIO * 100} % sampled`, side: "client", kind: "protomesh", tracing: true, sampleRatio: SAMPLE_RATIO, target: () => ({ service: `${ECHO_SERVICE}-cg-raw`, balancer: "round_robin" }) },
+  { id: "client-otel", label: "raw grpc-js client + instrumentation-grpc", side: "client", kind: "raw", tracing: true, env: OTEL_ENV, target: (address) => ({ address }) },
+];
+
+/** Each traced subject against its untraced pair: what tracing adds. */
+const TRACING_PAIRS: [traced: string, base: string][] = [
+  ["server-traced", "server-protomesh"],
+  ["server-sampled", "server-protomesh"],
+  ["server-otel", "server-raw"],
+  ["client-traced", "client-protomesh"],
+  ["client-sampled", "client-protomesh"],
+  ["client-otel", "client-raw"],
 ];
 
 /** Total instructions (Ir) in one callgrind dump. */
@@ -133,14 +179,23 @@ export async function runInstructions(ctx: BenchContext): Promise<Section> {
   const etcd = { etcdEndpoints: ctx.etcdEndpoints, namespace: ctx.namespace };
   const startTimeoutMs = 600_000;
 
-  // Servers, each driven by a native raw grpc-js client at its static address.
-  const driver = await BenchWorker.start("cg-driver-client", "echo-client.ts", { cpu: ctx.cpus.client });
+  // Servers, each driven by a native grpc-js client (raw, or traced for traced servers) at its static address.
+  const drivers = new Map<Driver, BenchWorker>();
+  const driverOf = async (kind: Driver): Promise<BenchWorker> => {
+    let worker = drivers.get(kind);
+    if (!worker) {
+      worker = await BenchWorker.start(`cg-driver-${kind}`, "echo-client.ts", { cpu: ctx.cpus.client, env: DRIVERS[kind].env });
+      drivers.set(kind, worker);
+      await worker.call("init", { ...DRIVERS[kind].init, ...etcd } satisfies InitClientArgs);
+    }
+    return worker;
+  };
   try {
-    await driver.call("init", { kind: "raw", ...etcd } satisfies InitClientArgs);
     for (const s of servers) {
       ctx.log(`instructions: starting ${s.label} under callgrind`);
       const outBase = path.join(dir, s.id);
-      const server = await BenchWorker.start(`cg-${s.id}`, "echo-server.ts", { cpu: ctx.cpus.server, callgrindOut: outBase, startTimeoutMs });
+      const driver = await driverOf(s.driver ?? "raw");
+      const server = await BenchWorker.start(`cg-${s.id}`, "echo-server.ts", { cpu: ctx.cpus.server, callgrindOut: outBase, startTimeoutMs, env: s.env });
       try {
         const { address } = await server.call<{ address: string }>("start", s.args(ctx));
         const target = { address };
@@ -152,7 +207,7 @@ export async function runInstructions(ctx: BenchContext): Promise<Section> {
       }
     }
   } finally {
-    await driver.stop();
+    for (const worker of drivers.values()) await worker.stop();
   }
 
   // Clients, each against a native raw grpc-js server (registered for the protomesh client's etcd:/// target).
@@ -175,6 +230,7 @@ export async function runInstructions(ctx: BenchContext): Promise<Section> {
       table(header, rowsFor(servers, "server-raw")),
       "Clients:",
       table(header, rowsFor(clients, "client-raw")),
+      ...tracingBody(list, results),
     ],
     goals: [],
     data: Object.fromEntries([...results].map(([id, m]) => [id, Object.fromEntries(m)])),
@@ -190,9 +246,9 @@ async function measureClients(ctx: BenchContext, clients: typeof CLIENTS, list: 
     for (const c of clients) {
       ctx.log(`instructions: starting ${c.label} under callgrind`);
       const outBase = path.join(dir, c.id);
-      const client = await BenchWorker.start(`cg-${c.id}`, "echo-client.ts", { cpu: ctx.cpus.client, callgrindOut: outBase, startTimeoutMs });
+      const client = await BenchWorker.start(`cg-${c.id}`, "echo-client.ts", { cpu: ctx.cpus.client, callgrindOut: outBase, startTimeoutMs, env: c.env });
       try {
-        await client.call("init", { kind: c.kind, ...etcd } satisfies InitClientArgs);
+        await client.call("init", { kind: c.kind, tracing: c.tracing, sampleRatio: c.sampleRatio, ...etcd } satisfies InitClientArgs);
         const target = c.target(address);
         await client.call("ready", { target, timeoutMs: 120_000 });
         results.set(c.id, await countWorkloads(ctx, client, outBase, (w, total) => runFixed(client, w, target, total), list));
@@ -204,4 +260,26 @@ async function measureClients(ctx: BenchContext, clients: typeof CLIENTS, list: 
     await rawServer.call("stop").catch(() => undefined);
     await rawServer.stop();
   }
+}
+
+/** Instructions per call that tracing adds to each side, against the same process kind untraced. */
+function tracingBody(list: Workload[], results: Map<string, Map<string, { perUnit: number; file: string }>>): string[] {
+  const pairs = TRACING_PAIRS.filter(([traced, base]) => results.has(traced) && results.has(base));
+  if (pairs.length === 0) return [];
+  const labels = new Map<string, string>([...SERVERS, ...CLIENTS].map((s) => [s.id, s.label]));
+  const rows = pairs.map(([traced, base]) => {
+    const own = results.get(traced)!;
+    const theirs = results.get(base)!;
+    return [
+      `${labels.get(traced)} (vs ${labels.get(base)})`,
+      ...list.map((w) => {
+        const added = own.get(w.id)!.perUnit - theirs.get(w.id)!.perUnit;
+        return `${added >= 0 ? "+" : ""}${int(added)} (${times(own.get(w.id)!.perUnit / theirs.get(w.id)!.perUnit)})`;
+      }),
+    ];
+  });
+  return [
+    "Tracing: instructions added per call or message against the same process untraced (the OpenTelemetry SDK set up by `setupTracing`, spans batched to an exporter that drops them; a traced server is driven by a traced client of its own kind, so it receives `traceparent`).",
+    table(["traced process", ...list.map((w) => `${w.label}, per ${w.kind === "unary" ? "call" : "message"}`)], rows),
+  ];
 }

@@ -97,6 +97,11 @@ export interface CancellableCall {
 export class ServerCallContext implements CallContext {
   private header: Metadata | undefined = undefined;
   private trailer: Metadata | undefined = undefined;
+  /**
+   * The OpenTelemetry context of the call's SERVER span (an `@opentelemetry/api` Context),
+   * set by the tracing interceptor: client calls made from the handler find their parent here.
+   */
+  traceContext: unknown = undefined;
 
   constructor(
     readonly method: MethodDefinition,

@@ -25,6 +25,7 @@ import type { MethodDefinition } from "./definition";
 import type { CallContext } from "./context";
 import { RpcError, Status, codeName } from "./errors";
 import { currentCallContext } from "./call-scope";
+import { ServerCallContext } from "./call-abort";
 import { observeStream, callOutcome } from "./observed-stream";
 import { isAsyncIterable } from "./streams";
 
@@ -50,9 +51,14 @@ export function isTracingEnabled(): boolean {
 export const metadataGetter: TextMapGetter<Metadata> = {
   keys: (md) => Object.keys(md.getMap()),
   get(md, key) {
-    const values = md.get(key).filter((v): v is string => typeof v === "string");
+    // Called for every header every propagator knows (traceparent, tracestate, baggage) on
+    // every served call, mostly for absent ones: no array copies on the way.
+    const values = md.get(key);
+    if (values.length === 1) return typeof values[0] === "string" ? values[0] : undefined;
     if (values.length === 0) return undefined;
-    return values.length === 1 ? values[0] : values;
+    const strings = values.filter((v): v is string => typeof v === "string");
+    if (strings.length === 0) return undefined;
+    return strings.length === 1 ? strings[0] : strings;
   },
 };
 
@@ -90,27 +96,55 @@ export function tracingInterceptor(options: TracingInterceptorOptions = {}): Int
   };
 }
 
-/** The server span's context of each call being served, for client calls made from its handler. */
+/**
+ * The server span's context of calls served through a custom `CallContext` (protomesh's own
+ * server keeps it on the call's context object, which is cheaper than a WeakMap entry).
+ */
 const serverContexts = new WeakMap<CallContext, Context>();
+
+function rememberServerContext(callContext: CallContext | undefined, ctx: Context): void {
+  if (callContext instanceof ServerCallContext) callContext.traceContext = ctx;
+  else if (callContext) serverContexts.set(callContext, ctx);
+}
+
+function serverContextOf(callContext: CallContext | undefined): Context | undefined {
+  if (callContext instanceof ServerCallContext) return callContext.traceContext as Context | undefined;
+  return callContext && serverContexts.get(callContext);
+}
+
+/*
+ * A span the sampler dropped (most of them at a 10 % ratio) still has to carry its trace
+ * id and the "not sampled" flag onwards: in the outgoing `traceparent` on clients, and as
+ * the active context of the handler on servers, so that the handler's own calls follow the
+ * same decision. It needs nothing else: no per-call attributes, no status, no end. So both
+ * sides ask `isRecording()` right after `startSpan` and take the short way when it is false.
+ */
 
 function traceClient(tracer: Tracer, req: CallRequest, next: CallNext): Promise<CallResponse> {
   const parent = parentContext(req);
   const names = methodNames(req.method);
-  const attributes: Attributes = { ...names.attributes, ...targetAttributes(req.peer) };
-  const span = tracer.startSpan(names.spanName, { kind: SpanKind.CLIENT, attributes }, parent);
+  // server.address / server.port are given at start: samplers may look at them. A copy, as
+  // the cached object must not be handed to a tracer that might keep or change it.
+  const span = tracer.startSpan(names.spanName, { kind: SpanKind.CLIENT, attributes: { ...clientAttributes(names, req.peer) } }, parent);
   const ctx = trace.setSpan(parent, span);
   propagation.inject(ctx, req.metadata, metadataSetter);
+  if (!span.isRecording()) return context.with(ctx, next, undefined, req);
   return settle(span, "client", req, ctx, next);
 }
 
 function traceServer(tracer: Tracer, req: CallRequest, next: CallNext): Promise<CallResponse> {
   const parent = propagation.extract(ROOT_CONTEXT, req.metadata, metadataGetter);
   const names = methodNames(req.method);
-  const attributes: Attributes = { ...names.attributes, ...peerAttributes(req.peer) };
-  const span = tracer.startSpan(names.spanName, { kind: SpanKind.SERVER, attributes }, parent);
+  const span = tracer.startSpan(names.spanName, { kind: SpanKind.SERVER, attributes: { ...names.attributes } }, parent);
   const ctx = trace.setSpan(parent, span);
   // Call scope is a second way to find the parent, for set-ups without a context manager.
-  if (req.context) serverContexts.set(req.context, ctx);
+  rememberServerContext(req.context, ctx);
+  if (!span.isRecording()) {
+    // A streaming response still needs the context around each step of the handler's body.
+    if (!req.method.responseStream) return context.with(ctx, next, undefined, req);
+  } else {
+    span.setAttributes(peerAttributes(req.peer));
+  }
   return settle(span, "server", req, ctx, next);
 }
 
@@ -169,12 +203,11 @@ function finish(span: Span, side: "client" | "server", err: unknown): void {
 
 function parentContext(req: CallRequest): Context {
   // An explicit `parent` call option names the served call this one belongs to.
-  const explicit = req.context && serverContexts.get(req.context);
+  const explicit = serverContextOf(req.context);
   if (explicit) return explicit;
   const active = context.active();
   if (trace.getSpan(active)) return active;
-  const scope = currentCallContext();
-  return (scope && serverContexts.get(scope)) || active;
+  return serverContextOf(currentCallContext()) || active;
 }
 
 function tracerSource(provider: TracerProvider | undefined): () => Tracer {
@@ -198,6 +231,8 @@ function tracerSource(provider: TracerProvider | undefined): () => Tracer {
 interface MethodNames {
   readonly spanName: string;
   readonly attributes: Attributes;
+  /** Start attributes of CLIENT spans per target: the method's plus `server.*`. */
+  readonly byTarget: Map<string, Attributes>;
 }
 
 const methodCache = new WeakMap<MethodDefinition, MethodNames>();
@@ -208,18 +243,27 @@ function methodNames(method: MethodDefinition): MethodNames {
     const path = method.path.startsWith("/") ? method.path.slice(1) : method.path;
     const slash = path.lastIndexOf("/");
     const service = slash >= 0 ? path.slice(0, slash) : path;
-    names = { spanName: path, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method.name } };
+    names = { spanName: path, attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method.name }, byTarget: new Map() };
     methodCache.set(method, names);
   }
   return names;
 }
 
-let lastTarget: string | undefined;
-let lastTargetAttributes: Attributes = {};
+/** Most processes call a handful of targets; past this many, per-target entries are no longer kept. */
+const MAX_TARGETS_PER_METHOD = 64;
+
+/** A CLIENT span's start attributes, made once per method and target (the SDK copies them). */
+function clientAttributes(names: MethodNames, target: string): Attributes {
+  let attributes = names.byTarget.get(target);
+  if (!attributes) {
+    attributes = { ...names.attributes, ...targetAttributes(target) };
+    if (names.byTarget.size < MAX_TARGETS_PER_METHOD) names.byTarget.set(target, attributes);
+  }
+  return attributes;
+}
 
 /** `server.address` / `server.port` of a client target (`host:port`, `dns:///host:port`, `etcd:///service`). */
 function targetAttributes(target: string): Attributes {
-  if (target === lastTarget) return lastTargetAttributes;
   let rest = target;
   const scheme = /^([a-z][a-z0-9+.-]*):(?!\d+$)/i.exec(target);
   if (scheme) {
@@ -230,8 +274,6 @@ function targetAttributes(target: string): Attributes {
   const { host, port } = splitHostPort(first);
   const attributes: Attributes = { "server.address": host };
   if (port !== undefined) attributes["server.port"] = port;
-  lastTarget = target;
-  lastTargetAttributes = attributes;
   return attributes;
 }
 
