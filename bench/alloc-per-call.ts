@@ -11,6 +11,8 @@
  * server's CPU µs per call; `callgrind` runs the server under `valgrind --tool=callgrind` and
  * prints instructions per call for `PASSES` (default 3) windows of `calls` calls each, after
  * `WARM` (default 10,000) uninstrumented calls; the dumps go to `CG_OUT` (default a temp dir).
+ * `TRACE_RATIO=r` sets up the OpenTelemetry SDK in the server process (spans discarded), with root
+ * spans sampled at `r` (the raw client sends no `traceparent`, so every server span is a root).
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -22,6 +24,7 @@ import { createServer } from "protomesh";
 import { GreeterService } from "../gen/examples/greeter/v1/greeter";
 import { GreeterDefinition, type GreeterHandlers } from "../gen/examples/greeter/v1/greeter_protomesh";
 import { payload, protomeshEchoHandlers, rawEchoHandlers } from "./echo-services";
+import { traceIntoTheVoid } from "./trace-sink";
 
 const KINDS = ["raw", "protomesh", "protomesh-unscoped"] as const;
 const MODES = ["alloc", "cpu", "callgrind"] as const;
@@ -39,6 +42,8 @@ interface ProfileNode {
 }
 
 async function serve(kind: Kind): Promise<void> {
+  // TRACE_RATIO=r: the OpenTelemetry SDK in the server process, root spans sampled at r.
+  if (process.env.TRACE_RATIO) traceIntoTheVoid("alloc-per-call", Number(process.env.TRACE_RATIO));
   let port: number;
   if (kind === "raw") {
     const server = new grpc.Server();
