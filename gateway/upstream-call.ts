@@ -127,9 +127,7 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
       const answer = await current.response;
       if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
       if (up) endUpstreamSpan(up, undefined);
-      const body = JSON.stringify(pickResponseBody(route, answer));
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-      res.end(body);
+      writeJson(res, pickResponseBody(route, answer));
       return 200;
     } catch (err) {
       if (up) endUpstreamSpan(up, err);
@@ -185,9 +183,7 @@ export async function callStreaming(c: UpstreamCall, req: IncomingMessage, reque
         for await (const value of responses) answer = value;
         if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
         if (up) endUpstreamSpan(up, undefined);
-        const body = JSON.stringify(pickResponseBody(route, answer ?? {}));
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-        res.end(body);
+        writeJson(res, pickResponseBody(route, answer ?? {}));
         return 200;
       } catch (err) {
         if (up) endUpstreamSpan(up, err);
