@@ -4,11 +4,13 @@ import type { experimental } from "@grpc/grpc-js";
 import { HashRing } from "./hash-ring";
 import { INSTANCES_ATTRIBUTE, type InstanceInfo } from "./instances";
 import {
+  CONNECT_PENDING,
   CONNECT_SLICE,
   CONSISTENT_HASH_POLICY,
   ConsistentHashLoadBalancer,
   ConsistentHashLoadBalancingConfig,
   DEFAULT_HASH_HEADER,
+  endpointKey,
   setup,
 } from "./lb-consistent-hash";
 
@@ -132,9 +134,9 @@ function configOf(json: object = {}) {
  * A policy over `list`. Its ring builds in one go unless `ringSliceMs` says otherwise (0: one
  * small chunk per turn, so a build is sure to span turns whatever the machine's speed).
  */
-function start(list: readonly string[], json: object = {}, options: grpc.ChannelOptions = {}, ringSliceMs = Infinity) {
+function start(list: readonly string[], json: object = {}, options: grpc.ChannelOptions = {}, ringSliceMs = Infinity, connectPendingMs = 0) {
   const helper = new FakeHelper();
-  const lb = new ConsistentHashLoadBalancer(helper, ringSliceMs);
+  const lb = new ConsistentHashLoadBalancer(helper, ringSliceMs, CONNECT_PENDING, connectPendingMs);
   lb.updateAddressList(statusOrFromValue(endpointsOf(list)), configOf(json), options, "");
   return { helper, lb };
 }
@@ -144,6 +146,17 @@ function start(list: readonly string[], json: object = {}, options: grpc.Channel
  * in the turn's check phase, and starts waiting members a slice per turn.
  */
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Until the policy's ring is in force: a ring of more than {@link CONNECT_SLICE} members starts
+ * building in the turn after the resolver update, in its timers phase.
+ */
+async function ringInForce(lb: ConsistentHashLoadBalancer): Promise<void> {
+  for (let i = 0; (lb as unknown as { build: unknown }).build !== null; i++) {
+    expect(i).to.be.below(1_000);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
 
 /** Moves a subchannel to `state` and lets the policy publish the result. */
 async function set(sub: FakeSubchannel, state: grpc.connectivityState, error?: string): Promise<void> {
@@ -472,10 +485,11 @@ describe("lb-consistent-hash: membership updates", () => {
 
 describe("lb-consistent-hash: pacing at scale", () => {
   it("publishes one picker for all the child reports of one event-loop turn", async () => {
-    const list = addresses(40);
+    const list = addresses(CONNECT_PENDING);
     const { helper } = start(list);
+    expect(helper.subchannels.size).to.equal(list.length);
     const before = helper.updates;
-    for (const sub of helper.subchannels.values()) sub.set(State.READY); // 40 reports in one turn
+    for (const sub of helper.subchannels.values()) sub.set(State.READY); // all the reports in one turn
     expect(helper.updates).to.equal(before); // nothing yet: the turn is not over
     await flush();
     expect(helper.updates).to.equal(before + 1);
@@ -486,9 +500,10 @@ describe("lb-consistent-hash: pacing at scale", () => {
 
   it(`starts at most ${CONNECT_SLICE} new members connecting per event-loop turn, and reports CONNECTING meanwhile`, async () => {
     const n = 2 * CONNECT_SLICE + 20;
-    const { helper } = start(manyAddresses(n));
+    const { helper, lb } = start(manyAddresses(n));
     expect(helper.subchannels.size).to.be.within(1, CONNECT_SLICE);
     expect(helper.state).to.equal(State.CONNECTING);
+    await ringInForce(lb); // until then, the queue waits for the ring
     // Each turn starts some (a time budget may stop a turn early), never more than a slice.
     for (let turns = 0; helper.subchannels.size < n; turns++) {
       expect(turns).to.be.below(n);
@@ -528,8 +543,9 @@ describe("lb-consistent-hash: pacing at scale", () => {
   it("starts a waiting member at once when a call's key belongs to it", async () => {
     const n = 3 * CONNECT_SLICE;
     const list = manyAddresses(n);
-    const { helper } = start(list);
-    await set(helper.sub(list[0]), State.READY); // one turn: the second slice has started too
+    const { helper, lb } = start(list);
+    await ringInForce(lb);
+    await set(helper.sub(list[0]), State.READY); // one turn: the next slice has started too
     expect(helper.state).to.equal(State.READY);
     const waiting = new Set(list.filter((a) => !helper.subchannels.has(a)));
     expect(waiting.size).to.be.at.least(n - 2 * CONNECT_SLICE);
@@ -617,6 +633,106 @@ describe("lb-consistent-hash: pacing at scale", () => {
     for (let i = 0; i < 4; i++) await flush();
     expect(helper.subchannels.size).to.equal(started);
     for (const sub of helper.subchannels.values()) expect(sub.refs).to.equal(0);
+  });
+});
+
+describe("lb-consistent-hash: connections pending at once", () => {
+  const connecting = (helper: FakeHelper) => [...helper.subchannels.values()].filter((sub) => sub.state === State.CONNECTING);
+  /** Turns enough for the queue to start whatever it may start now. */
+  const turns = async (n = 5) => {
+    for (let i = 0; i < n; i++) await flush();
+  };
+
+  it(`keeps at most ${CONNECT_PENDING} members connecting at once, and starts the next as one settles`, async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list, {}, {}, Infinity, 60_000);
+    await ringInForce(lb);
+    await turns();
+    expect(helper.subchannels.size).to.equal(CONNECT_PENDING);
+    expect(connecting(helper).length).to.equal(CONNECT_PENDING);
+    // Five connect and two fail in one turn: seven places come free, and seven more start.
+    const settling = connecting(helper).slice(0, 7);
+    for (const sub of settling.slice(0, 5)) sub.set(State.READY);
+    for (const sub of settling.slice(5)) sub.set(State.TRANSIENT_FAILURE, "refused");
+    await turns();
+    expect(helper.subchannels.size).to.equal(CONNECT_PENDING + 7);
+    expect(connecting(helper).length).to.equal(CONNECT_PENDING);
+    // And so on until every member has started, never more than the limit connecting at once.
+    for (let round = 0; helper.subchannels.size < list.length; round++) {
+      expect(round).to.be.below(list.length);
+      const sub = connecting(helper)[0];
+      await set(sub, State.READY);
+      expect(connecting(helper).length).to.be.at.most(CONNECT_PENDING);
+    }
+    expect(helper.subchannels.size).to.equal(list.length);
+    expect(helper.state).to.equal(State.READY);
+  });
+
+  it("gives the place of an attempt that has not settled in time to the next member", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list, {}, {}, Infinity, 20);
+    await ringInForce(lb);
+    await turns();
+    expect(helper.subchannels.size).to.equal(CONNECT_PENDING);
+    await new Promise((resolve) => setTimeout(resolve, 60)); // nothing settles: the attempts expire
+    await turns();
+    expect(helper.subchannels.size).to.be.at.least(2 * CONNECT_PENDING);
+    for (let i = 0; i < 100 && helper.subchannels.size < list.length; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(helper.subchannels.size).to.equal(list.length);
+  });
+
+  it("starts the member a call's key needs even with every place taken", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list, {}, {}, Infinity, 60_000);
+    await ringInForce(lb);
+    await turns();
+    await set(connecting(helper)[0], State.READY);
+    const ring = new HashRing(list.map((key) => ({ key, weight: 1 })));
+    const key = keys(10_000).find((k) => !helper.subchannels.has(ring.owner(k)!.key))!;
+    expect(pick(helper, key).pickResultType).to.equal(PickResultType.QUEUE);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(helper.sub(ring.owner(key)!.key).state).to.equal(State.CONNECTING);
+  });
+
+  it("stops waiting for places once destroyed", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list, {}, {}, Infinity, 20);
+    await ringInForce(lb);
+    await turns();
+    const started = helper.subchannels.size;
+    lb.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await turns();
+    expect(helper.subchannels.size).to.equal(started);
+  });
+
+  it("builds the ring of a large first resolution from the next turn, and routes by it once complete", async () => {
+    const list = manyAddresses(3 * CONNECT_SLICE);
+    const { helper, lb } = start(list);
+    const internals = lb as unknown as { ring: HashRing; build: unknown };
+    expect(internals.build).to.not.equal(null);
+    expect(internals.ring.size).to.equal(0);
+    await ringInForce(lb);
+    await readyAll(helper);
+    await turns();
+    await readyAll(helper);
+    const ring = new HashRing(list.map((key) => ({ key, weight: 1 })));
+    for (const k of keys(200)) expect(pickedAddress(helper, k)).to.equal(ring.owner(k)!.key);
+  });
+
+  it("keys members by the address string grpc-js prints for them", () => {
+    const of = (host: string, port: number) => endpointKey({ addresses: [{ host, port }] });
+    for (const [host, port] of [
+      ["10.0.0.1", 50051],
+      ["::1", 443],
+      ["fe80::1%eth0", 8080],
+      ["2001:db8::7", 1],
+      ["localhost", 80],
+    ] as const) {
+      expect(of(host, port)).to.equal(grpc.experimental.subchannelAddressToString({ host, port }));
+    }
+    expect(endpointKey({ addresses: [{ path: "/tmp/sock" }] })).to.equal("/tmp/sock");
+    expect(endpointKey({ addresses: [] })).to.equal(undefined);
   });
 });
 

@@ -277,9 +277,17 @@ export class ConsistentHashPicker implements Picker {
 }
 
 
-function endpointKey(endpoint: Endpoint): string | undefined {
+/**
+ * `subchannelAddressToString` of the endpoint's first address. That function asks `isIPv6` of
+ * every host, a regular expression that runs interpreted until V8 has seen it often: 1,000 calls
+ * in a fresh process took some 15 ms of the first resolver turn. A host without a colon is no
+ * IPv6 address, so `host:port` is its answer without asking.
+ */
+export function endpointKey(endpoint: Endpoint): string | undefined {
   const first = endpoint.addresses[0];
-  return first === undefined ? undefined : subchannelAddressToString(first);
+  if (first === undefined) return undefined;
+  if ("port" in first && !first.host.includes(":")) return `${first.host}:${first.port}`;
+  return subchannelAddressToString(first);
 }
 
 function sanitizeWeight(weight: unknown): number {
@@ -298,6 +306,22 @@ export const CONNECT_SLICE = 50;
  * one starts): on a slow or busy machine a slice can take far longer than it should.
  */
 const CONNECT_BUDGET_MS = 5;
+
+/**
+ * Most members of the connect queue connecting at once. Each connection that completes costs
+ * the loop its HTTP/2 session setup (some 0.3 ms, more before the JIT has warmed up) in the
+ * turn it completes in; starting a fixed number per turn let hundreds be pending when the peer
+ * answered slowly, and then complete in one turn. The queue starts the next member as one
+ * completes (READY or failed), so no turn sees more than this many completions.
+ */
+export const CONNECT_PENDING = 32;
+
+/**
+ * A member still connecting after this long no longer holds one of the
+ * {@link CONNECT_PENDING} places, so unreachable members (whose attempts run until the
+ * connect timeout) cannot hold up the queue.
+ */
+export const CONNECT_PENDING_MS = 100;
 
 /**
  * Longest a turn spends building the ring: a membership change builds the new ring a slice per
@@ -328,7 +352,13 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   /** The ring in force: the pickers route by it. */
   private ring = new HashRing([]);
   /** The ring of the current membership, while it is being built (null when `ring` is it). */
-  private build: { readonly ring: RingBuild; readonly weights: ReadonlyMap<string, number> } | null = null;
+  private build: {
+    /** Made by the build's first slice (sorting 1,000 keys and setting up the arrays takes some 6 ms in a fresh process). */
+    ring: RingBuild | null;
+    readonly members: readonly RingMember[];
+    readonly vnodes: number;
+    readonly weights: ReadonlyMap<string, number>;
+  } | null = null;
   private buildScheduled = false;
   /** Vnode hashes of current members, so a membership change hashes only the newcomers. */
   private readonly vnodeHashes = new VnodeHashes();
@@ -347,20 +377,36 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   /** New members not yet started, in arrival order; started {@link CONNECT_SLICE} per turn. */
   private readonly toConnect = new Set<Member>();
   private connectScheduled = false;
+  /** When a queued slice waits for a pending place to expire, its timer. */
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Members started and not yet READY or failed, with the time each started: they hold the
+   * {@link CONNECT_PENDING} places until they settle or {@link CONNECT_PENDING_MS} passes.
+   */
+  private readonly pending = new Map<Member, number>();
   /** Inside {@link connectSlice}: the CONNECTING reports of members starting lose no connection. */
   private starting = false;
   private destroyed = false;
   private lastError: string | null = null;
   /**
    * @param ringSliceMs Longest a turn spends on a ring build (tests pass 0: one small chunk per turn).
+   * @param connectPending Most members of the connect queue connecting at once.
+   * @param connectPendingMs How long a connecting member holds its place (tests of the turn
+   *   slicing pass 0: their fake connections never complete).
    */
   constructor(
     private readonly channelControlHelper: ChannelControlHelper,
     private readonly ringSliceMs: number = RING_SLICE_MS,
+    private readonly connectPending: number = CONNECT_PENDING,
+    private readonly connectPendingMs: number = CONNECT_PENDING_MS,
   ) {}
 
   private onChildState(member: Member, state: ConnectivityState, errorMessage: string | null): void {
     if (this.destroyed) return;
+    // A settled attempt gives its place to the next member waiting (in this turn's check phase,
+    // with the turn's other completions).
+    const settled = state === ConnectivityState.READY || state === ConnectivityState.TRANSIENT_FAILURE;
+    if (settled && this.pending.delete(member) && this.toConnect.size > 0) this.scheduleConnect(0);
     // As round_robin does: losing a connection may mean the address went away, so
     // ask the resolver to look again (resolvers rate-limit this).
     if (this.currentState === ConnectivityState.READY && state !== ConnectivityState.READY && !this.starting) {
@@ -412,6 +458,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
       if (next.has(key)) continue;
       member.leaf?.destroy();
       this.toConnect.delete(member);
+      this.pending.delete(member);
     }
     this.members = next;
     for (const [member, endpoint, reused] of endpoints) {
@@ -458,6 +505,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     for (const member of this.members.values()) member.leaf?.destroy();
     this.members.clear();
     this.toConnect.clear();
+    this.pending.clear();
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
     this.currentPicker = null;
   }
 
@@ -469,9 +519,7 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     const load: LoadCell = { inFlight: 0 };
     const book = this.book;
     const toConnect = this.toConnect;
-    const helper = createChildChannelControlHelper(this.channelControlHelper, {
-      updateState: (state, _picker, errorMessage) => this.onChildState(member, state, errorMessage),
-    });
+    const pending = this.pending;
     const member: Member = {
       key,
       leaf: null,
@@ -488,6 +536,11 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
         }
         member.started = true;
         toConnect.delete(member);
+        pending.set(member, performance.now());
+        // Made here rather than on arrival, like the child: five bound functions per member.
+        const helper = createChildChannelControlHelper(this.channelControlHelper, {
+          updateState: (state, _picker, errorMessage) => this.onChildState(member, state, errorMessage),
+        });
         member.leaf = new LeafLoadBalancer(member.endpoint, helper, member.options, resolutionNote);
         member.leaf.startConnecting();
       },
@@ -509,20 +562,28 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
   }
 
   /**
-   * Starts the next waiting members (at most {@link CONNECT_SLICE}, for at most
-   * {@link CONNECT_BUDGET_MS}), and schedules the rest for the next turn, so timers and calls
-   * are served in between.
+   * Starts the next waiting members: as many as there are free places of
+   * {@link CONNECT_PENDING}, at most {@link CONNECT_SLICE} and for at most
+   * {@link CONNECT_BUDGET_MS}. The rest wait for a place: an attempt that settles frees one (see
+   * {@link onChildState}), and so does an attempt older than {@link CONNECT_PENDING_MS}.
    */
   private connectSlice(): void {
     // Until a first ring is in force no call can be served, and each connection that completes
     // takes from the turns the build needs: after the first slice, the queue waits for the ring.
     if (this.build !== null && this.ring.size === 0 && this.connectPaused()) return;
+    const now = performance.now();
+    // In start order: the expired ones come first.
+    for (const [member, since] of this.pending) {
+      if (since > now - this.connectPendingMs) break;
+      this.pending.delete(member);
+    }
+    const room = Math.min(CONNECT_SLICE, this.connectPending - this.pending.size);
     let started = 0;
-    const until = this.toConnect.size > CONNECT_SLICE ? performance.now() + CONNECT_BUDGET_MS : Infinity;
+    const until = this.toConnect.size > CONNECT_SLICE ? now + CONNECT_BUDGET_MS : Infinity;
     this.starting = true;
     try {
       for (const member of this.toConnect) {
-        if (started >= CONNECT_SLICE || (started > 0 && performance.now() > until)) break;
+        if (started >= room || (started > 0 && performance.now() > until)) break;
         member.exitIdle(); // takes it out of the queue
         this.toConnect.delete(member); // a member removed meanwhile leaves the queue too
         started++;
@@ -530,12 +591,32 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
     } finally {
       this.starting = false;
     }
-    if (this.toConnect.size === 0 || this.connectScheduled) return;
+    if (this.toConnect.size === 0) return;
+    if (this.pending.size < this.connectPending) {
+      this.scheduleConnect(0); // stopped by the slice or the budget
+      return;
+    }
+    // Every place is taken: wait for an attempt to settle, or for the oldest to expire.
+    const oldest: number = this.pending.values().next().value!;
+    const wait = oldest + this.connectPendingMs - performance.now();
+    this.scheduleConnect(wait > 0 ? Math.max(1, wait) : 0);
+  }
+
+  /** Runs {@link connectSlice} in this turn's check phase (`delayMs` 0) or after `delayMs`, unless one is due sooner. */
+  private scheduleConnect(delayMs: number): void {
+    if (this.connectScheduled) {
+      if (delayMs > 0 || this.connectTimer === null) return;
+      clearTimeout(this.connectTimer); // a place came free: no need to wait for the timer
+      this.connectTimer = null;
+    }
     this.connectScheduled = true;
-    setImmediate(() => {
+    const run = () => {
       this.connectScheduled = false;
+      this.connectTimer = null;
       if (!this.destroyed) this.connectSlice();
-    });
+    };
+    if (delayMs === 0) setImmediate(run);
+    else this.connectTimer = setTimeout(run, delayMs);
   }
 
   /** Whether a first slice has started and the rest of the connect queue waits for the ring. */
@@ -563,8 +644,10 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
 
   /**
    * Sets the ring of `members` going: nothing when the ring in force (or the one being built)
-   * is already theirs, else a new build, which supersedes any other. Its first slice runs now, so
-   * a small ring is in force before this returns; a large one carries on a slice per turn.
+   * is already theirs, else a new build, which supersedes any other. For up to
+   * {@link CONNECT_SLICE} members its first slice runs now, so a small ring is in force before
+   * this returns; a larger one starts in the next turn (the turn of a resolver update has the
+   * membership to take in) and carries on a slice per turn.
    */
   private startRing(members: ReadonlyMap<string, Member>, vnodes: number): void {
     const ring = this.ring;
@@ -576,23 +659,37 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
       return;
     }
     const build = this.build;
-    if (build !== null && sameMembership(members, vnodes, build.ring.vnodes, build.weights.size, (key) => build.weights.get(key))) return;
+    if (build !== null && sameMembership(members, vnodes, build.vnodes, build.weights.size, (key) => build.weights.get(key))) return;
     const list: RingMember[] = [...members.values()].map((m) => ({ key: m.key, weight: m.weight }));
-    this.build = { ring: new RingBuild(list, vnodes, this.vnodeHashes), weights: new Map(list.map((m) => [m.key, m.weight])) };
-    this.buildSlice(false);
+    this.build = { ring: null, members: list, vnodes, weights: new Map(list.map((m) => [m.key, m.weight])) };
+    if (list.length <= CONNECT_SLICE) this.buildSlice(false);
+    else this.scheduleBuildSlice(true);
+  }
+
+  /**
+   * Runs the next build slice in this turn's check phase, or (`nextTurn`) in the next turn's
+   * timers phase: a resolver update arrives in a poll phase, whose check phase would add the
+   * slice to the same turn.
+   */
+  private scheduleBuildSlice(nextTurn = false): void {
+    if (this.buildScheduled) return;
+    this.buildScheduled = true;
+    const run = () => {
+      this.buildScheduled = false;
+      this.buildSlice(true);
+    };
+    if (nextTurn) setTimeout(run, 0);
+    else setImmediate(run);
   }
 
   /** One slice of the ring build; once complete, the new ring goes in force (and is published if `publish`). */
   private buildSlice(publish: boolean): void {
     const build = this.build;
     if (build === null || this.destroyed) return;
-    if (!build.ring.step(performance.now() + this.ringSliceMs)) {
-      if (this.buildScheduled) return;
-      this.buildScheduled = true;
-      setImmediate(() => {
-        this.buildScheduled = false;
-        this.buildSlice(true);
-      });
+    const deadline = performance.now() + this.ringSliceMs;
+    build.ring ??= new RingBuild(build.members, build.vnodes, this.vnodeHashes);
+    if (!build.ring.step(deadline)) {
+      this.scheduleBuildSlice();
       return;
     }
     this.build = null;
