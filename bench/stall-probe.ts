@@ -30,14 +30,19 @@ async function main(): Promise<void> {
   );
   const addresses = Array.from({ length: n }, (_, i) => `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}:${port}`);
   const lb = policy === "consistent_hash" ? { consistent_hash: {} } : { [policy]: {} };
+  let t0 = performance.now();
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   let worst = 0;
   let worstCpu = 0;
   let last = performance.now();
   let lastCpu = cpuMs();
+  const stalls: string[] = [];
   const ticker = setInterval(() => {
     const now = performance.now();
     const nowCpu = cpuMs();
+    if (process.env.STALLS && now - last - 1 >= Number(process.env.STALLS)) {
+      stalls.push(`  ${(last - t0).toFixed(0)} ms: ${(now - last - 1).toFixed(1)} ms, ${(nowCpu - lastCpu).toFixed(1)} ms CPU`);
+    }
     worst = Math.max(worst, now - last - 1);
     worstCpu = Math.max(worstCpu, nowCpu - lastCpu);
     last = now;
@@ -49,7 +54,7 @@ async function main(): Promise<void> {
     "grpc.service_config": JSON.stringify({ loadBalancingConfig: [lb] }),
     "grpc.initial_reconnect_backoff_ms": 60_000,
   });
-  const t0 = performance.now();
+  t0 = performance.now();
   client.getChannel().getConnectivityState(true);
   process.once("exit", () => server.kill());
   const giveUpAt = performance.now() + 60_000;
@@ -79,6 +84,7 @@ async function main(): Promise<void> {
       `CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, first READY after ${(readyAt - t0).toFixed(0)} ms, ` +
       `all ${n} connected after ${(allConnectedAt! - t0).toFixed(0)} ms`,
   );
+  if (stalls.length > 0) console.log(`stalls of ${process.env.STALLS} ms or more (start, wall, CPU):\n${stalls.join("\n")}`);
   client.close();
   server.kill();
   process.exit(0);
