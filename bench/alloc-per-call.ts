@@ -12,9 +12,11 @@
  * prints instructions per call for `PASSES` (default 3) windows of `calls` calls each, after
  * `WARM` (default 10,000) uninstrumented calls; the dumps go to `CG_OUT` (default a temp dir).
  * `TRACE_RATIO=r` sets up the OpenTelemetry SDK in the server process (spans discarded), with root
- * spans sampled at `r` (the raw client sends no `traceparent`, so every server span is a root).
+ * spans sampled at `r` (the raw client sends no `traceparent`, so every server span is a root);
+ * `TRACEPARENT=1` makes the client send a fresh unsampled `traceparent` with every call.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import * as inspector from "node:inspector";
 import { tmpdir } from "node:os";
@@ -96,9 +98,19 @@ function drive(port: number): void {
   const Client = grpc.makeGenericClientConstructor(GreeterService as unknown as grpc.ServiceDefinition, "Greeter");
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as {
     sayHello(req: { name: string }, cb: (err: grpc.ServiceError | null) => void): void;
+    sayHello(req: { name: string }, md: grpc.Metadata, cb: (err: grpc.ServiceError | null) => void): void;
   };
   const name = payload(100);
-  const one = () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
+  // TRACEPARENT=1: every call carries a fresh unsampled W3C `traceparent`, as a traced client's do.
+  const withParent = process.env.TRACEPARENT === "1";
+  const one = withParent
+    ? () =>
+        new Promise<void>((resolve, reject) => {
+          const md = new grpc.Metadata();
+          md.set("traceparent", `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-00`);
+          client.sayHello({ name }, md, (err) => (err ? reject(err) : resolve()));
+        })
+    : () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
   process.on("message", (m: { calls: number }) => {
     void (async () => {
       for (let i = 0; i < m.calls; i++) await one();

@@ -1,0 +1,206 @@
+/**
+ * What tracing costs a protomesh client and server end to end, and where it goes: CPU per call
+ * on each side and the garbage collector's work in each process, over a fixed number of unary
+ * calls at c=1 (protomesh client → protomesh server, 100-byte requests, static address, no etcd).
+ *
+ *   node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags "…"] [--raw-client]
+ *
+ * Each run measures the untraced pair and the traced pair one after the other (fresh processes for
+ * each), so the two are compared within the run. A ratio sets up the OpenTelemetry SDK in that
+ * process (parent-based sampler with root spans sampled at R, spans dropped); leave one out to keep
+ * that side untraced. `--v8-flags` are passed to every process (for example
+ * `--no-allocation-site-pretenuring`). Per side it prints CPU µs per call, scavenges and
+ * mark-compacts during the measured calls, and the bytes that survived the last scavenge (V8's
+ * `new_space_survived`, read from `--trace-gc-nvp`): the figure that shows objects kept alive past
+ * a call. `--raw-client` adds a row with a raw grpc-js client (untraced) against the same server.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
+import * as grpc from "@grpc/grpc-js";
+import { createClient, createServer } from "protomesh";
+import { GreeterClient as RawGreeter } from "../gen/examples/greeter/v1/greeter";
+import { GreeterDefinition, type GreeterHandlers } from "../gen/examples/greeter/v1/greeter_protomesh";
+import { payload, protomeshEchoHandlers } from "./echo-services";
+import { median } from "./stats";
+import { traceIntoTheVoid } from "./trace-sink";
+
+interface Side {
+  cpuMicros: number;
+  scavenges: number;
+  markCompacts: number;
+}
+
+const gcCounts = { scavenges: 0, markCompacts: 0 };
+function watchGc(): void {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gcCounts.scavenges++;
+      else if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gcCounts.markCompacts++;
+    }
+  }).observe({ entryTypes: ["gc"] });
+}
+
+function snapshot(): Side {
+  const u = process.cpuUsage();
+  return { cpuMicros: u.user + u.system, ...gcCounts };
+}
+
+function since(a: Side): Side {
+  const b = snapshot();
+  return { cpuMicros: b.cpuMicros - a.cpuMicros, scavenges: b.scavenges - a.scavenges, markCompacts: b.markCompacts - a.markCompacts };
+}
+
+async function serve(): Promise<void> {
+  watchGc();
+  if (process.env.TRACE_RATIO) traceIntoTheVoid("trace-gc-server", Number(process.env.TRACE_RATIO));
+  const server = createServer({});
+  server.add(GreeterDefinition, protomeshEchoHandlers() as GreeterHandlers);
+  const port = await server.listen("127.0.0.1:0");
+  let start = snapshot();
+  process.on("message", (m: string) => {
+    if (m === "start") {
+      start = snapshot();
+      process.send!("ok");
+    } else if (m === "stop") {
+      process.send!(since(start));
+    } else {
+      process.exit(0);
+    }
+  });
+  process.send!(port);
+}
+
+async function drive(port: number): Promise<void> {
+  watchGc();
+  if (process.env.TRACE_RATIO) traceIntoTheVoid("trace-gc-client", Number(process.env.TRACE_RATIO));
+  const name = payload(100);
+  let client: { sayHello(req: { name: string }): Promise<unknown> } = createClient(GreeterDefinition, `127.0.0.1:${port}`);
+  if (process.env.RAW_CLIENT === "1") {
+    const raw = new RawGreeter(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    client = { sayHello: (req) => new Promise((resolve, reject) => raw.sayHello(req, (err, res) => (err ? reject(err) : resolve(res)))) };
+  }
+  process.on("message", (n: number) => {
+    if (n < 0) process.exit(0);
+    void (async () => {
+      const start = snapshot();
+      for (let i = 0; i < n; i++) await client.sayHello({ name });
+      process.send!(since(start));
+    })();
+  });
+  process.send!("ready");
+}
+
+function reply<T>(child: ChildProcess): Promise<T> {
+  return new Promise((resolve, reject) => {
+    child.once("message", (m) => resolve(m as T));
+    child.once("exit", (code) => reject(new Error(`worker exited (${code}) before answering`)));
+  });
+}
+
+/** The last `new_space_survived=` figure of a `--trace-gc-nvp` log. */
+function lastSurvived(log: string): number | undefined {
+  const all = [...log.matchAll(/gc=s .*?new_space_survived=(\d+)/g)];
+  return all.length ? Number(all[all.length - 1]![1]) : undefined;
+}
+
+async function pair(calls: number, clientRatio: string | undefined, serverRatio: string | undefined, v8Flags: string[], rawClient = false): Promise<{ client: Side; server: Side; survived: [number | undefined, number | undefined] }> {
+  const entry = path.join(__dirname, "..", "bin", "run.js");
+  const logs = ["", ""];
+  const start = (role: string, ratio: string | undefined, args: string[], i: number): ChildProcess => {
+    const child = fork(entry, [__filename, role, ...args], {
+      execArgv: [...v8Flags, "--trace-gc-nvp"],
+      env: { ...process.env, TRACE_RATIO: ratio ?? "", RAW_CLIENT: rawClient ? "1" : "" },
+      stdio: ["ignore", "pipe", "inherit", "ipc"],
+    });
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => (logs[i] += d));
+    return child;
+  };
+  const server = start("serve", serverRatio, [], 1);
+  try {
+    const port = await reply<number>(server);
+    const client = start("drive", clientRatio, [String(port)], 0);
+    try {
+      await reply(client);
+      client.send(Math.min(10_000, calls)); // warm-up
+      await reply(client);
+      logs[0] = logs[1] = "";
+      server.send("start");
+      await reply(server);
+      client.send(calls);
+      const c = await reply<Side>(client);
+      server.send("stop");
+      const s = await reply<Side>(server);
+      return { client: c, server: s, survived: [lastSurvived(logs[0]!), lastSurvived(logs[1]!)] };
+    } finally {
+      client.send(-1);
+    }
+  } finally {
+    server.send("exit");
+  }
+}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i === -1) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
+  return v;
+}
+
+async function main(args: string[]): Promise<void> {
+  if (args.includes("--help")) {
+    console.log('usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags "…"] [--raw-client]');
+    return;
+  }
+  const calls = Number(option(args, "--calls") ?? 30_000);
+  const runs = Number(option(args, "--runs") ?? 3);
+  let clientRatio = option(args, "--client-ratio");
+  let serverRatio = option(args, "--server-ratio");
+  if (clientRatio === undefined && serverRatio === undefined) clientRatio = serverRatio = "0.1";
+  for (const [name, v] of [["--client-ratio", clientRatio], ["--server-ratio", serverRatio]] as const) {
+    if (v !== undefined && !(Number(v) >= 0 && Number(v) <= 1)) throw new Error(`${name} must be between 0 and 1, got ${v}`);
+  }
+  if (!(calls > 0) || !(runs > 0)) throw new Error("--calls and --runs must be positive numbers");
+  const withRaw = args.includes("--raw-client");
+  const v8Flags = (option(args, "--v8-flags") ?? "").split(" ").filter(Boolean);
+  const rows: { label: string; results: Awaited<ReturnType<typeof pair>>[] }[] = [
+    { label: "untraced", results: [] },
+
+    { label: `traced (client ${clientRatio ?? "off"}, server ${serverRatio ?? "off"})`, results: [] },
+    ...(withRaw ? [{ label: "untraced, raw grpc-js client", results: [] }] : []),
+  ];
+  for (let r = 1; r <= runs; r++) {
+    rows[0]!.results.push(await pair(calls, undefined, undefined, v8Flags));
+    rows[1]!.results.push(await pair(calls, clientRatio, serverRatio, v8Flags));
+    if (withRaw) rows[2]!.results.push(await pair(calls, undefined, undefined, v8Flags, true));
+    const kb = (v: number | undefined) => (v === undefined ? "?" : `${Math.round(v / 1024)} KB`);
+    console.error(`run ${r}/${runs}: ${rows.map(({ label, results }) => { const x = results[results.length - 1]!; return `${label}: ${(x.client.cpuMicros / calls).toFixed(0)}/${(x.server.cpuMicros / calls).toFixed(0)} µs, survived ${kb(x.survived[0])}/${kb(x.survived[1])}`; }).join("; ")}`);
+  }
+  const per = (xs: number[]) => median(xs);
+  console.log(`${calls} calls per run at c=1, ${runs} runs, medians (Node ${process.version}${v8Flags.length ? `, every process with ${v8Flags.join(" ")}` : ""}):\n`);
+  console.log("| pair | client µs/call | server µs/call | client scavenges / mark-compacts | server scavenges / mark-compacts | survived last scavenge, client / server |");
+  console.log("|---|---:|---:|---:|---:|---:|");
+  for (const { label, results } of rows) {
+    const side = (k: "client" | "server") => ({
+      cpu: per(results.map((x) => x[k].cpuMicros / calls)),
+      sc: per(results.map((x) => x[k].scavenges)),
+      mc: per(results.map((x) => x[k].markCompacts)),
+    });
+    const c = side("client");
+    const s = side("server");
+    const kb = (i: 0 | 1) => `${Math.round(per(results.map((x) => x.survived[i] ?? NaN)) / 1024).toLocaleString("en")} KB`;
+    console.log(`| ${label} | ${c.cpu.toFixed(1)} | ${s.cpu.toFixed(1)} | ${c.sc} / ${c.mc} | ${s.sc} / ${s.mc} | ${kb(0)} / ${kb(1)} |`);
+  }
+}
+
+const [role, arg] = process.argv.slice(2);
+if (role === "serve") void serve();
+else if (role === "drive") void drive(Number(arg));
+else
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(`trace-gc: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  });
