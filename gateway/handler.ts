@@ -48,7 +48,8 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
   const started = performance.now();
   const incoming = req.headers["x-request-id"];
   const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-  res.setHeader("x-request-id", requestId);
+  // Every answer carries `x-request-id`: the unary path writes it in its one `writeHead`, the
+  // others set it when they start, and an error answer has it in its own head.
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = q === -1 ? url : url.slice(0, q);
@@ -62,6 +63,7 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
   let failure: string | undefined;
   try {
     if (method === "OPTIONS" && req.headers.origin !== undefined && req.headers["access-control-request-method"] !== undefined) {
+      res.setHeader("x-request-id", requestId);
       status = preflight(deps.table.router, path, req, res, (r) => routePolicy(deps.policy(), r.service, r.method.name));
       return;
     }
@@ -86,13 +88,13 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     const unary = route.method.methodKind === "unary";
     const requests = unary ? await readUnaryRequest(route, match.variables, req, query, policy, whole) : await readRequests(route, match.variables, req, query, policy, whole);
     const client = deps.traffic.direct(route.target) ?? deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
-    const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix };
+    const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix, requestId };
     status = unary ? await callUnary(call, requests as JsonValue) : await callStreaming(call, req, requests as JsonValue[]);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
     failure = e.rawMessage;
     status = httpStatusOfError(e);
-    if (!res.headersSent) sendError(res, e, status);
+    if (!res.headersSent) sendError(res, e, status, requestId);
     else if (!res.writableEnded) res.end();
   } finally {
     recordRequest(deps.metrics, route ? route.template.source : "unmatched", method, status, (performance.now() - started) / 1000);
@@ -170,9 +172,9 @@ async function readRequests(route: BoundRoute, variables: Map<string, string>, r
   return (body ? parseJsonStream(body) : []).map((m) => requestJson(route, { variables, query, body: m }, options));
 }
 
-function sendError(res: ServerResponse, e: RpcError, status: number): void {
+function sendError(res: ServerResponse, e: RpcError, status: number, requestId: string): void {
   const body = JSON.stringify(statusJson(e));
-  const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = { "x-request-id": requestId, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
   if (e instanceof GatewayError) Object.assign(headers, e.headers);
   res.writeHead(status, headers);
   res.end(body);
