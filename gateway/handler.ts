@@ -86,7 +86,10 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     if (identity.metadata.size > 0) for (const [k, v] of identity.metadata) md.set(k, v);
     const deadline = Date.now() + timeoutOf(req, policy);
     const unary = route.method.methodKind === "unary";
-    const requests = unary ? await readUnaryRequest(route, match.variables, req, query, policy, whole) : await readRequests(route, match.variables, req, query, policy, whole);
+    // The body is awaited here, not inside a helper: no async frames of its own per request.
+    const reading = bodyOf(route, req, policy);
+    const body = reading === undefined ? undefined : await reading;
+    const requests = unary ? unaryRequest(route, match.variables, body, query, policy, whole) : requestsOf(route, match.variables, body, query, policy, whole);
     const client = deps.traffic.direct(route.target) ?? deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
     const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix, requestId };
     status = unary ? await callUnary(call, requests as JsonValue) : await callStreaming(call, req, requests as JsonValue[]);
@@ -145,29 +148,26 @@ function limitKeyOf(policy: RoutePolicy, req: IncomingMessage, claims: Record<st
   return `ip:${req.socket.remoteAddress ?? "-"}`;
 }
 
-/** The request body, read (or drained when the route does not read it) and bounded. */
-async function bodyOf(route: BoundRoute, req: IncomingMessage, policy: RoutePolicy): Promise<Buffer | undefined> {
+/** The request body, read (or drained when the route does not read it) and bounded; undefined when there is none. */
+function bodyOf(route: BoundRoute, req: IncomingMessage, policy: RoutePolicy): Promise<Buffer | undefined> | undefined {
   if (!hasBody(req)) return undefined;
   if (route.body !== undefined) {
     checkContentType(req);
     return readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
   }
   // A body the route does not read is drained (bounded), so the connection stays usable.
-  await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
-  return undefined;
+  return readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY).then(() => undefined);
 }
 
 /** The request message of a unary or server-streaming call as JSON. */
-async function readUnaryRequest(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): Promise<JsonValue> {
-  const body = await bodyOf(route, req, policy);
+function unaryRequest(route: BoundRoute, variables: Map<string, string>, body: Buffer | undefined, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): JsonValue {
   return requestJson(route, { variables, query, body: body ? parseJsonBody(body) : undefined }, { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved: reservedOf(whole) });
 }
 
 /** The request messages as JSON: one for server streaming, a list for client and bidi streaming. */
-async function readRequests(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): Promise<JsonValue[]> {
+function requestsOf(route: BoundRoute, variables: Map<string, string>, body: Buffer | undefined, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): JsonValue[] {
   const streaming = route.method.methodKind === "client_streaming" || route.method.methodKind === "bidi_streaming";
-  if (!streaming) return [await readUnaryRequest(route, variables, req, query, policy, whole)];
-  const body = await bodyOf(route, req, policy);
+  if (!streaming) return [unaryRequest(route, variables, body, query, policy, whole)];
   const options = { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved: reservedOf(whole) };
   return (body ? parseJsonStream(body) : []).map((m) => requestJson(route, { variables, query, body: m }, options));
 }
