@@ -32,21 +32,44 @@ export function hasBody(req: IncomingMessage): boolean {
  * Reads the whole body, refusing more than `limit` bytes with 413. Events rather than an
  * async iterator: one promise per body instead of one per chunk. A refused body is left
  * unread (the 413 carries `connection: close`); a request that ends before its body does
- * rejects, like a stream error. The state lives in one object per body and its listeners
- * are plain arrows that stay on the request (it is read once, and settling twice does
- * nothing), so a body costs no listener removal and no named closures.
+ * rejects, like a stream error. The state lives in one object per body, kept on the request;
+ * the listeners are four module-level functions (an emitter calls them with the request as
+ * `this`) that stay on the request (it is read once, and settling twice does nothing), so a
+ * body costs no closures and no listener removal.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
-    const read = new BodyRead(req, limit, resolve, reject);
-    req.on("data", (chunk: Buffer) => read.data(chunk));
-    req.on("end", () => read.end());
-    req.on("error", (err: Error) => read.fail(req.complete ? err : undefined));
+    (req as Reading)[READ] = new BodyRead(req, limit, resolve, reject);
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
     // Every request closes; by then its body has normally been read and this does nothing.
-    req.on("close", () => read.fail(undefined));
+    req.on("close", onClose);
   });
+}
+
+const READ = Symbol("protomesh.gateway.bodyRead");
+
+interface Reading extends IncomingMessage {
+  [READ]?: BodyRead;
+}
+
+function onData(this: Reading, chunk: Buffer): void {
+  this[READ]?.data(chunk);
+}
+
+function onEnd(this: Reading): void {
+  this[READ]?.end();
+}
+
+function onError(this: Reading, err: Error): void {
+  this[READ]?.fail(this.complete ? err : undefined);
+}
+
+function onClose(this: Reading): void {
+  this[READ]?.fail(undefined);
 }
 
 class BodyRead {

@@ -48,7 +48,8 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
   const started = performance.now();
   const incoming = req.headers["x-request-id"];
   const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-  res.setHeader("x-request-id", requestId);
+  // Every answer carries `x-request-id`: the unary path writes it in its one `writeHead`, the
+  // others set it when they start, and an error answer has it in its own head.
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const path = q === -1 ? url : url.slice(0, q);
@@ -62,6 +63,7 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
   let failure: string | undefined;
   try {
     if (method === "OPTIONS" && req.headers.origin !== undefined && req.headers["access-control-request-method"] !== undefined) {
+      res.setHeader("x-request-id", requestId);
       status = preflight(deps.table.router, path, req, res, (r) => routePolicy(deps.policy(), r.service, r.method.name));
       return;
     }
@@ -84,15 +86,18 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     if (identity.metadata.size > 0) for (const [k, v] of identity.metadata) md.set(k, v);
     const deadline = Date.now() + timeoutOf(req, policy);
     const unary = route.method.methodKind === "unary";
-    const requests = unary ? await readUnaryRequest(route, match.variables, req, query, policy, whole) : await readRequests(route, match.variables, req, query, policy, whole);
+    // The body is awaited here, not inside a helper: no async frames of its own per request.
+    const reading = bodyOf(route, req, policy);
+    const body = reading === undefined ? undefined : await reading;
+    const requests = unary ? unaryRequest(route, match.variables, body, query, policy, whole) : requestsOf(route, match.variables, body, query, policy, whole);
     const client = deps.traffic.direct(route.target) ?? deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
-    const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix };
+    const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix, requestId };
     status = unary ? await callUnary(call, requests as JsonValue) : await callStreaming(call, req, requests as JsonValue[]);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
     failure = e.rawMessage;
     status = httpStatusOfError(e);
-    if (!res.headersSent) sendError(res, e, status);
+    if (!res.headersSent) sendError(res, e, status, requestId);
     else if (!res.writableEnded) res.end();
   } finally {
     recordRequest(deps.metrics, route ? route.template.source : "unmatched", method, status, (performance.now() - started) / 1000);
@@ -143,36 +148,33 @@ function limitKeyOf(policy: RoutePolicy, req: IncomingMessage, claims: Record<st
   return `ip:${req.socket.remoteAddress ?? "-"}`;
 }
 
-/** The request body, read (or drained when the route does not read it) and bounded. */
-async function bodyOf(route: BoundRoute, req: IncomingMessage, policy: RoutePolicy): Promise<Buffer | undefined> {
+/** The request body, read (or drained when the route does not read it) and bounded; undefined when there is none. */
+function bodyOf(route: BoundRoute, req: IncomingMessage, policy: RoutePolicy): Promise<Buffer | undefined> | undefined {
   if (!hasBody(req)) return undefined;
   if (route.body !== undefined) {
     checkContentType(req);
     return readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
   }
   // A body the route does not read is drained (bounded), so the connection stays usable.
-  await readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY);
-  return undefined;
+  return readBody(req, policy.maxBodyBytes ?? DEFAULT_MAX_BODY).then(() => undefined);
 }
 
 /** The request message of a unary or server-streaming call as JSON. */
-async function readUnaryRequest(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): Promise<JsonValue> {
-  const body = await bodyOf(route, req, policy);
+function unaryRequest(route: BoundRoute, variables: Map<string, string>, body: Buffer | undefined, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): JsonValue {
   return requestJson(route, { variables, query, body: body ? parseJsonBody(body) : undefined }, { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved: reservedOf(whole) });
 }
 
 /** The request messages as JSON: one for server streaming, a list for client and bidi streaming. */
-async function readRequests(route: BoundRoute, variables: Map<string, string>, req: IncomingMessage, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): Promise<JsonValue[]> {
+function requestsOf(route: BoundRoute, variables: Map<string, string>, body: Buffer | undefined, query: [string, string][], policy: RoutePolicy, whole: GatewayPolicy): JsonValue[] {
   const streaming = route.method.methodKind === "client_streaming" || route.method.methodKind === "bidi_streaming";
-  if (!streaming) return [await readUnaryRequest(route, variables, req, query, policy, whole)];
-  const body = await bodyOf(route, req, policy);
+  if (!streaming) return [unaryRequest(route, variables, body, query, policy, whole)];
   const options = { registry: route.registry, unknownParams: policy.unknownQueryParams, reserved: reservedOf(whole) };
   return (body ? parseJsonStream(body) : []).map((m) => requestJson(route, { variables, query, body: m }, options));
 }
 
-function sendError(res: ServerResponse, e: RpcError, status: number): void {
+function sendError(res: ServerResponse, e: RpcError, status: number, requestId: string): void {
   const body = JSON.stringify(statusJson(e));
-  const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = { "x-request-id": requestId, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
   if (e instanceof GatewayError) Object.assign(headers, e.headers);
   res.writeHead(status, headers);
   res.end(body);

@@ -30,9 +30,11 @@ export function requestMetadata(req: IncomingMessage, input: MetadataInput): Met
   for (const name of ALWAYS) forward(req, md, name);
   for (const name of input.allow) forward(req, md, name);
   md.set("x-request-id", input.requestId);
+  // The client's own chain (when it sent one), then the socket peer.
   const prior = req.headers["x-forwarded-for"];
-  const chain = [typeof prior === "string" ? prior : undefined, input.remoteAddress].filter((x): x is string => !!x);
-  if (chain.length > 0) md.set("x-forwarded-for", chain.join(", "));
+  const peer = input.remoteAddress;
+  const chain = typeof prior === "string" && prior !== "" ? (peer ? `${prior}, ${peer}` : prior) : peer;
+  if (chain) md.set("x-forwarded-for", chain);
   if (req.headers.host) md.set("x-forwarded-host", req.headers.host);
   md.set("x-forwarded-proto", input.secure ? "https" : "http");
   return md;
@@ -77,9 +79,38 @@ export function metadataToHeaders(md: Metadata, res: ServerResponse, prefix: str
   for (const key in map) {
     const value = map[key];
     if (key.endsWith("-bin") || typeof value !== "string") continue;
-    if (/[^\t\x20-\x7e]/.test(value)) continue;
-    res.setHeader(`${prefix}${key}`, value);
-    set.push(`${prefix}${key}`);
+    if (NOT_HEADER_TEXT.test(value)) continue;
+    const name = headerName(prefix, key);
+    res.setHeader(name, value);
+    set.push(name);
   }
   return set;
+}
+
+/** The same headers as {@link metadataToHeaders}, written into a header object for `writeHead`. */
+export function metadataInto(md: Metadata, head: Record<string, string | number>, prefix: string): void {
+  const map = md.getMap();
+  for (const key in map) {
+    const value = map[key];
+    if (key.endsWith("-bin") || typeof value !== "string") continue;
+    if (NOT_HEADER_TEXT.test(value)) continue;
+    head[headerName(prefix, key)] = value;
+  }
+}
+
+const NOT_HEADER_TEXT = /[^\t\x20-\x7e]/;
+
+// Prefixed header names, made once per metadata key (bounded: keys come from upstreams).
+const names = new Map<string, Map<string, string>>();
+const MAX_NAMES = 512;
+
+function headerName(prefix: string, key: string): string {
+  let byKey = names.get(prefix);
+  if (!byKey) names.set(prefix, (byKey = new Map()));
+  let name = byKey.get(key);
+  if (name === undefined) {
+    name = `${prefix}${key}`;
+    if (byKey.size < MAX_NAMES) byKey.set(key, name);
+  }
+  return name;
 }

@@ -100,24 +100,122 @@ export interface GatewayMetrics {
   readonly seconds: Histogram<"route" | "method">;
 }
 
-interface SeriesLabels {
-  readonly seconds: { readonly route: string; readonly method: string };
-  readonly byStatus: Map<number, { readonly route: string; readonly method: string; readonly status: string }>;
+type Labels<K extends string> = { readonly [k in K]: string };
+
+/**
+ * Where one series lives in a prom-client metric's own table (`hashMap`, keyed by prom-client's
+ * label hash, each value holding the labels object it was created with). Found once, through
+ * the public API; afterwards a request updates the numbers in place instead of having
+ * prom-client hash, validate and look the labels up again. Checked on every use: after a
+ * `reset()` (a new table) or a `remove()` (the key gone) the public API is used again and
+ * the entry found anew. A table of another shape is never written to.
+ */
+interface Entry<V> {
+  readonly table: Record<string, unknown>;
+  readonly key: string;
+  readonly value: V;
 }
 
-// Label objects per route template and method, made once: a request adds no objects for its series.
-const labelCache = new Map<string, Map<string, SeriesLabels>>();
+interface CounterValue {
+  value: number;
+}
+
+interface HistogramValue {
+  sum: number;
+  count: number;
+  readonly bucketValues: Record<string, number>;
+}
+
+interface StatusSeries {
+  readonly labels: Labels<"route" | "method" | "status">;
+  entry: Entry<CounterValue> | undefined;
+}
+
+interface RouteSeries {
+  readonly labels: Labels<"route" | "method">;
+  entry: Entry<HistogramValue> | undefined;
+  /** The histogram's upper bounds, and the property names prom-client counts them under in `bucketValues`. */
+  bounds: readonly number[];
+  bucketKeys: readonly string[];
+  readonly byStatus: Map<number, StatusSeries>;
+}
+
+// Series per route template and method (and status), made once: a request adds no objects for its series.
+const seriesCache = new Map<string, Map<string, RouteSeries>>();
 
 /** Counts one answered request and its duration under its route template, method and status. */
 export function recordRequest(metrics: GatewayMetrics, route: string, method: string, status: number, seconds: number): void {
-  let byMethod = labelCache.get(route);
-  if (!byMethod) labelCache.set(route, (byMethod = new Map()));
+  let byMethod = seriesCache.get(route);
+  if (!byMethod) seriesCache.set(route, (byMethod = new Map()));
   let series = byMethod.get(method);
-  if (!series) byMethod.set(method, (series = { seconds: { route, method }, byStatus: new Map() }));
-  let labels = series.byStatus.get(status);
-  if (!labels) series.byStatus.set(status, (labels = { route, method, status: String(status) }));
-  metrics.requests.inc(labels);
-  metrics.seconds.observe(series.seconds, seconds);
+  if (!series) byMethod.set(method, (series = { labels: { route, method }, entry: undefined, bounds: [], bucketKeys: [], byStatus: new Map() }));
+  let counted = series.byStatus.get(status);
+  if (!counted) series.byStatus.set(status, (counted = { labels: { route, method, status: String(status) }, entry: undefined }));
+  count(metrics.requests, counted);
+  observe(metrics.seconds, series, seconds);
+}
+
+function count(counter: Counter<"route" | "method" | "status">, s: StatusSeries): void {
+  const e = s.entry;
+  if (e !== undefined && tableOf(counter) === e.table && e.table[e.key] === e.value) {
+    e.value.value += 1;
+    return;
+  }
+  counter.inc(s.labels);
+  s.entry = entryOf(counter, s.labels, isCounterValue);
+}
+
+function observe(histogram: Histogram<"route" | "method">, s: RouteSeries, seconds: number): void {
+  const e = s.entry;
+  if (e !== undefined && tableOf(histogram) === e.table && e.table[e.key] === e.value && Number.isFinite(seconds)) {
+    const v = e.value;
+    v.sum += seconds;
+    v.count += 1;
+    // The bucket prom-client would count: the first bound at or above the value; none above the last (+Inf is the count).
+    const bounds = s.bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (seconds <= bounds[i]) {
+        v.bucketValues[s.bucketKeys[i]] += 1;
+        break;
+      }
+    }
+    return;
+  }
+  histogram.observe(s.labels, seconds);
+  const entry = entryOf(histogram, s.labels, isHistogramValue);
+  const bounds = (histogram as { upperBounds?: unknown }).upperBounds;
+  if (!entry || !Array.isArray(bounds) || !bounds.every((b) => typeof b === "number")) return;
+  const keys = bounds.map((b: number) => String(b));
+  // Every bound must already be counted under that name, or the table is not what this code knows.
+  if (!keys.every((k) => Object.prototype.hasOwnProperty.call(entry.value.bucketValues, k) && typeof entry.value.bucketValues[k] === "number")) return;
+  s.bounds = bounds;
+  s.bucketKeys = keys;
+  s.entry = entry;
+}
+
+function tableOf(metric: object): Record<string, unknown> | undefined {
+  const table = (metric as { hashMap?: unknown }).hashMap;
+  return typeof table === "object" && table !== null ? (table as Record<string, unknown>) : undefined;
+}
+
+/** The entry prom-client keeps for exactly this labels object, if its table has the expected shape. */
+function entryOf<V>(metric: object, labels: object, shaped: (v: unknown) => v is V): Entry<V> | undefined {
+  const table = tableOf(metric);
+  if (!table) return undefined;
+  for (const key of Object.keys(table)) {
+    const value = table[key];
+    if (typeof value === "object" && value !== null && (value as { labels?: unknown }).labels === labels) return shaped(value) ? { table, key, value } : undefined;
+  }
+  return undefined;
+}
+
+function isCounterValue(v: unknown): v is CounterValue {
+  return typeof (v as CounterValue).value === "number";
+}
+
+function isHistogramValue(v: unknown): v is HistogramValue {
+  const h = v as HistogramValue;
+  return typeof h.sum === "number" && typeof h.count === "number" && typeof h.bucketValues === "object" && h.bucketValues !== null;
 }
 
 const families = new WeakMap<Registry, GatewayMetrics>();

@@ -148,14 +148,16 @@ export class PolicyValidationError extends Error {
 
 // Merged settings per policy document and method. A policy is replaced, never changed in
 // place, so its merges stay valid for as long as it is the one in force.
-const merged = new WeakMap<GatewayPolicy, Map<string, RoutePolicy>>();
+// Keyed by service, then method: a lookup builds no `service.method` string.
+const merged = new WeakMap<GatewayPolicy, Map<string, Map<string, RoutePolicy>>>();
 
 /** The settings for one method: defaults, then its service's, then its own, key by key. */
 export function routePolicy(policy: GatewayPolicy, service: string, method: string): RoutePolicy {
-  let byMethod = merged.get(policy);
-  if (!byMethod) merged.set(policy, (byMethod = new Map()));
-  const key = `${service}.${method}`;
-  let route = byMethod.get(key);
-  if (!route) byMethod.set(key, (route = { ...policy.defaults, ...policy.services?.[service], ...policy.methods?.[key] }));
+  let byService = merged.get(policy);
+  if (!byService) merged.set(policy, (byService = new Map()));
+  let byMethod = byService.get(service);
+  if (!byMethod) byService.set(service, (byMethod = new Map()));
+  let route = byMethod.get(method);
+  if (!route) byMethod.set(method, (route = { ...policy.defaults, ...policy.services?.[service], ...policy.methods?.[`${service}.${method}`] }));
   return route;
 }

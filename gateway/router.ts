@@ -44,7 +44,7 @@ export class Router<R extends Routable> {
     const split = splitPath(path);
     if (!split) return { kind: "not-found" };
     const found = this.search(this.byMethod.get(httpMethod) ?? [], split);
-    if (found) return { kind: "found", ...found };
+    if (found) return found;
     const allow = new Set<string>();
     for (const [method, list] of this.byMethod) {
       if (method === httpMethod) continue;
@@ -54,19 +54,19 @@ export class Router<R extends Routable> {
     return { kind: "not-found" };
   }
 
-  private search(list: readonly R[], split: ReturnType<typeof splitPath> & object, quiet = false): { route: R; variables: Map<string, string> } | undefined {
+  private search(list: readonly R[], split: ReturnType<typeof splitPath> & object, quiet = false): RouteMatch<R> & { kind: "found" } | undefined {
     const verb = split.verb !== undefined && this.verbs.has(split.verb) ? split.verb : undefined;
     if (verb !== undefined) {
       for (const r of list) {
         if (r.compiled.template.verb !== verb) continue;
         const vars = attempt(r, split.segmentsWithoutVerb!, quiet);
-        if (vars) return { route: r, variables: vars };
+        if (vars) return { kind: "found", route: r, variables: vars };
       }
     }
     for (const r of list) {
       if (r.compiled.template.verb !== undefined) continue;
       const vars = attempt(r, split.segments, quiet);
-      if (vars) return { route: r, variables: vars };
+      if (vars) return { kind: "found", route: r, variables: vars };
     }
     return undefined;
   }

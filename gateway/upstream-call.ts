@@ -4,7 +4,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Metadata } from "@grpc/grpc-js";
 import { dynamicCall, startUnaryCall, type UnaryCall } from "../runtime/dynamic-call";
 import { RpcError, Status } from "../runtime/errors";
-import { metadataToHeaders } from "./headers";
+import { metadataInto, metadataToHeaders } from "./headers";
 import { endUpstreamSpan, injectTrace, startUpstreamSpan, type RequestSpan } from "./observe";
 import type { RoutePolicy } from "./policy";
 import { pickResponseBody } from "./response-body";
@@ -31,6 +31,11 @@ export interface UpstreamCall {
   readonly rs: RequestSpan | undefined;
   /** Prefix of the headers that carry response metadata. */
   readonly headerPrefix: string;
+  /**
+   * The request id, returned as `x-request-id`. The unary fast path writes it with the rest of
+   * the head in one `writeHead`; the other paths set it on the response when they start.
+   */
+  readonly requestId: string;
 }
 
 /**
@@ -44,10 +49,17 @@ export function callUnary(c: UpstreamCall, request: JsonValue): Promise<number> 
   return callUnaryAttempts(c, request, retry);
 }
 
-/** One attempt, no span: the state of the exchange in one object, its listeners anonymous arrows. */
+/**
+ * One attempt, no span: the state of the exchange in one object. The response head (request id,
+ * the upstream's header metadata, content type and length) is written by one `writeHead` with a
+ * plain object, so Node builds it straight from that object instead of through one `setHeader`
+ * per header; headers set earlier (CORS, traffic) are merged by `writeHead` as usual.
+ */
 class UnaryExchange {
   private call: UnaryCall | undefined;
   private gone = false;
+  /** The upstream's header metadata, kept until the answer is written. */
+  private header: Metadata | undefined;
 
   constructor(
     private readonly c: UpstreamCall,
@@ -64,14 +76,30 @@ class UnaryExchange {
       deadline,
       registry: route.registry,
       emitDefaults: policy.emitDefaults === true,
-      onHeader: (h) => {
-        if (!res.headersSent) metadataToHeaders(h, res, this.c.headerPrefix);
-      },
+      headerListener: this,
     });
-    const answer = await this.call.response;
+    let answer: JsonValue;
+    try {
+      answer = await this.call.response;
+    } catch (err) {
+      // The error answer carries the header metadata the upstream sent before it failed.
+      if (this.header && !res.headersSent) metadataToHeaders(this.header, res, this.c.headerPrefix);
+      throw err;
+    }
     if (this.gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
-    writeJson(res, pickResponseBody(route, answer));
+    const body = JSON.stringify(pickResponseBody(route, answer));
+    const head: Record<string, string | number> = { "x-request-id": this.c.requestId };
+    if (this.header) metadataInto(this.header, head, this.c.headerPrefix);
+    head["content-type"] = "application/json";
+    head["content-length"] = Buffer.byteLength(body);
+    res.writeHead(200, head);
+    res.end(body);
     return 200;
+  }
+
+  /** The upstream's header metadata (grpc-js's `metadata` event). */
+  onHeader(h: Metadata): void {
+    this.header = h;
   }
 
   private closed(): void {
@@ -90,6 +118,7 @@ function writeJson(res: ServerResponse, value: JsonValue): void {
 /** Attempts with the route's retries and, when tracing, one client span each. */
 async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: RoutePolicy["retry"]): Promise<number> {
   const { client, route, policy, res, md, deadline, rs } = c;
+  res.setHeader("x-request-id", c.requestId);
   let current: UnaryCall | undefined;
   let gone = false;
   let abort: AbortController | undefined;
@@ -147,6 +176,7 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
 /** Streaming requests or responses: the generic `dynamicCall` path. */
 export async function callStreaming(c: UpstreamCall, req: IncomingMessage, requests: JsonValue[]): Promise<number> {
   const { client, route, policy, res, md, deadline, rs } = c;
+  res.setHeader("x-request-id", c.requestId);
   const abort = new AbortController();
   // The client went away before the answer was complete: cancel upstream.
   const onClose = () => {

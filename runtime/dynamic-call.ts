@@ -20,6 +20,8 @@ export interface DynamicCallOptions {
   signal?: AbortSignal;
   /** Hears the response headers. */
   onHeader?: (metadata: grpc.Metadata) => void;
+  /** Hears the response headers too, as a method of an object the caller already has (unary calls; no closure per call). */
+  headerListener?: { onHeader(metadata: grpc.Metadata): void };
   /** Hears the trailers at the end of a successful call. */
   onTrailer?: (metadata: grpc.Metadata) => void;
 }
@@ -110,6 +112,8 @@ export function startUnaryCall(client: grpc.Client, method: DescMethod, request:
   });
   const active = call!;
   if (options.onHeader) active.on("metadata", options.onHeader);
+  const listener = options.headerListener;
+  if (listener) active.on("metadata", (md: grpc.Metadata) => listener.onHeader(md));
   if (options.onTrailer) {
     const onTrailer = options.onTrailer;
     active.on("status", (s: grpc.StatusObject) => s.code === Status.OK && onTrailer(s.metadata));
@@ -118,7 +122,19 @@ export function startUnaryCall(client: grpc.Client, method: DescMethod, request:
     onAbort = () => active.cancel();
     signal.addEventListener("abort", onAbort, { once: true });
   }
-  return { response, cancel: () => active.cancel() };
+  return new StartedCall(response, active);
+}
+
+/** A started unary call: a class rather than an object literal with a closure, made once per call. */
+class StartedCall implements UnaryCall {
+  constructor(
+    readonly response: Promise<JsonValue>,
+    private readonly call: grpc.ClientUnaryCall,
+  ) {}
+
+  cancel(): void {
+    this.call.cancel();
+  }
 }
 
 /**

@@ -24,6 +24,10 @@ describe("gateway unary path", function () {
       async sayHello(req, ctx) {
         seen.set(req.name, { traceparent: ctx.metadata.get("traceparent")[0], requestId: ctx.metadata.get("x-request-id")[0], forwardedProto: ctx.metadata.get("x-forwarded-proto")[0] });
         if (req.name === "nobody") throw new RpcError(Status.NOT_FOUND, "nobody is not here", { who: "nobody" });
+        if (req.name === "headers-then-fail") {
+          ctx.responseHeader.set("x-shard", "9");
+          throw new RpcError(Status.UNAVAILABLE, "failed after its headers");
+        }
         if (req.name === "hang") {
           started.push(req.name);
           await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
@@ -57,6 +61,23 @@ describe("gateway unary path", function () {
     expect(body.code).to.equal(Status.NOT_FOUND);
     expect(body.message).to.equal("nobody is not here");
     expect(JSON.stringify(body.details)).to.contain("nobody");
+  });
+
+  it("returns the request id on error answers too, the client's or a fresh one", async () => {
+    const failed = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": "req-2" }, body: JSON.stringify({ name: "nobody" }) });
+    expect(failed.status).to.equal(404);
+    expect(failed.headers.get("x-request-id")).to.equal("req-2");
+    const fresh = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "nobody" }) });
+    expect(fresh.headers.get("x-request-id")).to.match(/^[0-9a-f-]{36}$/);
+    const noRoute = await fetch(`${gw.url}/v1/nowhere`, { headers: { "x-request-id": "req-3" } });
+    expect(noRoute.status).to.equal(404);
+    expect(noRoute.headers.get("x-request-id")).to.equal("req-3");
+  });
+
+  it("passes the header metadata an upstream sent before failing on the error answer", async () => {
+    const res = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "headers-then-fail" }) });
+    expect(res.status).to.equal(503);
+    expect(res.headers.get("grpc-metadata-x-shard")).to.equal("9");
   });
 
   it("without a tracer provider, passes the client's traceparent upstream untouched", async () => {
