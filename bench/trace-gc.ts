@@ -3,7 +3,7 @@
  * on each side and the garbage collector's work in each process, over a fixed number of unary
  * calls at c=1 (protomesh client → protomesh server, 100-byte requests, static address, no etcd).
  *
- *   node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags "…"] [--raw-client]
+ *   node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client]
  *
  * Each run measures the untraced pair and the traced pair one after the other (fresh processes for
  * each), so the two are compared within the run. A ratio sets up the OpenTelemetry SDK in that
@@ -143,6 +143,8 @@ async function pair(calls: number, clientRatio: string | undefined, serverRatio:
 }
 
 function option(args: string[], name: string): string | undefined {
+  const joined = args.find((a) => a.startsWith(`${name}=`));
+  if (joined !== undefined) return joined.slice(name.length + 1);
   const i = args.indexOf(name);
   if (i === -1) return undefined;
   const v = args[i + 1];
@@ -152,7 +154,7 @@ function option(args: string[], name: string): string | undefined {
 
 async function main(args: string[]): Promise<void> {
   if (args.includes("--help")) {
-    console.log('usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags "…"] [--raw-client]');
+    console.log('usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client]');
     return;
   }
   const calls = Number(option(args, "--calls") ?? 30_000);
