@@ -72,13 +72,23 @@ export function requestedTimeoutMs(req: IncomingMessage): number | undefined {
   return undefined;
 }
 
-/** Response metadata → headers, each under `prefix` (binary values skipped). */
+/**
+ * Whether a response metadata key is the upstream's own application metadata. grpc-js hands the
+ * HTTP/2 transport headers over as metadata too (`content-type`, `date`, `grpc-accept-encoding`,
+ * `grpc-encoding`…); names starting with `grpc-` are reserved by the gRPC protocol. None of them
+ * is the upstream's to say to an HTTP caller, so none becomes a `grpc-metadata-*` header.
+ */
+function isApplicationKey(key: string): boolean {
+  return !key.startsWith("grpc-") && key !== "content-type" && key !== "date" && !key.endsWith("-bin");
+}
+
+/** Response metadata → headers, each under `prefix` (binary values and transport headers skipped). */
 export function metadataToHeaders(md: Metadata, res: ServerResponse, prefix: string): string[] {
   const set: string[] = [];
   const map = md.getMap();
   for (const key in map) {
     const value = map[key];
-    if (key.endsWith("-bin") || typeof value !== "string") continue;
+    if (!isApplicationKey(key) || typeof value !== "string") continue;
     if (NOT_HEADER_TEXT.test(value)) continue;
     const name = headerName(prefix, key);
     res.setHeader(name, value);
@@ -92,7 +102,7 @@ export function metadataInto(md: Metadata, head: Record<string, string | number>
   const map = md.getMap();
   for (const key in map) {
     const value = map[key];
-    if (key.endsWith("-bin") || typeof value !== "string") continue;
+    if (!isApplicationKey(key) || typeof value !== "string") continue;
     if (NOT_HEADER_TEXT.test(value)) continue;
     head[headerName(prefix, key)] = value;
   }

@@ -50,6 +50,9 @@ describe("gateway unary path", function () {
     expect(res.status).to.equal(200);
     expect(res.headers.get("x-request-id")).to.equal("req-1");
     expect(res.headers.get("grpc-metadata-x-shard")).to.equal("7");
+    // The upstream's transport headers are not its metadata: none comes back under the prefix.
+    const forwarded = [...res.headers.keys()].filter((k) => k.startsWith("grpc-metadata-"));
+    expect(forwarded).to.deep.equal(["grpc-metadata-x-shard"]);
     expect(((await res.json()) as { message: string }).message).to.equal("Hello, Ada!");
     expect(seen.get("Ada")).to.deep.include({ requestId: "req-1", forwardedProto: "http" });
   });
