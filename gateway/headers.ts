@@ -73,23 +73,25 @@ export function requestedTimeoutMs(req: IncomingMessage): number | undefined {
 }
 
 /**
- * Whether a response metadata key is the upstream's own application metadata. grpc-js hands the
- * HTTP/2 transport headers over as metadata too (`content-type`, `date`, `grpc-accept-encoding`,
- * `grpc-encoding`…); names starting with `grpc-` are reserved by the gRPC protocol. None of them
- * is the upstream's to say to an HTTP caller, so none becomes a `grpc-metadata-*` header.
+ * The value a response metadata entry is passed on with, or undefined when it is not passed on.
+ * Only the upstream's own text metadata is: not binary (`-bin`) values, not values that are no
+ * header text, and not the HTTP/2 transport headers grpc-js hands over as metadata too
+ * (`content-type`, `date`, `grpc-accept-encoding`, `grpc-encoding`…; names starting with
+ * `grpc-` are reserved by the gRPC protocol), none of which is the upstream's to say to an HTTP
+ * caller.
  */
-function isApplicationKey(key: string): boolean {
-  return !key.startsWith("grpc-") && key !== "content-type" && key !== "date" && !key.endsWith("-bin");
+function forwardedValue(key: string, value: unknown): string | undefined {
+  if (typeof value !== "string" || key.startsWith("grpc-") || key === "content-type" || key === "date" || key.endsWith("-bin")) return undefined;
+  return NOT_HEADER_TEXT.test(value) ? undefined : value;
 }
 
-/** Response metadata → headers, each under `prefix` (binary values and transport headers skipped). */
+/** Response metadata → headers, each under `prefix` (see {@link forwardedValue} for what is left out). */
 export function metadataToHeaders(md: Metadata, res: ServerResponse, prefix: string): string[] {
   const set: string[] = [];
   const map = md.getMap();
   for (const key in map) {
-    const value = map[key];
-    if (!isApplicationKey(key) || typeof value !== "string") continue;
-    if (NOT_HEADER_TEXT.test(value)) continue;
+    const value = forwardedValue(key, map[key]);
+    if (value === undefined) continue;
     const name = headerName(prefix, key);
     res.setHeader(name, value);
     set.push(name);
@@ -101,10 +103,8 @@ export function metadataToHeaders(md: Metadata, res: ServerResponse, prefix: str
 export function metadataInto(md: Metadata, head: Record<string, string | number>, prefix: string): void {
   const map = md.getMap();
   for (const key in map) {
-    const value = map[key];
-    if (!isApplicationKey(key) || typeof value !== "string") continue;
-    if (NOT_HEADER_TEXT.test(value)) continue;
-    head[headerName(prefix, key)] = value;
+    const value = forwardedValue(key, map[key]);
+    if (value !== undefined) head[headerName(prefix, key)] = value;
   }
 }
 

@@ -76,7 +76,9 @@ class UnaryExchange {
       deadline,
       registry: route.registry,
       emitDefaults: policy.emitDefaults === true,
-      headerListener: this,
+      onHeader: (h) => {
+        this.header = h;
+      },
     });
     let answer: JsonValue;
     try {
@@ -95,11 +97,6 @@ class UnaryExchange {
     res.writeHead(200, head);
     res.end(body);
     return 200;
-  }
-
-  /** The upstream's header metadata (grpc-js's `metadata` event). */
-  onHeader(h: Metadata): void {
-    this.header = h;
   }
 
   private closed(): void {

@@ -20,8 +20,6 @@ export interface DynamicCallOptions {
   signal?: AbortSignal;
   /** Hears the response headers. */
   onHeader?: (metadata: grpc.Metadata) => void;
-  /** Hears the response headers too, as a method of an object the caller already has (unary calls; no closure per call). */
-  headerListener?: { onHeader(metadata: grpc.Metadata): void };
   /** Hears the trailers at the end of a successful call. */
   onTrailer?: (metadata: grpc.Metadata) => void;
 }
@@ -112,8 +110,6 @@ export function startUnaryCall(client: grpc.Client, method: DescMethod, request:
   });
   const active = call!;
   if (options.onHeader) active.on("metadata", options.onHeader);
-  const listener = options.headerListener;
-  if (listener) active.on("metadata", (md: grpc.Metadata) => listener.onHeader(md));
   if (options.onTrailer) {
     const onTrailer = options.onTrailer;
     active.on("status", (s: grpc.StatusObject) => s.code === Status.OK && onTrailer(s.metadata));
