@@ -141,10 +141,10 @@ interface Member {
   options: grpc.ChannelOptions;
   weight: number;
   /**
-   * Whether the child has been made and given its endpoint. Until then the member waits in the
-   * policy's connect queue and counts as connecting.
+   * Whether the child has been made and given its endpoint (`leaf !== null`). Until then the
+   * member waits in the policy's connect queue and counts as connecting.
    */
-  started: boolean;
+  readonly started: boolean;
   /** READY in the picker last published: leaving READY must replace that picker at once. */
   publishedReady: boolean;
   /** Connects the member now: the first time by giving the leaf its endpoint, later by leaving IDLE. */
@@ -526,7 +526,9 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
       endpoint,
       options,
       weight: 1,
-      started: false,
+      get started() {
+        return member.leaf !== null;
+      },
       publishedReady: false,
       exitIdle: () => {
         if (this.destroyed || this.members.get(key) !== member) return; // removed meanwhile
@@ -534,7 +536,6 @@ export class ConsistentHashLoadBalancer implements LoadBalancer {
           member.leaf.exitIdle();
           return;
         }
-        member.started = true;
         toConnect.delete(member);
         pending.set(member, performance.now());
         // Made here rather than on arrival, like the child: five bound functions per member.
