@@ -1,16 +1,22 @@
 /**
  * Garbage-collection pauses of this worker process, between two reads: how many, how long in
- * all, and the longest. A p99 latency at high concurrency is often set by a few pauses.
+ * all, the longest, and how many were scavenges and mark-compacts. A p99 latency at high
+ * concurrency is often set by a few pauses.
  */
-import { PerformanceObserver } from "node:perf_hooks";
+import { constants, PerformanceObserver } from "node:perf_hooks";
 
 export interface GcStats {
   count: number;
   totalMs: number;
   maxMs: number;
+  /** Young-generation collections. */
+  scavenges: number;
+  /** Full collections. */
+  markCompacts: number;
 }
 
-let stats: GcStats = { count: 0, totalMs: 0, maxMs: 0 };
+const fresh = (): GcStats => ({ count: 0, totalMs: 0, maxMs: 0, scavenges: 0, markCompacts: 0 });
+let stats = fresh();
 let observer: PerformanceObserver | undefined;
 
 /** Starts watching (idempotent). */
@@ -21,6 +27,9 @@ export function watchGc(): void {
       stats.count++;
       stats.totalMs += entry.duration;
       if (entry.duration > stats.maxMs) stats.maxMs = entry.duration;
+      const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) stats.scavenges++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) stats.markCompacts++;
     }
   });
   observer.observe({ entryTypes: ["gc"] });
@@ -29,6 +38,6 @@ export function watchGc(): void {
 /** The pauses since the last call, and starts counting afresh. */
 export function takeGcStats(): GcStats {
   const taken = stats;
-  stats = { count: 0, totalMs: 0, maxMs: 0 };
+  stats = fresh();
   return taken;
 }

@@ -11,6 +11,7 @@
 import { fork } from "node:child_process";
 import * as inspector from "node:inspector";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { createClient } from "protomesh";
 import { GreeterClient } from "../gen/examples/greeter/v1/greeter";
@@ -37,19 +38,13 @@ function serve(): void {
   });
 }
 
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i === -1) return fallback;
-  const v = Number(args[i + 1]);
-  if (!(v > 0)) throw new Error(`${name} needs a positive number`);
-  return v;
-}
-
 async function main(args: string[]): Promise<void> {
-  const kind = args[0] && !args[0].startsWith("--") ? args[0] : "raw";
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { calls: { type: "string", default: "20000" }, top: { type: "string", default: "18" } } });
+  const kind = positionals[0] ?? "raw";
   if (kind !== "raw" && kind !== "protomesh") throw new Error(`unknown client ${JSON.stringify(kind)}: raw or protomesh`);
-  const calls = option(args, "--calls", 20_000);
-  const top = option(args, "--top", 18);
+  const calls = Number(values.calls);
+  const top = Number(values.top);
+  if (!(calls > 0) || !(top > 0)) throw new Error("--calls and --top need positive numbers");
   const server = fork(path.join(__dirname, "..", "bin", "run.js"), [__filename, "serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   try {
     const port = await new Promise<number>((resolve, reject) => {

@@ -17,12 +17,13 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
+import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { createClient, createServer } from "protomesh";
 import { GreeterClient as RawGreeter } from "../gen/examples/greeter/v1/greeter";
 import { GreeterDefinition, type GreeterHandlers } from "../gen/examples/greeter/v1/greeter_protomesh";
 import { payload, protomeshEchoHandlers } from "./echo-services";
+import { takeGcStats, watchGc } from "./gc-watch";
 import { median } from "./stats";
 import { traceIntoTheVoid } from "./trace-sink";
 
@@ -32,25 +33,18 @@ interface Side {
   markCompacts: number;
 }
 
-const gcCounts = { scavenges: 0, markCompacts: 0 };
-function watchGc(): void {
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gcCounts.scavenges++;
-      else if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gcCounts.markCompacts++;
-    }
-  }).observe({ entryTypes: ["gc"] });
-}
-
-function snapshot(): Side {
+/** Starts counting: the CPU time so far, and the collections from now on. */
+function startCount(): number {
+  takeGcStats();
   const u = process.cpuUsage();
-  return { cpuMicros: u.user + u.system, ...gcCounts };
+  return u.user + u.system;
 }
 
-function since(a: Side): Side {
-  const b = snapshot();
-  return { cpuMicros: b.cpuMicros - a.cpuMicros, scavenges: b.scavenges - a.scavenges, markCompacts: b.markCompacts - a.markCompacts };
+/** CPU time and collections since {@link startCount}. */
+function countSince(cpuAtStart: number): Side {
+  const u = process.cpuUsage();
+  const gc = takeGcStats();
+  return { cpuMicros: u.user + u.system - cpuAtStart, scavenges: gc.scavenges, markCompacts: gc.markCompacts };
 }
 
 async function serve(): Promise<void> {
@@ -59,13 +53,13 @@ async function serve(): Promise<void> {
   const server = createServer({});
   server.add(GreeterDefinition, protomeshEchoHandlers() as GreeterHandlers);
   const port = await server.listen("127.0.0.1:0");
-  let start = snapshot();
+  let start = startCount();
   process.on("message", (m: string) => {
     if (m === "start") {
-      start = snapshot();
+      start = startCount();
       process.send!("ok");
     } else if (m === "stop") {
-      process.send!(since(start));
+      process.send!(countSince(start));
     } else {
       process.exit(0);
     }
@@ -85,9 +79,9 @@ async function drive(port: number): Promise<void> {
   process.on("message", (n: number) => {
     if (n < 0) process.exit(0);
     void (async () => {
-      const start = snapshot();
+      const start = startCount();
       for (let i = 0; i < n; i++) await client.sayHello({ name });
-      process.send!(since(start));
+      process.send!(countSince(start));
     })();
   });
   process.send!("ready");
@@ -142,32 +136,36 @@ async function pair(calls: number, clientRatio: string | undefined, serverRatio:
   }
 }
 
-function option(args: string[], name: string): string | undefined {
-  const joined = args.find((a) => a.startsWith(`${name}=`));
-  if (joined !== undefined) return joined.slice(name.length + 1);
-  const i = args.indexOf(name);
-  if (i === -1) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
-  return v;
-}
+const USAGE = 'usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client]';
 
 async function main(args: string[]): Promise<void> {
-  if (args.includes("--help")) {
-    console.log('usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client]');
+  const { values } = parseArgs({
+    args,
+    options: {
+      calls: { type: "string", default: "30000" },
+      runs: { type: "string", default: "3" },
+      "client-ratio": { type: "string" },
+      "server-ratio": { type: "string" },
+      "v8-flags": { type: "string", default: "" },
+      "raw-client": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
     return;
   }
-  const calls = Number(option(args, "--calls") ?? 30_000);
-  const runs = Number(option(args, "--runs") ?? 3);
-  let clientRatio = option(args, "--client-ratio");
-  let serverRatio = option(args, "--server-ratio");
+  const calls = Number(values.calls);
+  const runs = Number(values.runs);
+  let clientRatio = values["client-ratio"];
+  let serverRatio = values["server-ratio"];
   if (clientRatio === undefined && serverRatio === undefined) clientRatio = serverRatio = "0.1";
   for (const [name, v] of [["--client-ratio", clientRatio], ["--server-ratio", serverRatio]] as const) {
     if (v !== undefined && !(Number(v) >= 0 && Number(v) <= 1)) throw new Error(`${name} must be between 0 and 1, got ${v}`);
   }
   if (!(calls > 0) || !(runs > 0)) throw new Error("--calls and --runs must be positive numbers");
-  const withRaw = args.includes("--raw-client");
-  const v8Flags = (option(args, "--v8-flags") ?? "").split(" ").filter(Boolean);
+  const withRaw = values["raw-client"];
+  const v8Flags = values["v8-flags"].split(" ").filter(Boolean);
   const rows: { label: string; results: Awaited<ReturnType<typeof pair>>[] }[] = [
     { label: "untraced", results: [] },
 
