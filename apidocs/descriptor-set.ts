@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fromBinary, createFileRegistry, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { loadTemplate, loadWorkspace, type Workspace } from "../codegen/buf-config";
+import { loadTemplate, loadWorkspace, workspaceArgs, type Workspace } from "../codegen/buf-config";
 import { findBuf, runBuf } from "../codegen/buf-runner";
 import { CliError } from "../cli/command";
 
@@ -27,10 +27,12 @@ export async function buildDescriptors(root: string, env: NodeJS.ProcessEnv): Pr
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-docs-"));
   try {
     const image = path.join(scratch, "image.binpb");
-    const args = ["build", "-o", image, "--as-file-descriptor-set"];
-    if (workspace.configOverride !== undefined) args.push("--config", workspace.configOverride);
+    const args = ["build", "-o", image, "--as-file-descriptor-set", ...workspaceArgs(workspace)];
     const result = await runBuf(findBuf(env), args, root, env);
-    if (result.code !== 0) throw new CliError(`buf build failed:\n${(result.stderr || result.stdout).trimEnd()}`);
+    if (result.code !== 0) {
+      const hint = workspace.importHint !== undefined && /imported file does not exist/.test(result.stderr) ? `\n${workspace.importHint}` : "";
+      throw new CliError(`buf build failed:\n${(result.stderr || result.stdout).trimEnd()}${hint}`);
+    }
     const set = fromBinary(FileDescriptorSetSchema, fs.readFileSync(image));
     return { registry: createFileRegistry(set), projectFiles };
   } finally {

@@ -94,8 +94,27 @@ export interface Workspace {
   readonly bufYaml: string | undefined;
   /** `buf.yaml` contents to pass with `--config` when the project has none. */
   readonly configOverride: string | undefined;
-  /** Module directories (absolute) with what to skip inside each. */
+  /** Module directories (absolute) with what to skip inside each: the project's own protos. */
   readonly modules: readonly { readonly dir: string; readonly excludes: readonly string[] }[];
+  /**
+   * Paths (relative to the root) buf compiles only to satisfy imports: never generated, never
+   * documented (`--exclude-path`). googleapis' `google/` from `google-proto-files` when the
+   * project imports `google/api/...` and has no `buf.yaml`.
+   */
+  readonly importOnly: readonly string[];
+  /** Why an import may fail to resolve, when protomesh can tell (added to buf's report). */
+  readonly importHint: string | undefined;
+}
+
+/** The npm package that ships googleapis' protos (`google/api/annotations.proto`, `http.proto`). */
+export const GOOGLE_PROTOS_PACKAGE = "google-proto-files";
+
+/** The flags that make buf see the workspace as `loadWorkspace` found it. */
+export function workspaceArgs(workspace: Workspace): string[] {
+  const args: string[] = [];
+  if (workspace.configOverride !== undefined) args.push("--config", workspace.configOverride);
+  for (const p of workspace.importOnly) args.push("--exclude-path", p);
+  return args;
 }
 
 /**
@@ -120,16 +139,10 @@ export function loadWorkspace(root: string, outDirs: readonly string[]): Workspa
         excludes: Array.isArray(m.excludes) ? m.excludes.filter((e): e is string => typeof e === "string").map((e) => path.resolve(root, e)) : [],
       }))
       : [{ dir: root, excludes: [] }];
-    return { bufYaml, configOverride: undefined, modules };
+    return { bufYaml, configOverride: undefined, modules, importOnly: [], importHint: undefined };
   }
   const protoDir = path.join(root, "proto");
-  if (isDirectory(protoDir)) {
-    return {
-      bufYaml: undefined,
-      configOverride: JSON.stringify({ version: "v2", modules: [{ path: "proto" }] }),
-      modules: [{ dir: protoDir, excludes: [] }],
-    };
-  }
+  if (isDirectory(protoDir)) return withGoogleApis(root, [{ path: "proto" }], [{ dir: protoDir, excludes: [] }]);
   const skipped = new Set<string>(["node_modules"]);
   for (const entry of safeReaddir(root)) if (entry.name.startsWith(".") && entry.isDirectory()) skipped.add(entry.name);
   for (const out of outDirs) {
@@ -138,30 +151,77 @@ export function loadWorkspace(root: string, outDirs: readonly string[]): Workspa
   }
   // buf refuses an exclude nested in another one (`gen` and `gen/pm`).
   const excludes = [...skipped].sort().filter((e, _i, all) => !all.some((o) => e.startsWith(`${o}/`)));
+  return withGoogleApis(root, [{ path: ".", excludes }], [{ dir: root, excludes: excludes.map((e) => path.join(root, e)) }]);
+}
+
+/**
+ * The stand-in `buf.yaml` for `entries`, plus googleapis' `google/api` as a second module when the
+ * project's protos import it, do not carry their own copy, and `google-proto-files` is installed
+ * in the root's `node_modules`. Only the top level of `google/api` is compiled: its
+ * subdirectories (apikeys, servicecontrol, ...) import protos the package does not ship.
+ */
+function withGoogleApis(root: string, entries: Record<string, unknown>[], modules: Workspace["modules"]): Workspace {
+  const plain = (hint?: string): Workspace => ({
+    bufYaml: undefined,
+    configOverride: JSON.stringify({ version: "v2", modules: entries }),
+    modules,
+    importOnly: [],
+    importHint: hint,
+  });
+  // A project that vendors google/api itself keeps its copy (two copies would clash in buf).
+  if (modules.some((m) => isDirectory(path.join(m.dir, "google", "api")))) return plain();
+  if (!listProtos(modules).some(importsGoogleApi)) return plain();
+  const pkg = `node_modules/${GOOGLE_PROTOS_PACKAGE}`;
+  const api = path.join(root, pkg, "google", "api");
+  if (!fs.existsSync(path.join(api, "annotations.proto"))) {
+    return plain(
+      `google/api/*.proto (google.api.http annotations) comes from the npm package ${GOOGLE_PROTOS_PACKAGE}: ` +
+      `run \`npm install -D ${GOOGLE_PROTOS_PACKAGE}\` in ${root} and generate again`,
+    );
+  }
+  const nested = safeReaddir(api).filter((e) => e.isDirectory()).map((e) => `${pkg}/google/api/${e.name}`);
   return {
     bufYaml: undefined,
-    configOverride: JSON.stringify({ version: "v2", modules: [{ path: ".", excludes }] }),
-    modules: [{ dir: root, excludes: excludes.map((e) => path.join(root, e)) }],
+    configOverride: JSON.stringify({
+      version: "v2",
+      modules: [...entries, { path: pkg, includes: [`${pkg}/google/api`], ...(nested.length > 0 ? { excludes: nested } : {}) }],
+    }),
+    modules,
+    importOnly: [`${pkg}/google`],
+    importHint: undefined,
   };
+}
+
+function importsGoogleApi(file: string): boolean {
+  try {
+    return /^\s*import\s+(?:public\s+|weak\s+)?"google\/api\//m.test(fs.readFileSync(file, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 /** Counts `.proto` files in the workspace's modules (stopping early past `limit`). */
 export function countProtos(workspace: Workspace, limit = Infinity): number {
-  let count = 0;
+  return listProtos(workspace.modules, limit).length;
+}
+
+/** The `.proto` files (absolute paths) of `modules`, at most `limit` of them. */
+function listProtos(modules: Workspace["modules"], limit = Infinity): string[] {
+  const found: string[] = [];
   const walk = (dir: string, excludes: ReadonlySet<string>) => {
     for (const entry of safeReaddir(dir)) {
-      if (count >= limit) return;
+      if (found.length >= limit) return;
       const full = path.join(dir, entry.name);
       if (excludes.has(full)) continue;
       if (entry.isDirectory()) {
         if (entry.name !== "node_modules") walk(full, excludes);
       } else if (entry.name.endsWith(".proto")) {
-        count++;
+        found.push(full);
       }
     }
   };
-  for (const m of workspace.modules) walk(m.dir, new Set(m.excludes));
-  return count;
+  for (const m of modules) walk(m.dir, new Set(m.excludes));
+  return found;
 }
 
 function firstLine(err: unknown): string {

@@ -16,6 +16,9 @@ buf.gen.yaml, ts-proto (outputServices=grpc-js,esModuleInterop=true,env=node,
 importSuffix=.js) and protoc-gen-protomesh (import_extension=js) write to gen/,
 which is replaced on each run. Relative imports end in .js: ESM with
 moduleResolution nodenext needs that; CommonJS, bundlers and tsx accept it.
+Without buf.yaml, protos that import google/api/... (google.api.http
+annotations) compile against node_modules/google-proto-files (npm install -D
+google-proto-files); only what they import is generated from it.
 
 options:
   --root DIR        project root (default: the current directory)

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { countProtos, loadTemplate, loadWorkspace, redirectOuts } from "./buf-config";
+import { countProtos, loadTemplate, loadWorkspace, redirectOuts, workspaceArgs } from "./buf-config";
 import { findBuf, runBuf, writePluginShims } from "./buf-runner";
 import { CliError } from "../cli/command";
 import { Staging } from "./staging";
@@ -52,11 +52,16 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     }
     const redirected = redirectOuts(template, (o) => staging.stagedPath(path.resolve(root, options.out ?? o)));
     const args = ["generate", "--template", JSON.stringify(redirected)];
-    if (workspace.configOverride !== undefined) args.push("--config", workspace.configOverride);
+    // A template's own `inputs` decide what is generated; --exclude-path would fight them.
+    if (hasInputs) {
+      if (workspace.configOverride !== undefined) args.push("--config", workspace.configOverride);
+    } else {
+      args.push(...workspaceArgs(workspace));
+    }
     const shims = writePluginShims(staging.scratch("bin"));
     const searchPath = [shims, path.join(root, "node_modules", ".bin"), options.env.PATH ?? ""].join(path.delimiter);
     const result = await runBuf(buf, args, root, { ...options.env, PATH: searchPath });
-    if (result.code !== 0) throw new BufError(explain(result.stderr || result.stdout, template.origin));
+    if (result.code !== 0) throw new BufError(explain(result.stderr || result.stdout, template.origin, workspace.importHint));
     const files = staging.countFiles();
     staging.install(template.clean);
     return { files, outs, warnings: result.stderr };
@@ -67,8 +72,9 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
 
 // buf's report already names file:line:col; only its wording for an empty
 // module gets a hint, since that is usually a layout mistake, not a typo.
-function explain(report: string, templateOrigin: string): string {
+function explain(report: string, templateOrigin: string, importHint: string | undefined): string {
   const text = report.trimEnd();
+  if (importHint !== undefined && /imported file does not exist/.test(text)) return `${text}\n${importHint}`;
   if (/had no \.proto files/.test(text)) return `${text}\nno .proto files found: check the module paths in buf.yaml`;
   if (/plugin .*(not found|executable file not found)/i.test(text)) return `${text}\n(a plugin named in ${templateOrigin} is not installed)`;
   return text;

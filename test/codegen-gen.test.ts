@@ -81,6 +81,28 @@ message Animal {
 }
 `;
 
+const SHOP_PROTO = `syntax = "proto3";
+
+package shop.v1;
+
+import "google/api/annotations.proto";
+
+message GetItemRequest {
+  string id = 1;
+}
+
+message Item {
+  string id = 1;
+  string name = 2;
+}
+
+service ShopService {
+  rpc GetItem(GetItemRequest) returns (Item) {
+    option (google.api.http) = {get: "/v1/items/{id}"};
+  }
+}
+`;
+
 describe("protomesh gen (end to end)", function () {
   this.timeout(600_000); // gen, tsc and a server per test; minutes on a loaded machine
   let project: string;
@@ -211,6 +233,46 @@ import { handlers, use } from "./use";
     const command = protomesh(["frobnicate"], project);
     expect(command.status).to.equal(2);
     expect(command.stderr).to.contain('unknown command "frobnicate"');
+  });
+
+  it("compiles google.api.http annotations from google-proto-files without a buf.yaml, and says what to install when it is missing", function () {
+    const shop = fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-gen-http-"));
+    try {
+      write(path.join(shop, "proto/shop/v1/shop.proto"), SHOP_PROTO);
+      fs.mkdirSync(path.join(shop, "node_modules"));
+      for (const scope of ["@bufbuild", "@grpc"]) fs.symlinkSync(path.join(REPO, "node_modules", scope), path.join(shop, "node_modules", scope), "dir");
+
+      const missing = protomesh(["gen"], shop);
+      expect(missing.status).to.equal(1);
+      expect(missing.stderr).to.contain("imported file does not exist");
+      expect(missing.stderr).to.contain("npm install -D google-proto-files");
+      expect(fs.existsSync(path.join(shop, "gen")), "nothing written").to.equal(false);
+
+      fs.symlinkSync(path.join(REPO, "node_modules", "google-proto-files"), path.join(shop, "node_modules", "google-proto-files"), "dir");
+      const run = protomesh(["gen"], shop);
+      expect(run.stderr).to.equal("");
+      expect(run.status).to.equal(0);
+      // The imports are emitted (ts-proto's emitImportedFiles); the rest of google/api is not generated.
+      const generated = Object.keys(snapshot(path.join(shop, "gen"))).sort();
+      expect(generated).to.deep.equal(
+        ["google/api/annotations.ts", "google/api/http.ts", "google/protobuf/descriptor.ts", "shop/v1/shop.ts", "shop/v1/shop_protomesh.ts"].map((f) => path.join(...f.split("/"))),
+      );
+      // The embedded descriptor carries the annotation the gateway reads its route from.
+      const embedded = [...fs.readFileSync(path.join(shop, "gen/shop/v1/shop_protomesh.ts"), "utf8").matchAll(/^ {2}"([A-Za-z0-9+/=]+)",$/gm)]
+        .map((m) => Buffer.from(m[1], "base64").toString("latin1"))
+        .join("\n");
+      expect(embedded).to.contain("google/api/annotations.proto").and.to.contain("/v1/items/{id}");
+
+      // A project that vendors google/api keeps its own copy (two would clash in buf).
+      fs.mkdirSync(path.join(shop, "proto/google"), { recursive: true });
+      fs.cpSync(path.join(REPO, "node_modules/google-proto-files/google/api/annotations.proto"), path.join(shop, "proto/google/api/annotations.proto"));
+      fs.cpSync(path.join(REPO, "node_modules/google-proto-files/google/api/http.proto"), path.join(shop, "proto/google/api/http.proto"));
+      const vendored = protomesh(["gen"], shop);
+      expect(vendored.stderr).to.equal("");
+      expect(vendored.status).to.equal(0);
+    } finally {
+      fs.rmSync(shop, { recursive: true, force: true });
+    }
   });
 
   it("fails with one clear line when there are no protos, no template or no buf", () => {

@@ -9,7 +9,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { loadTemplate, loadWorkspace } from "../../codegen/buf-config";
+import { loadTemplate, loadWorkspace, workspaceArgs } from "../../codegen/buf-config";
 import { findBuf, runBuf } from "../../codegen/buf-runner";
 import { CliError } from "../../cli/command";
 import { schemaFromDescriptorSet, type ConfigSchema } from "../definition";
@@ -46,7 +46,7 @@ async function buildSet(dir: string, env: NodeJS.ProcessEnv): Promise<Uint8Array
   if (!existsSync(join(dir, "buf.work.yaml"))) {
     // Never `node_modules`: packages ship .proto files of their own that do not compile together.
     const workspace = loadWorkspace(dir, generatedDirs(dir));
-    if (workspace.configOverride !== undefined) args.push("--config", workspace.configOverride);
+    args.push(...workspaceArgs(workspace));
   }
   const temp = mkdtempSync(join(tmpdir(), "protomesh-config-"));
   const out = join(temp, "set.binpb");
