@@ -87,7 +87,7 @@ export async function runCommand(rawFlags: GatewayFlags, args: string[], io: Cli
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${JSON.stringify(flags.port)}`);
   const gateway = await createGateway(gatewayOptions(flags, io));
   const bound = await gateway.listen(port, flags.host ?? "127.0.0.1");
-  io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${flags.host ?? "127.0.0.1"}:${bound} (${gateway.routes().length} routes, policy version ${gateway.policy.version})\n`);
+  io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${flags.host ?? "127.0.0.1"}:${bound} (${gateway.routes().length} ${gateway.routes().length === 1 ? "route" : "routes"}, policy version ${gateway.policy.version})\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
