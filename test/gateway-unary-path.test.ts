@@ -77,6 +77,34 @@ describe("gateway unary path", function () {
     expect(noRoute.headers.get("x-request-id")).to.equal("req-3");
   });
 
+  it("returns the request id on every kind of answer: retried unary, server stream, client stream, CORS preflight", async () => {
+    const policied = await startGateway(greeter.address, {
+      policy: {
+        defaults: { retry: { attempts: 2 }, cors: { allowOrigins: ["https://app.example"] } },
+      },
+    });
+    try {
+      const id = (n: number) => ({ "x-request-id": `kind-${n}` });
+      // GET binding + retry policy: the retrying unary path.
+      const retried = await fetch(`${policied.url}/v1/hello/Ada`, { headers: id(1) });
+      expect(retried.status).to.equal(200);
+      expect(retried.headers.get("x-request-id")).to.equal("kind-1");
+      const stream = await fetch(`${policied.url}/v1/hello/Eve/stream?count=2`, { headers: id(2) });
+      expect(stream.status).to.equal(200);
+      expect(stream.headers.get("x-request-id")).to.equal("kind-2");
+      expect((await stream.text()).trim().split("\n")).to.have.length(2);
+      const collect = await fetch(`${policied.url}/v1/hellos:collect`, { method: "POST", headers: { ...id(3), "content-type": "application/json" }, body: JSON.stringify([{ name: "a" }, { name: "b" }]) });
+      expect(collect.status).to.equal(200);
+      expect(collect.headers.get("x-request-id")).to.equal("kind-3");
+      const preflight = await fetch(`${policied.url}/v1/hello/Ada`, { method: "OPTIONS", headers: { ...id(4), origin: "https://app.example", "access-control-request-method": "GET" } });
+      expect(preflight.status).to.equal(204);
+      expect(preflight.headers.get("x-request-id")).to.equal("kind-4");
+      expect(preflight.headers.get("access-control-allow-origin")).to.equal("https://app.example");
+    } finally {
+      await policied.gateway.close();
+    }
+  });
+
   it("passes the header metadata an upstream sent before failing on the error answer", async () => {
     const res = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "headers-then-fail" }) });
     expect(res.status).to.equal(503);
