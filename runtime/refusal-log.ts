@@ -14,8 +14,8 @@ export interface Refusal {
   what: string;
   /** Why, in words ("client certificate not signed by a trusted CA"). */
   reason: string;
-  /** `address:port` of the peer. */
-  peer: string;
+  /** `address:port` of the peer, when known. */
+  peer?: string;
   /** Extra fields for the individual line (certificate subject, error code). */
   fields?: Record<string, unknown>;
 }
@@ -29,6 +29,8 @@ export class RefusalLog {
     private readonly logger: Logger,
     private readonly perWindow = REFUSALS_LOGGED_PER_WINDOW,
     private readonly windowMs = REFUSAL_WINDOW_MS,
+    /** What the summary line counts ("connections", "requests"). */
+    private readonly things = "connections",
   ) {}
 
   /** Records one refusal: logged at warn while the window has room, counted otherwise. */
@@ -36,7 +38,7 @@ export class RefusalLog {
     this.timer ??= setTimeout(() => this.flush(), this.windowMs).unref();
     if (this.logged < this.perWindow) {
       this.logged++;
-      this.logger.warn(refusal.what, { peer: refusal.peer, reason: refusal.reason, ...refusal.fields });
+      this.logger.warn(refusal.what, { ...(refusal.peer === undefined ? {} : { peer: refusal.peer }), reason: refusal.reason, ...refusal.fields });
       return;
     }
     const key = `${refusal.what}: ${refusal.reason}`;
@@ -56,6 +58,6 @@ export class RefusalLog {
       byReason[key] = count;
     }
     this.unlogged.clear();
-    this.logger.warn(`refused ${total} more connections in the last ${this.windowMs / 1000} s`, { byReason });
+    this.logger.warn(`refused ${total} more ${this.things} in the last ${this.windowMs / 1000} s`, { byReason });
   }
 }

@@ -4,6 +4,7 @@ import type { CallContext } from "./context";
 import { chain, type CallNext, type Interceptor } from "./interceptor";
 import { RpcError, Status } from "./errors";
 import { getLogger, type Logger } from "./logger";
+import { RefusalLog } from "./refusal-log";
 import { runInCallScope } from "./call-scope";
 import { CallAbort, ServerCallContext, ServerCallRequest, type CancellableCall } from "./call-abort";
 import { isAsyncIterable, pump } from "./streams";
@@ -162,6 +163,9 @@ class ProtomeshServer implements Server {
   private reflectionAttached = false;
   private readonly maxConnections: number;
 
+  /** Requests whose bytes did not decode, logged with the reason (grpc-js tells the caller only "Error deserializing request"). */
+  private decodeFailures: RefusalLog | undefined;
+
   constructor(private readonly options: ServerOptions) {
     if (options.registry && !options.name) throw new TypeError("createServer: `name` is required when a `registry` is given");
     this.name = options.name;
@@ -238,7 +242,7 @@ class ProtomeshServer implements Server {
         requestStream: method.requestStream,
         responseStream: method.responseStream,
         requestSerialize: method.requestSerialize,
-        requestDeserialize: method.requestDeserialize,
+        requestDeserialize: this.decodeGuard(method),
         responseSerialize: method.responseSerialize,
         responseDeserialize: method.responseDeserialize,
         originalName: method.name,
@@ -391,6 +395,20 @@ class ProtomeshServer implements Server {
   /** Runs `fn` in the call scope of `ctx`, unless the `callScope` option turned it off. */
   private inScope<T>(ctx: CallContext, fn: () => T): T {
     return this.options.callScope === false ? fn() : runInCallScope(ctx, fn);
+  }
+
+  /** `method`'s request decoder, logging a failure (rate-limited) before grpc-js answers INTERNAL. */
+  private decodeGuard(method: MethodDefinition): (bytes: Buffer) => unknown {
+    const decode = method.requestDeserialize;
+    return (bytes) => {
+      try {
+        return decode(bytes);
+      } catch (err) {
+        this.decodeFailures ??= new RefusalLog(this.logger, undefined, undefined, "requests");
+        this.decodeFailures.note({ what: "could not decode a request", reason: `${method.path}: ${err instanceof Error ? err.message : String(err)}`, fields: { bytes: bytes.length } });
+        throw err;
+      }
+    };
   }
 
   /** Turns a protomesh handler into a grpc-js one for the method's call kind. */

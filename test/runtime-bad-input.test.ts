@@ -2,6 +2,7 @@ import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
 import { RpcError, Status, createServer, type Server } from "protomesh";
 import { startGreeter, greeterClient, GreeterDefinition } from "./helpers/greeter";
+import { captureLogger } from "./helpers/capture-logger";
 
 const identity = (b: Buffer) => b;
 
@@ -19,8 +20,9 @@ function rawCall(address: string, path: string, body: Buffer): Promise<grpc.Stat
 describe("runtime: bad input never crashes a server", () => {
   let server: Server;
   let address: string;
+  const logger = captureLogger();
   before(async () => {
-    ({ server, address } = await startGreeter({}, { maxReceiveMessageBytes: 64 * 1024 }));
+    ({ server, address } = await startGreeter({}, { maxReceiveMessageBytes: 64 * 1024, logger }));
   });
   after(() => server.shutdown({ graceMs: 100 }));
 
@@ -29,6 +31,12 @@ describe("runtime: bad input never crashes a server", () => {
     const res = await rawCall(address, "/examples.greeter.v1.Greeter/SayHello", garbage);
     expect(Buffer.isBuffer(res)).to.equal(false);
     expect((res as grpc.StatusObject).code).to.equal(Status.INTERNAL);
+    // The caller is told only "Error deserializing request"; the server's log says which method and why.
+    const logged = logger.matching("could not decode a request");
+    expect(logged).to.have.length(1);
+    expect(logged[0].level).to.equal("warn");
+    expect(String(logged[0].fields.reason)).to.match(/^\/examples\.greeter\.v1\.Greeter\/SayHello: \S/);
+    expect(logged[0].fields.bytes).to.equal(garbage.length);
     const client = greeterClient(address);
     expect((await client.sayHello({ name: "still up" })).message).to.equal("Hello, still up!");
     client.$close();
