@@ -252,7 +252,7 @@ function methodNames(method: MethodDefinition): MethodNames {
 /** Most processes call a handful of targets; past this many, per-target entries are no longer kept. */
 const MAX_TARGETS_PER_METHOD = 64;
 
-/** A CLIENT span's start attributes, made once per method and target (the SDK copies them). */
+/** A CLIENT span's start attributes, made once per method and target; shared, so callers hand a tracer a copy. */
 function clientAttributes(names: MethodNames, target: string): Attributes {
   let attributes = names.byTarget.get(target);
   if (!attributes) {
