@@ -22,6 +22,7 @@ import type * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Session } from "node:inspector/promises";
+import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { HttpGreeterDefinition } from "../gen/examples/gateway/v1/greeter_http_protomesh";
 import { createGateway } from "../gateway";
@@ -29,16 +30,26 @@ import { handWrittenServer } from "./gateway-hand";
 import { median } from "./stats";
 import { BenchWorker, stopAllWorkers } from "./workers";
 
-const args = process.argv.slice(2);
-function option(name: string, fallback: string): string {
-  const i = args.indexOf(name);
-  return i === -1 || args[i + 1] === undefined ? fallback : args[i + 1];
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "5" },
+    seconds: { type: "string", default: "4" },
+    connections: { type: "string", default: "10" },
+    profile: { type: "string" },
+    out: { type: "string" },
+  },
+});
+const ROUNDS = positive("--rounds", flags.rounds);
+const SECONDS = positive("--seconds", flags.seconds);
+const CONNECTIONS = positive("--connections", flags.connections);
+const PROFILE_DIR = flags.profile;
+const OUT = flags.out;
+
+function positive(name: string, text: string): number {
+  const n = Number(text);
+  if (!(n > 0)) throw new Error(`${name} needs a positive number, got ${JSON.stringify(text)}`);
+  return n;
 }
-const ROUNDS = Number(option("--rounds", "5"));
-const SECONDS = Number(option("--seconds", "4"));
-const CONNECTIONS = Number(option("--connections", "10"));
-const PROFILE_DIR = args.includes("--profile") ? option("--profile", "") : undefined;
-const OUT = args.includes("--out") ? option("--out", "") : undefined;
 
 type Front = "gateway" | "hand";
 

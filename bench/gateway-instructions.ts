@@ -20,20 +20,33 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { BenchWorker, stopAllWorkers } from "./workers";
 
-const args = process.argv.slice(2);
-function option(name: string, fallback: string): string {
-  const i = args.indexOf(name);
-  return i === -1 || args[i + 1] === undefined ? fallback : args[i + 1];
-}
-const REQUESTS = Number(option("--requests", "1000"));
-const CONNECTIONS = Number(option("--connections", "1"));
-const RUNS = Number(option("--runs", "3"));
-const ONLY = option("--only", "");
-const DIR = option("--dir", "") || fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-gw-callgrind-"));
+const { values: flags } = parseArgs({
+  options: {
+    requests: { type: "string", default: "1000" },
+    connections: { type: "string", default: "1" },
+    runs: { type: "string", default: "3" },
+    only: { type: "string", default: "" },
+    dir: { type: "string", default: "" },
+    out: { type: "string" },
+  },
+});
+const REQUESTS = positive("--requests", flags.requests);
+const CONNECTIONS = positive("--connections", flags.connections);
+const RUNS = positive("--runs", flags.runs);
+const ONLY = flags.only;
+if (ONLY !== "" && ONLY !== "gateway" && ONLY !== "hand") throw new Error(`--only takes gateway or hand, got ${JSON.stringify(ONLY)}`);
+const DIR = flags.dir || fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-gw-callgrind-"));
 fs.mkdirSync(DIR, { recursive: true });
-const OUT = args.includes("--out") ? option("--out", "") : undefined;
+const OUT = flags.out;
+
+function positive(name: string, text: string): number {
+  const n = Number(text);
+  if (!(n > 0)) throw new Error(`${name} needs a positive number, got ${JSON.stringify(text)}`);
+  return n;
+}
 const BODY = '{"name":"bench"}';
 
 /** `total` requests over `connections` sequential loops; resolves with the failures. */
