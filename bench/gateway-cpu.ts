@@ -1,5 +1,5 @@
 /**
- * `node bin/run.js bench/gateway-cpu.ts [--rounds 5] [--seconds 4] [--connections 10] [--profile DIR] [--out FILE]`
+ * `node bin/run.js bench/gateway-cpu.ts [--rounds 5] [--seconds 4] [--connections 10] [--profile DIR] [--out FILE] [--compiled]`
  *
  * The gateway's cost per request in CPU time, next to a hand-written `node:http` handler
  * (JSON.parse + the same grpc-js client + JSON.stringify) in front of the same greeter.
@@ -15,6 +15,9 @@
  * - `--profile DIR`: one extra round first, profiled (V8 sampling profiler through the
  *   inspector), written to DIR/gateway.cpuprofile and DIR/hand.cpuprofile; it is left out of
  *   the medians. Summarize with `node bin/run.js bench/profile-summary.ts DIR/gateway.cpuprofile`.
+ * - `--compiled`: this bench (both fronts) and the greeter run from esbuild bundles with plain
+ *   `node`, as a deployment runs compiled JavaScript, instead of through tsx (whose `keepNames`
+ *   wraps every closure the fronts create per request in a naming call).
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -28,7 +31,7 @@ import { HttpGreeterDefinition } from "../gen/examples/gateway/v1/greeter_http_p
 import { createGateway } from "../gateway";
 import { handWrittenServer } from "./gateway-hand";
 import { median } from "./stats";
-import { BenchWorker, stopAllWorkers } from "./workers";
+import { BenchWorker, runCompiled, runningCompiled, stopAllWorkers } from "./workers";
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,6 +40,7 @@ const { values: flags } = parseArgs({
     connections: { type: "string", default: "10" },
     profile: { type: "string" },
     out: { type: "string" },
+    compiled: { type: "boolean", default: false },
   },
 });
 const ROUNDS = positive("--rounds", flags.rounds);
@@ -123,12 +127,17 @@ async function profiled(url: string, upstream: BenchWorker, file: string): Promi
 }
 
 async function main(): Promise<void> {
+  if (flags.compiled && !runningCompiled()) {
+    const code = await runCompiled(__filename, process.argv.slice(2));
+    if (code !== 0) throw new Error(`the compiled run exited with code ${code}`);
+    return;
+  }
   const lines: string[] = [];
   const out = (l: string) => {
     lines.push(l);
     process.stdout.write(`${l}\n`);
   };
-  const upstream = await BenchWorker.start("greeter", "gateway-upstream.ts");
+  const upstream = await BenchWorker.start("greeter", "gateway-upstream.ts", { compiled: runningCompiled() });
   const port = await upstream.call<number>("listen");
   const address = `127.0.0.1:${port}`;
   const gw = await createGateway({ upstreams: [{ target: address, definitions: [HttpGreeterDefinition] }], accessLog: false });
@@ -140,7 +149,7 @@ async function main(): Promise<void> {
   const urls: Record<Front, string> = { gateway: `http://127.0.0.1:${gwPort}/v1/hello`, hand: `http://127.0.0.1:${handPort}/` };
 
   const load = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
-  out(`Gateway CPU per request, ${new Date().toISOString()}, Node ${process.version}, ${os.cpus().length} cores, load average ${load()} at the start; wrk -c${CONNECTIONS}, ${SECONDS} s per run, ${ROUNDS} rounds.`);
+  out(`Gateway CPU per request, ${new Date().toISOString()}, Node ${process.version}${runningCompiled() ? " (compiled: esbuild bundles, plain node)" : " (through tsx)"}, ${os.cpus().length} cores, load average ${load()} at the start; wrk -c${CONNECTIONS}, ${SECONDS} s per run, ${ROUNDS} rounds.`);
   // Warm both paths (JIT, connections) before anything is counted.
   for (const u of Object.values(urls)) await startWrk(u, 2).done;
   if (PROFILE_DIR !== undefined) {

@@ -1,5 +1,7 @@
 /**
- * `node bin/run.js bench/gateway.ts [--seconds N]`: the HTTP/JSON gateway measured.
+ * `node bin/run.js bench/gateway.ts [--seconds N] [--out FILE] [--compiled]`: the HTTP/JSON gateway
+ * measured. `--compiled` runs it from an esbuild bundle with plain `node` (a deployment's compiled
+ * JavaScript) instead of through tsx.
  *
  * 1. Throughput and latency with wrk (its own process), POST /v1/hello with a JSON body:
  *    the gateway vs a hand-written node:http handler (JSON.parse + the same grpc-js client)
@@ -27,6 +29,7 @@ import { HttpGreeterDefinition } from "../gen/examples/gateway/v1/greeter_http_p
 import { httpGreeterHandlers } from "../examples/gateway/service";
 import { createGateway, filesFromDescriptors, PolicyStore, type Gateway } from "../gateway";
 import { handWrittenServer } from "./gateway-hand";
+import { runCompiled, runningCompiled } from "./workers";
 
 const args = process.argv.slice(2);
 const SECONDS = Number(args[args.indexOf("--seconds") + 1] || 8);
@@ -94,12 +97,17 @@ function fmt(r: WrkResult): string {
 }
 
 async function main(): Promise<void> {
+  if (args.includes("--compiled") && !runningCompiled()) {
+    const code = await runCompiled(__filename, args);
+    if (code !== 0) throw new Error(`the compiled run exited with code ${code}`);
+    return;
+  }
   const lines: string[] = [];
   const out = (l: string) => {
     lines.push(l);
     process.stdout.write(`${l}\n`);
   };
-  out(`Gateway benchmark, ${new Date().toISOString()}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (a busy shared machine), ${SECONDS} s per wrk run.`);
+  out(`Gateway benchmark, ${new Date().toISOString()}, Node ${process.version}${runningCompiled() ? " (compiled: esbuild bundle, plain node)" : " (through tsx)"}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (a busy shared machine), ${SECONDS} s per wrk run.`);
   const server = createServer({});
   server.add(HttpGreeterDefinition, httpGreeterHandlers("bench"));
   const port = await server.listen("127.0.0.1:0");

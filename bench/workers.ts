@@ -175,17 +175,35 @@ const bundles = new Map<string, string>();
 
 /**
  * Bundles a TypeScript entry point and the repository code it imports into one CommonJS file
- * under `.tmp/bench-js/` (packages stay `require`d from node_modules), once per process.
+ * (packages stay `require`d from node_modules), once per process: under `.tmp/bench-js/` by
+ * default, or at `outfile`.
  */
-function bundle(script: string): string {
+function bundle(script: string, outfile?: string): string {
   let out = bundles.get(script);
   if (out) return out;
-  out = path.join(ROOT, ".tmp", "bench-js", `${path.basename(script, ".ts")}.js`);
+  out = outfile ?? path.join(ROOT, ".tmp", "bench-js", `${path.basename(script, ".ts")}.js`);
   // esbuild comes with tsx; loaded only when a compiled worker is asked for.
   const esbuild = require("esbuild") as { buildSync(o: object): unknown };
   esbuild.buildSync({ entryPoints: [script], bundle: true, platform: "node", format: "cjs", target: "node20", packages: "external", tsconfig: path.join(ROOT, "tsconfig.json"), outfile: out, logLevel: "warning" });
   bundles.set(script, out);
   return out;
+}
+
+/** Whether this process runs from a bundle made by {@link runCompiled} (or for a compiled worker). */
+export function runningCompiled(): boolean {
+  return !__filename.endsWith(".ts");
+}
+
+/**
+ * `--compiled` for a bench that serves from its own process: runs `script` again from its esbuild
+ * bundle (no `keepNames`, the way a deployment runs compiled JavaScript) with plain `node` and the
+ * same arguments, and resolves with its exit code. The bundle is written beside the script
+ * (`bench/.<name>.compiled.js`) so that every `__dirname` in it means what it does in the source.
+ */
+export function runCompiled(script: string, args: readonly string[]): Promise<number> {
+  const out = bundle(script, path.join(path.dirname(script), `.${path.basename(script, ".ts")}.compiled.js`));
+  const child = spawn(process.execPath, [out, ...args], { cwd: ROOT, stdio: "inherit" });
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 }
 
 /** Stops every worker still running (used on the way out, also after a failure). */
