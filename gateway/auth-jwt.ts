@@ -1,3 +1,4 @@
+import { webcrypto } from "node:crypto";
 import { promises as fs } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
@@ -9,22 +10,42 @@ import type { JwtSettings } from "./policy";
  * JWT verification with `jose`: keys from a shared secret (HS*), a local JWKS
  * file (re-read when it changes, so keys rotate without a restart) or a JWKS
  * URL (cached; an unknown `kid` triggers a refetch, rate-limited by jose).
- * `exp`/`nbf` are checked with the configured leeway.
+ * `exp`/`nbf` are checked with the configured leeway. A token that verified is
+ * reused for up to `cacheSeconds` (never past its `exp`), as Envoy's
+ * `jwt_cache_config` does: a client sends the same token on every request, and
+ * the signature check through WebCrypto costs far more than the lookup.
  */
 
 const HS = ["HS256", "HS384", "HS512"];
+/** How long a verified token is reused without checking its signature again (`jwt.cacheSeconds`). */
+export const DEFAULT_CACHE_SECONDS = 60;
+/** How many verified tokens are kept (`jwt.cacheEntries`). */
+export const DEFAULT_CACHE_ENTRIES = 10_000;
+/** Longer tokens are verified on every request (bounds the cache's memory with the entry count). */
+const MAX_CACHED_TOKEN = 8192;
 const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
 
 export class JwtVerifier {
-  private readonly getKey: JWTVerifyGetKey | Uint8Array;
+  private readonly getKey: JWTVerifyGetKey;
+  /** HS*: the shared secret; its CryptoKey is imported once per algorithm, not per token. */
+  private readonly secret: Uint8Array | undefined;
+  private readonly hmacKeys = new Map<string, Promise<webcrypto.CryptoKey>>();
   private fileKeys: { mtimeMs: number; get: JWTVerifyGetKey } | undefined;
   private fileChecked = 0;
+  /** Tokens that verified, by the whole token string, with their claims and how long they may be reused. */
+  private readonly verified = new Map<string, { payload: JWTPayload; until: number }>();
+  private hits = 0;
+  private checks = 0;
+  private readonly options: { issuer?: string; audience?: string; clockTolerance: number; algorithms: string[] };
 
   constructor(private readonly settings: JwtSettings) {
-    if (settings.secret !== undefined) this.getKey = new TextEncoder().encode(settings.secret);
-    else if (settings.jwksUrl !== undefined) this.getKey = createRemoteJWKSet(new URL(settings.jwksUrl), { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+    if (settings.secret !== undefined) {
+      this.secret = new TextEncoder().encode(settings.secret);
+      this.getKey = (header) => this.hmacKey(header.alg);
+    } else if (settings.jwksUrl !== undefined) this.getKey = createRemoteJWKSet(new URL(settings.jwksUrl), { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
     else if (settings.jwksFile !== undefined) this.getKey = (header, token) => this.fromFile(header, token);
     else throw new Error("jwt settings need one of secret, jwksUrl or jwksFile");
+    this.options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: settings.leewaySeconds ?? 30, algorithms: this.secret ? HS : ASYMMETRIC };
   }
 
   /** The token from the request: Authorization header, then the cookie, then the query parameter. */
@@ -41,35 +62,84 @@ export class JwtVerifier {
     return undefined;
   }
 
-  /** Verifies `token`; 401 with a reason on any failure. */
+  /**
+   * Verifies `token`; 401 with a reason on any failure. A token that verified within the last
+   * `cacheSeconds` (and is not past its `exp`) is answered from the cache without the signature
+   * check; the cache is keyed by the whole token, so only that exact string can hit it.
+   */
   async verify(token: string): Promise<JWTPayload> {
+    if (this.settings.jwksFile !== undefined) await this.checkKeyFile();
+    const now = Date.now();
+    const cached = this.verified.get(token);
+    if (cached) {
+      if (now < cached.until) {
+        this.hits++;
+        return cached.payload;
+      }
+      this.verified.delete(token);
+    }
+    this.checks++;
+    let payload: JWTPayload;
     try {
-      const options = {
-        issuer: this.settings.issuer,
-        audience: this.settings.audience,
-        clockTolerance: this.settings.leewaySeconds ?? 30,
-        algorithms: this.getKey instanceof Uint8Array ? HS : ASYMMETRIC,
-      };
-      const result = this.getKey instanceof Uint8Array ? await jwtVerify(token, this.getKey, options) : await jwtVerify(token, this.getKey, options);
-      return result.payload;
+      payload = (await jwtVerify(token, this.getKey, this.options)).payload;
     } catch (err) {
       throw unauthenticated(describe(err));
     }
+    this.remember(token, payload, now);
+    return payload;
+  }
+
+  /** Requests answered from the cache, signature checks run, tokens cached now. */
+  cacheStats(): { hits: number; checks: number; entries: number } {
+    return { hits: this.hits, checks: this.checks, entries: this.verified.size };
+  }
+
+  /** Keeps a verified token until the earlier of `cacheSeconds` from now and its `exp` (plus leeway). */
+  private remember(token: string, payload: JWTPayload, now: number): void {
+    const seconds = this.settings.cacheSeconds ?? DEFAULT_CACHE_SECONDS;
+    const entries = this.settings.cacheEntries ?? DEFAULT_CACHE_ENTRIES;
+    if (seconds === 0 || entries === 0 || token.length > MAX_CACHED_TOKEN) return;
+    let until = now + seconds * 1000;
+    if (typeof payload.exp === "number") until = Math.min(until, (payload.exp + this.options.clockTolerance) * 1000);
+    if (until <= now) return;
+    // Oldest first out: only tokens that verified get in, so churn costs a re-verification, nothing more.
+    while (this.verified.size >= entries) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { payload, until });
+  }
+
+  /** The secret as an HMAC key for `alg` (HS256/384/512), imported on first use. */
+  private hmacKey(alg: string | undefined): Promise<webcrypto.CryptoKey> {
+    let key = this.hmacKeys.get(alg ?? "");
+    if (!key) {
+      // jose checks the algorithm against `algorithms` before asking for a key; this is a second guard.
+      if (alg === undefined || !HS.includes(alg)) return Promise.reject(new joseErrors.JOSEAlgNotAllowed(`"alg" (Algorithm) Header Parameter value not allowed`));
+      key = webcrypto.subtle.importKey("raw", this.secret!, { name: "HMAC", hash: `SHA-${alg.slice(2)}` }, false, ["verify"]);
+      this.hmacKeys.set(alg, key);
+    }
+    return key;
   }
 
   private async fromFile(...args: Parameters<JWTVerifyGetKey>): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
+    await this.checkKeyFile();
+    return this.fileKeys!.get(...args);
+  }
+
+  /**
+   * Re-reads the JWKS file when it changed (stat at most once a second: rotation shows up quickly
+   * without a syscall per request), and then forgets every cached verification: a key taken out
+   * of the file stops its tokens at once.
+   */
+  private async checkKeyFile(): Promise<void> {
     const now = Date.now();
-    // stat at most once a second: rotation shows up quickly without a syscall per request.
-    if (!this.fileKeys || now - this.fileChecked > 1000) {
-      this.fileChecked = now;
-      const file = this.settings.jwksFile!;
-      const stat = await fs.stat(file);
-      if (!this.fileKeys || stat.mtimeMs !== this.fileKeys.mtimeMs) {
-        const jwks = JSON.parse(await fs.readFile(file, "utf8")) as Parameters<typeof createLocalJWKSet>[0];
-        this.fileKeys = { mtimeMs: stat.mtimeMs, get: createLocalJWKSet(jwks) };
-      }
+    if (this.fileKeys && now - this.fileChecked <= 1000) return;
+    this.fileChecked = now;
+    const file = this.settings.jwksFile!;
+    const stat = await fs.stat(file);
+    if (!this.fileKeys || stat.mtimeMs !== this.fileKeys.mtimeMs) {
+      const jwks = JSON.parse(await fs.readFile(file, "utf8")) as Parameters<typeof createLocalJWKSet>[0];
+      this.fileKeys = { mtimeMs: stat.mtimeMs, get: createLocalJWKSet(jwks) };
+      this.verified.clear();
     }
-    return this.fileKeys.get(...args);
   }
 }
 

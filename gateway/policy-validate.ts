@@ -112,6 +112,8 @@ const policyCheck = object({
     issuer: str,
     audience: str,
     leewaySeconds: num(0, 3600, true),
+    cacheSeconds: num(0, 3600, true),
+    cacheEntries: num(0, 1_000_000, true),
     cookie: str,
     queryParam: str,
     claimsToMetadata: record((v, path, issues) => void ((typeof v !== "string" || !HEADER.test(v)) && issues.push({ path, message: "must be a lower-case metadata key" })), /^[A-Za-z0-9_.:-]+$/, "a claim name"),

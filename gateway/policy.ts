@@ -106,6 +106,14 @@ export interface JwtSettings {
   readonly audience?: string;
   /** Allowed clock skew for exp/nbf, seconds (default 30). */
   readonly leewaySeconds?: number;
+  /**
+   * How long a token that verified is reused without checking its signature again, seconds
+   * (default 60, never past the token's `exp`; 0 checks every request). With a JWKS URL, a key
+   * removed at the issuer stops its tokens within this time after the gateway refetches the set.
+   */
+  readonly cacheSeconds?: number;
+  /** How many verified tokens are kept (default 10,000; the oldest leave first). */
+  readonly cacheEntries?: number;
   /** Also look for the token in this cookie (after the Authorization header). */
   readonly cookie?: string;
   /** Also look for the token in this query parameter (last). */
