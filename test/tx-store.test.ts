@@ -116,6 +116,23 @@ describe("coordinator store statements", function () {
       pg.beforeStop(() => single.end());
       return { store: await openSqlStore(pgClient(pool)), db: pgClient(single) };
     }, true);
+
+    it("prepares each statement with parameters once per connection, by name", async () => {
+      const single = new Pool({ connectionString: pg.server.url, max: 1 });
+      try {
+        const store = await openSqlStore(pgClient(single));
+        const prepared = async () => (await single.query<{ name: string }>(`SELECT name FROM pg_prepared_statements WHERE name LIKE 'protomesh_tx_%' ORDER BY name`)).rows.map((r) => r.name);
+        expect(await store.create(global("p1", { mode: "saga", status: "submitted" }), [branch("01", "action"), branch("01", "compensate")])).to.equal(true);
+        const once = await prepared();
+        expect(once.length).to.be.greaterThan(0);
+        expect(await store.create(global("p2", { mode: "saga", status: "submitted" }), [branch("01", "action"), branch("01", "compensate")])).to.equal(true);
+        expect(await store.create(global("p2", { mode: "saga", status: "submitted" }), [branch("01", "action"), branch("01", "compensate")])).to.equal(false);
+        expect(await prepared()).to.deep.equal(once);
+        expect((await store.branches("p2")).map((b) => [b.branchId, b.op])).to.deep.equal([["01", "action"], ["01", "compensate"]]);
+      } finally {
+        await single.end();
+      }
+    });
   });
 
   describe("on PGlite (the embedded store)", () => {
