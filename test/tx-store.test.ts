@@ -117,6 +117,54 @@ describe("coordinator store statements", function () {
       return { store: await openSqlStore(pgClient(pool)), db: pgClient(single) };
     }, true);
 
+    it("shares statements between concurrent creations and moves, with each one's own outcome", async () => {
+      const pool = new Pool({ connectionString: pg.server.url, max: 4 });
+      try {
+        const db = pgClient(pool);
+        let statements = 0;
+        const store = await openSqlStore({ ...db, query: (sql, params) => (statements++, db.query(sql, params)) });
+        expect(await store.create(global("b-taken"), [])).to.equal(true);
+        statements = 0;
+        const saga = (gid: string, ids = ["01", "02"]) => store.create(global(gid, { mode: "saga", status: "submitted" }), ids.flatMap((id) => [branch(id, "action", [Number(id)]), branch(id, "compensate")]));
+        // Sent at once: most share statements. The same gid twice and a gid already stored are among them.
+        const created = await Promise.all([saga("b1"), saga("b2"), saga("b1", ["09"]), saga("b-taken"), ...Array.from({ length: 20 }, (_, i) => saga(`b-more-${i}`))]);
+        expect(created.slice(0, 4)).to.deep.equal([true, true, false, false]);
+        expect(created.slice(4).every(Boolean)).to.equal(true);
+        expect(statements).to.be.lessThan(8);
+        // One whose branches collide fails alone (its shared statement is retried one by one).
+        // (The first two go alone, the next three together: two statements are in flight at most.)
+        const outcomes = await Promise.allSettled([saga("b6"), saga("b7"), saga("b3", ["01", "01"]), saga("b4"), saga("b5")]);
+        expect(outcomes.map((r) => (r.status === "fulfilled" ? r.value : "rejected"))).to.deep.equal([true, true, "rejected", true, true]);
+        expect((await store.branches("b1")).map((b) => [b.branchId, b.op, b.seq, Array.from(b.payload)])).to.deep.equal([["01", "action", 0, [1]], ["01", "compensate", 1, [1, 2, 3]], ["02", "action", 2, [2]], ["02", "compensate", 3, [1, 2, 3]]]);
+        expect(await store.get("b3")).to.equal(undefined);
+        expect((await store.branches("b5")).length).to.equal(4);
+        expect((await store.get("b-taken"))?.mode).to.equal("tcc");
+
+        const at = Date.now();
+        statements = 0;
+        const moved = await Promise.all([
+          store.setStatus("b1", ["submitted"], "succeed", at, { calls: [{ branchId: "01", op: "action", at }, { branchId: "02", op: "action", at }] }),
+          store.setStatus("b2", ["prepared"], "succeed", at, { calls: [{ branchId: "01", op: "action", at }] }),
+          store.setStatus("b1", ["submitted"], "failed", at, { lastError: "late" }),
+          store.setStatus("missing", ["submitted"], "failed", at),
+          ...Array.from({ length: 20 }, (_, i) => store.setStatus(`b-more-${i}`, ["submitted", "aborting"], "aborting", at, { lastError: `why ${i}`, nextAt: at + i })),
+        ]);
+        expect(moved.slice(0, 4)).to.deep.equal([true, false, false, false]);
+        expect(moved.slice(4).every(Boolean)).to.equal(true);
+        expect(statements).to.be.lessThan(8);
+        const b1 = await store.get("b1");
+        expect([b1?.status, b1?.finishedAt, b1?.lastError]).to.deep.equal(["succeed", at, ""]);
+        expect((await store.branches("b1")).map((b) => [b.status, b.attempts])).to.deep.equal([["succeed", 1], ["prepared", 0], ["succeed", 1], ["prepared", 0]]);
+        // A move that did not happen still records its calls.
+        expect((await store.get("b2"))?.status).to.equal("submitted");
+        expect((await store.branches("b2")).map((b) => b.status)).to.deep.equal(["succeed", "prepared", "prepared", "prepared"]);
+        const more = await store.get("b-more-7");
+        expect([more?.status, more?.lastError, more?.nextAt, more?.finishedAt]).to.deep.equal(["aborting", "why 7", at + 7, 0]);
+      } finally {
+        await pool.end();
+      }
+    });
+
     it("prepares each statement with parameters once per connection, by name", async () => {
       const single = new Pool({ connectionString: pg.server.url, max: 1 });
       try {

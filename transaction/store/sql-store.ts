@@ -2,6 +2,7 @@
  * The coordinator's store on Postgres SQL, shared by the `pg` and PGlite clients.
  */
 import type { SqlClient } from "./sql-client";
+import { Batcher } from "./batcher";
 import { migrate } from "./migrations";
 import type { AttemptRow, BranchRow, GlobalRow, ListFilter, NewBranch, NewGlobal, SucceededCall, TxMode, TxStatus, TxStore } from "./types";
 import { UNFINISHED } from "./types";
@@ -15,10 +16,64 @@ export async function openSqlStore(db: SqlClient): Promise<TxStore> {
   return new SqlStore(db);
 }
 
-class SqlStore implements TxStore {
-  constructor(private readonly db: SqlClient) {}
+interface Move {
+  gid: string;
+  from: readonly TxStatus[];
+  to: TxStatus;
+  now: number;
+  fields: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] };
+}
 
-  async create(g: NewGlobal, branches: readonly NewBranch[]): Promise<boolean> {
+class SqlStore implements TxStore {
+  /**
+   * On a Postgres server, creations and status moves of concurrent transactions share
+   * statements (see `Batcher`): each is one round trip and one commit per transaction
+   * otherwise, the bulk of what a transaction costs the store. PGlite runs in this process,
+   * one statement at a time, and keeps the one-transaction statements.
+   */
+  private readonly creates?: Batcher<{ g: NewGlobal; branches: readonly NewBranch[] }, boolean>;
+  private readonly moves?: Batcher<Move, boolean>;
+
+  constructor(private readonly db: SqlClient) {
+    if (db.kind === "postgres") {
+      this.creates = new Batcher((items) => this.createMany(items), (i) => i.g.gid);
+      this.moves = new Batcher((items) => this.moveMany(items), (m) => m.gid);
+    }
+  }
+
+  create(g: NewGlobal, branches: readonly NewBranch[]): Promise<boolean> {
+    return this.creates ? this.creates.submit({ g, branches }) : this.createOne(g, branches);
+  }
+
+  /** Several transactions with their branches in one statement; per transaction, false when its gid exists already. */
+  private async createMany(items: ReadonlyArray<{ g: NewGlobal; branches: readonly NewBranch[] }>): Promise<boolean[]> {
+    if (items.length === 1) return [await this.createOne(items[0]!.g, items[0]!.branches)];
+    const now = Date.now();
+    const col = <T>(f: (g: NewGlobal) => T) => items.map((i) => f(i.g));
+    const bs = items.flatMap((i) => i.branches.map((b, seq) => ({ gid: i.g.gid, b, seq })));
+    const params: unknown[] = [
+      col((g) => g.gid), col((g) => g.mode), col((g) => g.status), col((g) => JSON.stringify(g.settings)), col((g) => g.queryTarget), col((g) => g.traceparent), col((g) => g.owner),
+      col((g) => g.nextAt), col((g) => g.timeoutAt), col((g) => g.rounds ?? 0), now, items.map((i) => i.branches.length),
+      bs.map((x) => x.gid), bs.map((x) => x.b.branchId), bs.map((x) => x.b.op), bs.map((x) => x.seq), bs.map((x) => x.b.target), bs.map((x) => x.b.method), bs.map((x) => Buffer.from(x.b.payload)), bs.map((x) => x.b.after.join(",")),
+    ];
+    const r = await this.db.query<{ gid: string }>(
+      `WITH g AS (INSERT INTO protomesh_tx_global (gid, mode, status, settings, query_target, traceparent, owner, next_at, timeout_at, rounds, created_at, updated_at, branch_count)
+                  SELECT v.gid, v.mode, v.status, v.settings, v.query_target, v.traceparent, v.owner, v.next_at, v.timeout_at, v.rounds, $11, $11, v.branch_count
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::integer[], $12::integer[])
+                    AS v(gid, mode, status, settings, query_target, traceparent, owner, next_at, timeout_at, rounds, branch_count)
+                  ON CONFLICT (gid) DO NOTHING RETURNING gid),
+       b AS (INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, after_ids, updated_at)
+             SELECT v.gid, v.branch_id, v.op, v.seq, v.target, v.method, v.payload, v.after_ids, $11
+             FROM unnest($13::text[], $14::text[], $15::text[], $16::integer[], $17::text[], $18::text[], $19::bytea[], $20::text[]) AS v(gid, branch_id, op, seq, target, method, payload, after_ids)
+             JOIN g ON g.gid = v.gid)
+       SELECT gid FROM g`,
+      params,
+    );
+    const created = new Set(r.rows.map((x) => x.gid));
+    return items.map((i) => created.has(i.g.gid));
+  }
+
+  private async createOne(g: NewGlobal, branches: readonly NewBranch[]): Promise<boolean> {
     const now = Date.now();
     const params: unknown[] = [g.gid, g.mode, g.status, JSON.stringify(g.settings), g.queryTarget, g.traceparent, g.owner, g.nextAt, g.timeoutAt, g.rounds ?? 0, now, branches.length];
     const insertGlobal = `INSERT INTO protomesh_tx_global (gid, mode, status, settings, query_target, traceparent, owner, next_at, timeout_at, rounds, created_at, updated_at, branch_count)
@@ -98,7 +153,34 @@ class SqlStore implements TxStore {
     return r.rows[0] && toGlobal(r.rows[0]);
   }
 
-  async setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] } = {}): Promise<boolean> {
+  setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] } = {}): Promise<boolean> {
+    return this.moves ? this.moves.submit({ gid, from, to, now, fields }) : this.moveOne({ gid, from, to, now, fields });
+  }
+
+  /** Several moves (of distinct transactions) in one statement, each with its calls; per move, whether it happened. */
+  private async moveMany(moves: readonly Move[]): Promise<boolean[]> {
+    if (moves.length === 1) return [await this.moveOne(moves[0]!)];
+    const calls = moves.flatMap((m) => (m.fields.calls ?? []).map((c) => ({ gid: m.gid, c })));
+    const params: unknown[] = [
+      moves.map((m) => m.gid), moves.map((m) => m.to), moves.map((m) => m.now), moves.map((m) => (UNFINISHED.includes(m.to) ? 0 : m.now)),
+      moves.map((m) => m.fields.lastError ?? null), moves.map((m) => m.fields.nextAt ?? null), moves.map((m) => m.from.join(",")),
+      calls.map((x) => x.gid), calls.map((x) => x.c.branchId), calls.map((x) => x.c.op), calls.map((x) => x.c.at),
+    ];
+    const r = await this.db.query<{ gid: string }>(
+      `WITH calls AS (UPDATE protomesh_tx_branch t SET status = 'succeed', attempts = t.attempts + 1, last_error = '', updated_at = c.at
+                      FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[]) AS c(gid, branch_id, op, at)
+                      WHERE t.gid = c.gid AND t.branch_id = c.branch_id AND t.op = c.op)
+       UPDATE protomesh_tx_global g SET status = v.status, updated_at = v.now, finished_at = v.finished_at,
+         last_error = COALESCE(v.last_error, g.last_error), next_at = COALESCE(v.next_at, g.next_at)
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::text[]) AS v(gid, status, now, finished_at, last_error, next_at, from_list)
+       WHERE g.gid = v.gid AND g.status = ANY(string_to_array(v.from_list, ',')) RETURNING g.gid`,
+      params,
+    );
+    const moved = new Set(r.rows.map((x) => x.gid));
+    return moves.map((m) => moved.has(m.gid));
+  }
+
+  private async moveOne({ gid, from, to, now, fields }: Move): Promise<boolean> {
     const final = !UNFINISHED.includes(to);
     const params: unknown[] = [gid, to, now, final ? now : 0, fields.lastError ?? null, fields.nextAt ?? null, [...from]];
     const r = await this.db.query(
