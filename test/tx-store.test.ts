@@ -160,6 +160,28 @@ describe("coordinator store statements", function () {
         expect((await store.branches("b2")).map((b) => b.status)).to.deep.equal(["succeed", "prepared", "prepared", "prepared"]);
         const more = await store.get("b-more-7");
         expect([more?.status, more?.lastError, more?.nextAt, more?.finishedAt]).to.deep.equal(["aborting", "why 7", at + 7, 0]);
+
+        // TCC registrations and commits.
+        const tccs = Array.from({ length: 8 }, (_, i) => `t${i}`);
+        for (const gid of tccs) expect(await store.create(global(gid), [branch("01", "confirm"), branch("01", "cancel")])).to.equal(true);
+        const register = (gid: string, id: string, where = { status: "prepared" as const, mode: "tcc" as const }) => store.addBranches(gid, where, [branch(id, "confirm", [Number(id)]), branch(id, "cancel", [Number(id)])]);
+        statements = 0;
+        const added = await Promise.allSettled([
+          ...tccs.flatMap((gid) => [register(gid, "02"), register(gid, "03")]),
+          register("missing", "02"),
+          register("t0", "04", { status: "prepared", mode: "msg" as never }),
+          register("t1", "02"),
+        ]);
+        expect(added.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as { code?: string }).code))).to.deep.equal([...tccs.flatMap(() => [true, true]), false, false, "23505"]);
+        expect(statements).to.be.lessThan(16);
+        for (const gid of tccs) expect((await store.branches(gid)).map((b) => [b.branchId, b.op, b.seq])).to.deep.equal([["01", "confirm", 0], ["01", "cancel", 1], ["02", "confirm", 2], ["02", "cancel", 3], ["03", "confirm", 4], ["03", "cancel", 5]]);
+        expect(Array.from((await store.branches("t5"))[4]!.payload)).to.deep.equal([3]);
+
+        const now = Date.now();
+        statements = 0;
+        const submitted = await Promise.all([...tccs.map((gid) => store.submitPrepared(gid, ["tcc", "msg"], now)), store.submitPrepared("t0", ["tcc"], now), store.submitPrepared("b1", ["tcc"], now), store.submitPrepared("missing", ["tcc"], now)]);
+        expect(submitted.map((g) => g && [g.gid, g.status, g.nextAt])).to.deep.equal([...tccs.map((gid) => [gid, "submitted", now + leaseMs(settings, 1)]), undefined, undefined, undefined]);
+        expect(statements).to.be.lessThan(8);
       } finally {
         await pool.end();
       }

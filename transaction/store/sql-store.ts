@@ -9,11 +9,19 @@ import { UNFINISHED } from "./types";
 
 const UNFINISHED_SQL = `status IN (${UNFINISHED.map((s) => `'${s}'`).join(", ")})`;
 const GLOBAL_COLUMNS = "gid, mode, status, settings, query_target, traceparent, owner, next_at, timeout_at, rounds, last_error, created_at, updated_at, finished_at";
+/** The same, of the table aliased `t` (in statements that join it with parameter rows). */
+const GLOBAL_COLUMNS_OF_T = GLOBAL_COLUMNS.split(", ").map((c) => `t.${c}`).join(", ");
 
 /** Opens the store on `db`, running migrations first. */
 export async function openSqlStore(db: SqlClient): Promise<TxStore> {
   await migrate(db);
   return new SqlStore(db);
+}
+
+interface Add {
+  gid: string;
+  where: { status: TxStatus; mode: TxMode };
+  branches: readonly NewBranch[];
 }
 
 interface Move {
@@ -33,11 +41,15 @@ class SqlStore implements TxStore {
    */
   private readonly creates?: Batcher<{ g: NewGlobal; branches: readonly NewBranch[] }, boolean>;
   private readonly moves?: Batcher<Move, boolean>;
+  private readonly adds?: Batcher<Add, boolean>;
+  private readonly submits?: Batcher<{ gid: string; modes: readonly TxMode[]; now: number }, GlobalRow | undefined>;
 
   constructor(private readonly db: SqlClient) {
     if (db.kind === "postgres") {
       this.creates = new Batcher((items) => this.createMany(items), (i) => i.g.gid);
       this.moves = new Batcher((items) => this.moveMany(items), (m) => m.gid);
+      this.adds = new Batcher((items) => this.addMany(items), (a) => a.gid);
+      this.submits = new Batcher((items) => this.submitMany(items), (x) => x.gid);
     }
   }
 
@@ -93,6 +105,34 @@ class SqlStore implements TxStore {
 
   async addBranches(gid: string, where: { status: TxStatus; mode: TxMode }, branches: readonly NewBranch[]): Promise<boolean> {
     if (branches.length === 0) return (await this.get(gid))?.status === where.status;
+    return this.adds ? this.adds.submit({ gid, where, branches }) : this.addOne({ gid, where, branches });
+  }
+
+  /** Branches of several transactions (each its own non-empty set) in one statement; per transaction, whether they went in. */
+  private async addMany(adds: readonly Add[]): Promise<boolean[]> {
+    if (adds.length === 1) return [await this.addOne(adds[0]!)];
+    const now = Date.now();
+    const bs = adds.flatMap((a) => a.branches.map((b, i) => ({ gid: a.gid, b, i })));
+    const params: unknown[] = [
+      adds.map((a) => a.gid), adds.map((a) => a.where.status), adds.map((a) => a.where.mode), adds.map((a) => a.branches.length), now,
+      bs.map((x) => x.gid), bs.map((x) => x.b.branchId), bs.map((x) => x.b.op), bs.map((x) => x.i), bs.map((x) => x.b.target), bs.map((x) => x.b.method), bs.map((x) => Buffer.from(x.b.payload)), bs.map((x) => x.b.after.join(",")),
+    ];
+    // As in `addOne`, per transaction: the UPDATE locks its row and hands out the sequence numbers.
+    const r = await this.db.query<{ gid: string }>(
+      `WITH g AS (UPDATE protomesh_tx_global t SET branch_count = t.branch_count + v.n, updated_at = $5
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS v(gid, status, mode, n)
+                  WHERE t.gid = v.gid AND t.status = v.status AND t.mode = v.mode RETURNING t.gid, t.branch_count - v.n AS first)
+       INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, after_ids, updated_at)
+       SELECT g.gid, b.branch_id, b.op, g.first + b.i, b.target, b.method, b.payload, b.after_ids, $5
+       FROM g JOIN unnest($6::text[], $7::text[], $8::text[], $9::integer[], $10::text[], $11::text[], $12::bytea[], $13::text[]) AS b(gid, branch_id, op, i, target, method, payload, after_ids) ON b.gid = g.gid
+       RETURNING gid`,
+      params,
+    );
+    const added = new Set(r.rows.map((x) => x.gid));
+    return adds.map((a) => added.has(a.gid));
+  }
+
+  private async addOne({ gid, where, branches }: Add): Promise<boolean> {
     const now = Date.now();
     const params: unknown[] = [gid, where.status, where.mode, now, branches.length];
     // The UPDATE locks the global row (a concurrent Submit waits, or makes this match nothing)
@@ -192,7 +232,28 @@ class SqlStore implements TxStore {
     return r.rows.length > 0;
   }
 
-  async submitPrepared(gid: string, modes: readonly TxMode[], now: number): Promise<GlobalRow | undefined> {
+  submitPrepared(gid: string, modes: readonly TxMode[], now: number): Promise<GlobalRow | undefined> {
+    return this.submits ? this.submits.submit({ gid, modes, now }) : this.submitOne({ gid, modes, now });
+  }
+
+  /** Several commits of prepared transactions in one statement; per transaction, its row when it was committed. */
+  private async submitMany(items: ReadonlyArray<{ gid: string; modes: readonly TxMode[]; now: number }>): Promise<Array<GlobalRow | undefined>> {
+    if (items.length === 1) return [await this.submitOne(items[0]!)];
+    const r = await this.db.query<RawGlobal>(
+      `UPDATE protomesh_tx_global t SET status = 'submitted', updated_at = v.now,
+         next_at = v.now + GREATEST((t.settings::jsonb->>'retryIntervalMs')::bigint, (t.settings::jsonb->>'requestTimeoutMs')::bigint + 1000)
+       FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(gid, now, modes)
+       WHERE t.gid = v.gid AND t.status = 'prepared' AND t.mode = ANY(string_to_array(v.modes, ',')) RETURNING ${GLOBAL_COLUMNS_OF_T}`,
+      [items.map((x) => x.gid), items.map((x) => x.now), items.map((x) => x.modes.join(","))],
+    );
+    const rows = new Map(r.rows.map((x) => [x.gid, x]));
+    return items.map((x) => {
+      const row = rows.get(x.gid);
+      return row && toGlobal(row);
+    });
+  }
+
+  private async submitOne({ gid, modes, now }: { gid: string; modes: readonly TxMode[]; now: number }): Promise<GlobalRow | undefined> {
     // next_at = now + leaseMs(settings, 1), from the stored settings: max(retry interval, request timeout + 1 s).
     const r = await this.db.query<RawGlobal>(
       `UPDATE protomesh_tx_global SET status = 'submitted', updated_at = $2,
