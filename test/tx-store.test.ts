@@ -187,6 +187,39 @@ describe("coordinator store statements", function () {
       }
     });
 
+    it("reads a committed transaction's branches with the commit, unless a registration slipped in while it waited", async () => {
+      const pool = new Pool({ connectionString: pg.server.url, max: 4 });
+      try {
+        const store = await openSqlStore(pgClient(pool));
+        expect(await store.create(global("sb1"), [branch("01", "confirm"), branch("01", "cancel")])).to.equal(true);
+        expect(await store.addBranches("sb1", { status: "prepared", mode: "tcc" }, [branch("02", "confirm", [2]), branch("02", "cancel")])).to.equal(true);
+        const g = await store.submitPrepared("sb1", ["tcc"], Date.now());
+        expect(g?.branches?.map((b) => [b.branchId, b.op, b.seq, b.status, Array.from(b.payload)])).to.deep.equal([["01", "confirm", 0, "prepared", [1, 2, 3]], ["01", "cancel", 1, "prepared", [1, 2, 3]], ["02", "confirm", 2, "prepared", [2]], ["02", "cancel", 3, "prepared", [1, 2, 3]]]);
+        expect(await store.create(global("sb2"), [])).to.equal(true);
+        expect((await store.submitPrepared("sb2", ["tcc"], Date.now()))?.branches).to.deep.equal([]);
+
+        // A registration holds the row; the commit waits for it, and its snapshot does not hold the new branch.
+        expect(await store.create(global("sb3"), [branch("01", "confirm"), branch("01", "cancel")])).to.equal(true);
+        const conn = await pool.connect();
+        try {
+          await conn.query("BEGIN");
+          await conn.query("UPDATE protomesh_tx_global SET branch_count = branch_count + 1 WHERE gid = 'sb3'");
+          const submitting = store.submitPrepared("sb3", ["tcc"], Date.now());
+          await new Promise((r) => setTimeout(r, 300));
+          await conn.query("INSERT INTO protomesh_tx_branch (gid, branch_id, op, seq, target, method, payload, updated_at) VALUES ('sb3', '02', 'confirm', 2, 't', 'm', '\\x00', 0)");
+          await conn.query("COMMIT");
+          const late = await submitting;
+          expect(late?.status).to.equal("submitted");
+          expect(late?.branches).to.equal(undefined);
+        } finally {
+          conn.release();
+        }
+        expect((await store.branches("sb3")).length).to.equal(3);
+      } finally {
+        await pool.end();
+      }
+    });
+
     it("prepares each statement with parameters once per connection, by name", async () => {
       const single = new Pool({ connectionString: pg.server.url, max: 1 });
       try {

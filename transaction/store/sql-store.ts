@@ -4,7 +4,7 @@
 import type { SqlClient } from "./sql-client";
 import { Batcher } from "./batcher";
 import { migrate } from "./migrations";
-import type { AttemptRow, BranchRow, GlobalRow, ListFilter, NewBranch, NewGlobal, SucceededCall, TxMode, TxStatus, TxStore } from "./types";
+import type { AttemptRow, BranchRow, GlobalRow, ListFilter, NewBranch, NewGlobal, SubmittedRow, SucceededCall, TxMode, TxStatus, TxStore } from "./types";
 import { UNFINISHED } from "./types";
 
 const UNFINISHED_SQL = `status IN (${UNFINISHED.map((s) => `'${s}'`).join(", ")})`;
@@ -42,7 +42,7 @@ class SqlStore implements TxStore {
   private readonly creates?: Batcher<{ g: NewGlobal; branches: readonly NewBranch[] }, boolean>;
   private readonly moves?: Batcher<Move, boolean>;
   private readonly adds?: Batcher<Add, boolean>;
-  private readonly submits?: Batcher<{ gid: string; modes: readonly TxMode[]; now: number }, GlobalRow | undefined>;
+  private readonly submits?: Batcher<{ gid: string; modes: readonly TxMode[]; now: number }, SubmittedRow | undefined>;
 
   constructor(private readonly db: SqlClient) {
     if (db.kind === "postgres") {
@@ -232,36 +232,40 @@ class SqlStore implements TxStore {
     return r.rows.length > 0;
   }
 
-  submitPrepared(gid: string, modes: readonly TxMode[], now: number): Promise<GlobalRow | undefined> {
-    return this.submits ? this.submits.submit({ gid, modes, now }) : this.submitOne({ gid, modes, now });
+  submitPrepared(gid: string, modes: readonly TxMode[], now: number): Promise<SubmittedRow | undefined> {
+    return this.submits ? this.submits.submit({ gid, modes, now }) : this.submitMany([{ gid, modes, now }]).then((r) => r[0]);
   }
 
-  /** Several commits of prepared transactions in one statement; per transaction, its row when it was committed. */
-  private async submitMany(items: ReadonlyArray<{ gid: string; modes: readonly TxMode[]; now: number }>): Promise<Array<GlobalRow | undefined>> {
-    if (items.length === 1) return [await this.submitOne(items[0]!)];
-    const r = await this.db.query<RawGlobal>(
-      `UPDATE protomesh_tx_global t SET status = 'submitted', updated_at = v.now,
-         next_at = v.now + GREATEST((t.settings::jsonb->>'retryIntervalMs')::bigint, (t.settings::jsonb->>'requestTimeoutMs')::bigint + 1000)
-       FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(gid, now, modes)
-       WHERE t.gid = v.gid AND t.status = 'prepared' AND t.mode = ANY(string_to_array(v.modes, ',')) RETURNING ${GLOBAL_COLUMNS_OF_T}`,
+  /**
+   * Commits prepared transactions in one statement, which also reads their branches (the first
+   * round needs them). Per transaction, its row when it was committed.
+   */
+  private async submitMany(items: ReadonlyArray<{ gid: string; modes: readonly TxMode[]; now: number }>): Promise<Array<SubmittedRow | undefined>> {
+    // next_at = now + leaseMs(settings, 1), from the stored settings: max(retry interval, request timeout + 1 s).
+    const r = await this.db.query<RawGlobal & { branch_count: number } & Partial<Record<`b_${keyof RawBranch}`, unknown>>>(
+      `WITH u AS (UPDATE protomesh_tx_global t SET status = 'submitted', updated_at = v.now,
+                    next_at = v.now + GREATEST((t.settings::jsonb->>'retryIntervalMs')::bigint, (t.settings::jsonb->>'requestTimeoutMs')::bigint + 1000)
+                  FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(gid, now, modes)
+                  WHERE t.gid = v.gid AND t.status = 'prepared' AND t.mode = ANY(string_to_array(v.modes, ','))
+                  RETURNING ${GLOBAL_COLUMNS_OF_T}, t.branch_count)
+       SELECT u.*, b.branch_id AS b_branch_id, b.op AS b_op, b.seq AS b_seq, b.target AS b_target, b.method AS b_method, b.payload AS b_payload,
+              b.after_ids AS b_after_ids, b.status AS b_status, b.attempts AS b_attempts, b.last_error AS b_last_error, b.updated_at AS b_updated_at
+       FROM u LEFT JOIN protomesh_tx_branch b ON b.gid = u.gid ORDER BY u.gid, b.seq`,
       [items.map((x) => x.gid), items.map((x) => x.now), items.map((x) => x.modes.join(","))],
     );
-    const rows = new Map(r.rows.map((x) => [x.gid, x]));
-    return items.map((x) => {
-      const row = rows.get(x.gid);
-      return row && toGlobal(row);
-    });
-  }
-
-  private async submitOne({ gid, modes, now }: { gid: string; modes: readonly TxMode[]; now: number }): Promise<GlobalRow | undefined> {
-    // next_at = now + leaseMs(settings, 1), from the stored settings: max(retry interval, request timeout + 1 s).
-    const r = await this.db.query<RawGlobal>(
-      `UPDATE protomesh_tx_global SET status = 'submitted', updated_at = $2,
-         next_at = $2 + GREATEST((settings::jsonb->>'retryIntervalMs')::bigint, (settings::jsonb->>'requestTimeoutMs')::bigint + 1000)
-       WHERE gid = $1 AND status = 'prepared' AND mode = ANY($3::text[]) RETURNING ${GLOBAL_COLUMNS}`,
-      [gid, now, [...modes]],
-    );
-    return r.rows[0] && toGlobal(r.rows[0]);
+    const byGid = new Map<string, SubmittedRow>();
+    for (const row of r.rows) {
+      let g = byGid.get(row.gid);
+      if (!g) byGid.set(row.gid, (g = { ...toGlobal(row), branches: [] }));
+      if (row.b_branch_id == null) continue;
+      g.branches!.push(toBranch({ gid: row.gid, branch_id: row.b_branch_id, op: row.b_op, seq: row.b_seq, target: row.b_target, method: row.b_method, payload: row.b_payload, after_ids: row.b_after_ids, status: row.b_status, attempts: row.b_attempts, last_error: row.b_last_error, updated_at: row.b_updated_at } as RawBranch));
+    }
+    // The statement's snapshot misses branches registered while it waited for the row lock; the row's counter does not.
+    for (const row of r.rows) {
+      const g = byGid.get(row.gid)!;
+      if (g.branches && g.branches.length !== Number(row.branch_count)) delete g.branches;
+    }
+    return items.map((x) => byGid.get(x.gid));
   }
 
   async reschedule(gid: string, nextAt: number, lastError: string, now: number, calls?: readonly SucceededCall[]): Promise<void> {
