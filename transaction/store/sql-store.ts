@@ -12,6 +12,13 @@ const GLOBAL_COLUMNS = "gid, mode, status, settings, query_target, traceparent, 
 /** The same, of the table aliased `t` (in statements that join it with parameter rows). */
 const GLOBAL_COLUMNS_OF_T = GLOBAL_COLUMNS.split(", ").map((c) => `t.${c}`).join(", ");
 
+/**
+ * For the statements over several transactions (`unnest` of parameter arrays) and the list
+ * filters: planned on every run, from the tables as they are. Kept prepared, Postgres would
+ * reuse a plan made while the tables were small (a hash join over a full scan) as they grow.
+ */
+const PLANNED_PER_RUN = { prepared: false } as const;
+
 /** Opens the store on `db`, running migrations first. */
 export async function openSqlStore(db: SqlClient): Promise<TxStore> {
   await migrate(db);
@@ -80,6 +87,7 @@ class SqlStore implements TxStore {
              JOIN g ON g.gid = v.gid)
        SELECT gid FROM g`,
       params,
+      PLANNED_PER_RUN,
     );
     const created = new Set(r.rows.map((x) => x.gid));
     return items.map((i) => created.has(i.g.gid));
@@ -127,6 +135,7 @@ class SqlStore implements TxStore {
        FROM g JOIN unnest($6::text[], $7::text[], $8::text[], $9::integer[], $10::text[], $11::text[], $12::bytea[], $13::text[]) AS b(gid, branch_id, op, i, target, method, payload, after_ids) ON b.gid = g.gid
        RETURNING gid`,
       params,
+      PLANNED_PER_RUN,
     );
     const added = new Set(r.rows.map((x) => x.gid));
     return adds.map((a) => added.has(a.gid));
@@ -172,7 +181,7 @@ class SqlStore implements TxStore {
 
   async list(f: ListFilter): Promise<GlobalRow[]> {
     const { sql, params } = listQuery(f);
-    const r = await this.db.query<RawGlobal>(sql, params);
+    const r = await this.db.query<RawGlobal>(sql, params, PLANNED_PER_RUN);
     return r.rows.map(toGlobal);
   }
 
@@ -215,6 +224,7 @@ class SqlStore implements TxStore {
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::text[]) AS v(gid, status, now, finished_at, last_error, next_at, from_list)
        WHERE g.gid = v.gid AND g.status = ANY(string_to_array(v.from_list, ',')) RETURNING g.gid`,
       params,
+      PLANNED_PER_RUN,
     );
     const moved = new Set(r.rows.map((x) => x.gid));
     return moves.map((m) => moved.has(m.gid));
@@ -242,17 +252,29 @@ class SqlStore implements TxStore {
    */
   private async submitMany(items: ReadonlyArray<{ gid: string; modes: readonly TxMode[]; now: number }>): Promise<Array<SubmittedRow | undefined>> {
     // next_at = now + leaseMs(settings, 1), from the stored settings: max(retry interval, request timeout + 1 s).
-    const r = await this.db.query<RawGlobal & { branch_count: number } & Partial<Record<`b_${keyof RawBranch}`, unknown>>>(
-      `WITH u AS (UPDATE protomesh_tx_global t SET status = 'submitted', updated_at = v.now,
-                    next_at = v.now + GREATEST((t.settings::jsonb->>'retryIntervalMs')::bigint, (t.settings::jsonb->>'requestTimeoutMs')::bigint + 1000)
-                  FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(gid, now, modes)
-                  WHERE t.gid = v.gid AND t.status = 'prepared' AND t.mode = ANY(string_to_array(v.modes, ','))
-                  RETURNING ${GLOBAL_COLUMNS_OF_T}, t.branch_count)
-       SELECT u.*, b.branch_id AS b_branch_id, b.op AS b_op, b.seq AS b_seq, b.target AS b_target, b.method AS b_method, b.payload AS b_payload,
-              b.after_ids AS b_after_ids, b.status AS b_status, b.attempts AS b_attempts, b.last_error AS b_last_error, b.updated_at AS b_updated_at
-       FROM u LEFT JOIN protomesh_tx_branch b ON b.gid = u.gid ORDER BY u.gid, b.seq`,
-      [items.map((x) => x.gid), items.map((x) => x.now), items.map((x) => x.modes.join(","))],
-    );
+    const set = `status = 'submitted', updated_at = v.now,
+         next_at = v.now + GREATEST((t.settings::jsonb->>'retryIntervalMs')::bigint, (t.settings::jsonb->>'requestTimeoutMs')::bigint + 1000)`;
+    const branchColumns = `b.branch_id AS b_branch_id, b.op AS b_op, b.seq AS b_seq, b.target AS b_target, b.method AS b_method, b.payload AS b_payload,
+              b.after_ids AS b_after_ids, b.status AS b_status, b.attempts AS b_attempts, b.last_error AS b_last_error, b.updated_at AS b_updated_at`;
+    type Row = RawGlobal & { branch_count: number } & Partial<Record<`b_${keyof RawBranch}`, unknown>>;
+    const r =
+      items.length === 1
+        ? await this.db.query<Row>(
+            // One transaction: a primary-key lookup, prepared once per connection.
+            `WITH u AS (UPDATE protomesh_tx_global t SET ${set} FROM (SELECT $2::bigint AS now) v
+                        WHERE t.gid = $1 AND t.status = 'prepared' AND t.mode = ANY($3::text[]) RETURNING ${GLOBAL_COLUMNS_OF_T}, t.branch_count)
+             SELECT u.*, ${branchColumns} FROM u LEFT JOIN protomesh_tx_branch b ON b.gid = u.gid ORDER BY b.seq`,
+            [items[0]!.gid, items[0]!.now, [...items[0]!.modes]],
+          )
+        : await this.db.query<Row>(
+            `WITH u AS (UPDATE protomesh_tx_global t SET ${set}
+                        FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(gid, now, modes)
+                        WHERE t.gid = v.gid AND t.status = 'prepared' AND t.mode = ANY(string_to_array(v.modes, ','))
+                        RETURNING ${GLOBAL_COLUMNS_OF_T}, t.branch_count)
+             SELECT u.*, ${branchColumns} FROM u LEFT JOIN protomesh_tx_branch b ON b.gid = u.gid ORDER BY u.gid, b.seq`,
+            [items.map((x) => x.gid), items.map((x) => x.now), items.map((x) => x.modes.join(","))],
+            PLANNED_PER_RUN,
+          );
     const byGid = new Map<string, SubmittedRow>();
     for (const row of r.rows) {
       let g = byGid.get(row.gid);
