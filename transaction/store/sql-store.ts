@@ -13,9 +13,10 @@ const GLOBAL_COLUMNS = "gid, mode, status, settings, query_target, traceparent, 
 const GLOBAL_COLUMNS_OF_T = GLOBAL_COLUMNS.split(", ").map((c) => `t.${c}`).join(", ");
 
 /**
- * For the statements over several transactions (`unnest` of parameter arrays) and the list
- * filters: planned on every run, from the tables as they are. Kept prepared, Postgres would
- * reuse a plan made while the tables were small (a hash join over a full scan) as they grow.
+ * For the statements over several transactions (`unnest` of parameter arrays), the poll for due
+ * transactions and the query API's reads: planned on every run, from the tables as they are.
+ * Kept prepared, Postgres would reuse a plan made while the tables were small (a hash join over
+ * a full scan) as they grow.
  */
 const PLANNED_PER_RUN = { prepared: false } as const;
 
@@ -175,6 +176,7 @@ class SqlStore implements TxStore {
     const r = await this.db.query<{ gid: string; branch_id: string; op: string; at: string | number; code: number; error: string }>(
       `SELECT gid, branch_id, op, at, code, error FROM protomesh_tx_attempt WHERE gid = $1 ORDER BY id DESC LIMIT $2`,
       [gid, limit],
+      PLANNED_PER_RUN,
     );
     return r.rows.reverse().map((a) => ({ gid: a.gid, branchId: a.branch_id, op: a.op as AttemptRow["op"], at: Number(a.at), code: a.code, error: a.error }));
   }
@@ -189,6 +191,7 @@ class SqlStore implements TxStore {
     const r = await this.db.query<{ gid: string; next_at: string | number }>(
       `SELECT gid, next_at FROM protomesh_tx_global WHERE status IN ('prepared', 'submitted', 'aborting') AND next_at <= $1 ORDER BY next_at LIMIT $2`,
       [now, limit],
+      PLANNED_PER_RUN,
     );
     return r.rows.map((x) => ({ gid: x.gid, nextAt: Number(x.next_at) }));
   }
