@@ -107,7 +107,9 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
           if (cur.status === "submitted" || cur.status === "succeed") return { gid, status: cur.status };
           throw new RpcError(Status.ABORTED, `transaction ${gid} cannot be submitted: it is ${cur.status}${cur.lastError ? ` (${cur.lastError})` : ""}`);
         }
-        return driveNow({ ...g, owner: co.id, rounds: g.rounds + 1 }, req.wait);
+        // The first round gets the branches the commit read, when it could read them all.
+        const { branches, ...row } = g;
+        return driveNow({ ...row, owner: co.id, rounds: g.rounds + 1 }, req.wait, branches);
       }
       const gid = checkGid(req.gid);
       const mode = checkMode(req.mode, ["saga", "notify"]);

@@ -15,9 +15,17 @@ export interface SqlResult<R> {
   readonly rowCount: number;
 }
 
+/**
+ * How a statement runs. `prepared: false`: plan it afresh on every run instead of keeping it
+ * prepared by name (for statements whose best plan depends on how many rows they touch).
+ */
+export interface QueryOptions {
+  readonly prepared?: boolean;
+}
+
 /** Runs statements; inside `transaction`, all on one connection. */
 export interface SqlQueryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<SqlResult<R>>;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<SqlResult<R>>;
 }
 
 /** A Postgres database the store can use. */
@@ -37,8 +45,9 @@ export const PGLITE_RANGE = "~0.3.16";
 export function pgClient(pool: Pool, ownPool = false): SqlClient {
   return {
     kind: "postgres",
-    async query<R>(sql: string, params?: readonly unknown[]) {
-      const r = await pool.query(sql, params as unknown[]);
+    async query<R>(sql: string, params?: readonly unknown[], options?: QueryOptions) {
+      const name = params && params.length > 0 && options?.prepared !== false ? statementName(sql) : undefined;
+      const r = await (name === undefined ? pool.query(sql, params as unknown[]) : pool.query({ name, text: sql, values: params as unknown[] }));
       return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
     },
     async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
@@ -65,6 +74,25 @@ export function pgClient(pool: Pool, ownPool = false): SqlClient {
       if (ownPool) await pool.end();
     },
   };
+}
+
+/** Most distinct statement texts prepared by name; texts beyond them run unnamed. */
+const MAX_NAMED = 128;
+/** Statement text → name, for the whole process: one text has one name on every connection. */
+const statementNames = new Map<string, string>();
+
+/**
+ * The name a statement with parameters is prepared under, so that each connection parses and
+ * plans it once and afterwards only binds and executes it (planning the store's multi-row
+ * statements cost Postgres several times their execution). Postgres keeps such a statement's
+ * plan while the tables grow, so only statements whose plan is a primary-key lookup whatever
+ * the tables hold should be prepared; the others pass `prepared: false`. The store builds a
+ * bounded set of texts (one per shape: number of branches); past `MAX_NAMED` a text runs unnamed.
+ */
+function statementName(sql: string): string | undefined {
+  let name = statementNames.get(sql);
+  if (name === undefined && statementNames.size < MAX_NAMED) statementNames.set(sql, (name = `protomesh_tx_${statementNames.size + 1}`));
+  return name;
 }
 
 function pgQueryable(conn: PoolClient): SqlQueryable {

@@ -68,6 +68,16 @@ export interface BranchRow {
   seq: number;
 }
 
+/**
+ * A transaction as `submitPrepared` left it. `branches` are its branches as the committing
+ * statement read them, present only when that read saw every branch the transaction counts
+ * (a registration that committed while the statement waited for the row is not in its
+ * snapshot: then they are left out, and the caller reads them afresh).
+ */
+export interface SubmittedRow extends GlobalRow {
+  branches?: BranchRow[];
+}
+
 export interface AttemptRow {
   gid: string;
   branchId: string;
@@ -154,9 +164,10 @@ export interface TxStore {
   /**
    * Commits a prepared transaction: `prepared` → `submitted`, held for this instance for the
    * first round's lease (`leaseMs(settings, 1)`). Returns the row, or undefined when it was
-   * not prepared (or not of one of `modes`).
+   * not prepared (or not of one of `modes`); with its branches when the same statement could
+   * read all of them (see `SubmittedRow`).
    */
-  submitPrepared(gid: string, modes: readonly TxMode[], now: number): Promise<GlobalRow | undefined>;
+  submitPrepared(gid: string, modes: readonly TxMode[], now: number): Promise<SubmittedRow | undefined>;
   /** Records when the transaction may next be driven and why it waits (and `calls`, as in `setStatus`). */
   reschedule(gid: string, nextAt: number, lastError: string, now: number, calls?: readonly SucceededCall[]): Promise<void>;
   /** Records one call's outcome on the branch (and in the attempts log when `log`). */
