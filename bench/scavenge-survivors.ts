@@ -6,7 +6,7 @@
  * alive past its call by something else: the bytes per call and the allocation stacks (three
  * frames) they come from.
  *
- *   node bin/run.js bench/scavenge-survivors.ts [raw|protomesh] [--calls 20000] [--top 18] [--cut bind,listeners,wipe] [--gc --runs 3]
+ *   node bin/run.js bench/scavenge-survivors.ts [raw|protomesh] [--calls 20000] [--top 18] [--cut bind,listeners,wipe] [--gc --runs 3 --v8-flags="…"]
  *
  * `--cut` switches on measurement devices (not fixes) that sever the retainer paths found on Node 24
  * (docs/benchmarks.md, "Why finished calls outlive scavenges"): `bind` replaces
@@ -16,7 +16,8 @@
  * properties (the stream itself stays alive through WritableState's old-generation `onwrite`
  * closure; these cut what hangs off it). `--gc` leaves the profiler off and reports instead, per
  * run (the client in a child process with `--trace-gc-nvp`), CPU µs per call, scavenges,
- * mark-compacts and the median bytes surviving a scavenge, then the medians of the runs.
+ * mark-compacts and the median bytes surviving a scavenge, then the medians of the runs;
+ * `--v8-flags` are given to that client process (for example `--no-maglev`).
  */
 import { AsyncResource } from "node:async_hooks";
 import { fork } from "node:child_process";
@@ -117,6 +118,7 @@ async function main(args: string[]): Promise<void> {
       cut: { type: "string", default: "" },
       gc: { type: "boolean", default: false },
       runs: { type: "string", default: "3" },
+      "v8-flags": { type: "string", default: "" },
     },
   });
   const kind = positionals[0] ?? "raw";
@@ -125,7 +127,7 @@ async function main(args: string[]): Promise<void> {
   const top = Number(values.top);
   if (!(calls > 0) || !(top > 0)) throw new Error("--calls and --top need positive numbers");
   const cuts = parseCuts(values.cut);
-  if (values.gc) return gcRuns(kind, calls, Number(values.runs), cuts);
+  if (values.gc) return gcRuns(kind, calls, Number(values.runs), cuts, values["v8-flags"].split(" ").filter(Boolean));
   installCuts(cuts);
   const server = fork(path.join(__dirname, "..", "bin", "run.js"), [__filename, "serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   try {
@@ -179,7 +181,7 @@ interface GcRun {
 }
 
 /** `--gc`: the client in a child process with `--trace-gc-nvp`, against a fresh server, `runs` times. */
-async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[]): Promise<void> {
+async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[], v8Flags: string[]): Promise<void> {
   if (!(runs > 0)) throw new Error("--runs needs a positive number");
   const entry = path.join(__dirname, "..", "bin", "run.js");
   const results: GcRun[] = [];
@@ -191,7 +193,7 @@ async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[]): P
         server.once("exit", (code) => reject(new Error(`echo server exited (${code})`)));
       });
       const client = fork(entry, [__filename, "drive", kind, String(port), String(calls), cuts.join(",")], {
-        execArgv: ["--trace-gc-nvp"],
+        execArgv: [...v8Flags, "--trace-gc-nvp"],
         stdio: ["ignore", "pipe", "inherit", "ipc"],
       });
       let log = "";
@@ -212,7 +214,7 @@ async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[]): P
   }
   const m = (f: (x: GcRun) => number) => median(results.map(f));
   console.log(
-    `${kind} client${cuts.length ? ` (cut: ${cuts.join(", ")})` : ""}, ${calls} calls at c=1, median of ${runs} runs (Node ${process.version}): ` +
+    `${kind} client${cuts.length ? ` (cut: ${cuts.join(", ")})` : ""}${v8Flags.length ? ` with ${v8Flags.join(" ")}` : ""}, ${calls} calls at c=1, median of ${runs} runs (Node ${process.version}): ` +
       `${(m((x) => x.cpuMicros) / calls).toFixed(1)} µs CPU per call, ${m((x) => x.scavenges)} scavenges, ${m((x) => x.markCompacts)} mark-compacts, ` +
       `${Math.round(m((x) => x.survived) / 1024).toLocaleString("en")} KB survived per scavenge`,
   );
