@@ -6,7 +6,7 @@
  * alive past its call by something else: the bytes per call and the allocation stacks (three
  * frames) they come from.
  *
- *   node bin/run.js bench/scavenge-survivors.ts [raw|protomesh] [--calls 20000] [--top 18] [--cut bind,listeners,wipe] [--gc --runs 3 --v8-flags="…"]
+ *   node bin/run.js bench/scavenge-survivors.ts [raw|protomesh] [--calls 20000] [--top 18] [--balancer p2c] [--cut bind,listeners,wipe] [--gc --runs 3 --v8-flags="…"]
  *
  * `--cut` switches on measurement devices (not fixes) that sever the retainer paths found on Node 24
  * (docs/benchmarks.md, "Why finished calls outlive scavenges"): `bind` replaces
@@ -17,15 +17,18 @@
  * closure; these cut what hangs off it). `--gc` leaves the profiler off and reports instead, per
  * run (the client in a child process with `--trace-gc-nvp`), CPU µs per call, scavenges,
  * mark-compacts and the median bytes surviving a scavenge, then the medians of the runs;
- * `--v8-flags` are given to that client process (for example `--no-maglev`).
+ * `--v8-flags` are given to that client process (for example `--no-maglev`). `--balancer` sets the
+ * protomesh client's balancer (`p2c`, `least_request`, `round_robin`, `pick_first`).
  */
 import { AsyncResource } from "node:async_hooks";
 import { fork } from "node:child_process";
 import * as inspector from "node:inspector";
 import * as path from "node:path";
+import * as v8 from "node:v8";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { createClient } from "protomesh";
+import type { BalancerOption } from "../runtime/balancing/service-config";
 import { GreeterClient } from "../gen/examples/greeter/v1/greeter";
 import { GreeterDefinition } from "../gen/examples/greeter/v1/greeter_protomesh";
 import { payload, rawEchoHandlers } from "./echo-services";
@@ -119,6 +122,7 @@ async function main(args: string[]): Promise<void> {
       gc: { type: "boolean", default: false },
       runs: { type: "string", default: "3" },
       "v8-flags": { type: "string", default: "" },
+      balancer: { type: "string" },
     },
   });
   const kind = positionals[0] ?? "raw";
@@ -127,7 +131,9 @@ async function main(args: string[]): Promise<void> {
   const top = Number(values.top);
   if (!(calls > 0) || !(top > 0)) throw new Error("--calls and --top need positive numbers");
   const cuts = parseCuts(values.cut);
-  if (values.gc) return gcRuns(kind, calls, Number(values.runs), cuts, values["v8-flags"].split(" ").filter(Boolean));
+  const balancer = values.balancer as (BalancerOption & string) | undefined;
+  if (balancer !== undefined && (kind !== "protomesh" || !["p2c", "least_request", "round_robin", "pick_first"].includes(balancer))) throw new Error("--balancer takes p2c, least_request, round_robin or pick_first, with the protomesh client");
+  if (values.gc) return gcRuns(kind, calls, Number(values.runs), cuts, values["v8-flags"].split(" ").filter(Boolean), balancer);
   installCuts(cuts);
   const server = fork(path.join(__dirname, "..", "bin", "run.js"), [__filename, "serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   try {
@@ -141,7 +147,7 @@ async function main(args: string[]): Promise<void> {
       const client = new GreeterClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
       one = () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
     } else {
-      const client = createClient(GreeterDefinition, `127.0.0.1:${port}`);
+      const client = createClient(GreeterDefinition, `127.0.0.1:${port}`, balancer ? { balancer } : {});
       one = () => client.sayHello({ name });
     }
     for (let i = 0; i < 5_000; i++) await one(); // warm-up
@@ -178,10 +184,12 @@ interface GcRun {
   scavenges: number;
   markCompacts: number;
   survived: number;
+  /** Growth of the old generation over the measured calls (meaningful only without mark-compacts). */
+  oldGrowth: number;
 }
 
 /** `--gc`: the client in a child process with `--trace-gc-nvp`, against a fresh server, `runs` times. */
-async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[], v8Flags: string[]): Promise<void> {
+async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[], v8Flags: string[], balancer: (BalancerOption & string) | undefined): Promise<void> {
   if (!(runs > 0)) throw new Error("--runs needs a positive number");
   const entry = path.join(__dirname, "..", "bin", "run.js");
   const results: GcRun[] = [];
@@ -192,7 +200,7 @@ async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[], v8
         server.once("message", (m) => resolve(Number(m)));
         server.once("exit", (code) => reject(new Error(`echo server exited (${code})`)));
       });
-      const client = fork(entry, [__filename, "drive", kind, String(port), String(calls), cuts.join(",")], {
+      const client = fork(entry, [__filename, "drive", kind, String(port), String(calls), cuts.join(","), balancer ?? ""], {
         execArgv: [...v8Flags, "--trace-gc-nvp"],
         stdio: ["ignore", "pipe", "inherit", "ipc"],
       });
@@ -206,7 +214,8 @@ async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[], v8
       const survived = [...measured.matchAll(/ gc=s .*?new_space_survived=(\d+)/g)].map((m) => Number(m[1]));
       run.survived = survived.length ? median(survived) : 0;
       results.push(run);
-      console.error(`run ${r}/${runs}: ${(run.cpuMicros / calls).toFixed(1)} µs/call, ${run.scavenges} scavenges, ${run.markCompacts} mark-compacts, ${Math.round(run.survived / 1024)} KB survived per scavenge (median)`);
+      const growth = run.markCompacts === 0 ? `, old generation +${Math.round(run.oldGrowth / calls)} B/call` : "";
+      console.error(`run ${r}/${runs}: ${(run.cpuMicros / calls).toFixed(1)} µs/call, ${run.scavenges} scavenges, ${run.markCompacts} mark-compacts, ${Math.round(run.survived / 1024)} KB survived per scavenge (median)${growth}`);
       client.kill();
     } finally {
       server.kill();
@@ -214,14 +223,14 @@ async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[], v8
   }
   const m = (f: (x: GcRun) => number) => median(results.map(f));
   console.log(
-    `${kind} client${cuts.length ? ` (cut: ${cuts.join(", ")})` : ""}${v8Flags.length ? ` with ${v8Flags.join(" ")}` : ""}, ${calls} calls at c=1, median of ${runs} runs (Node ${process.version}): ` +
+    `${kind} client${balancer ? ` (${balancer})` : ""}${cuts.length ? ` (cut: ${cuts.join(", ")})` : ""}${v8Flags.length ? ` with ${v8Flags.join(" ")}` : ""}, ${calls} calls at c=1, median of ${runs} runs (Node ${process.version}): ` +
       `${(m((x) => x.cpuMicros) / calls).toFixed(1)} µs CPU per call, ${m((x) => x.scavenges)} scavenges, ${m((x) => x.markCompacts)} mark-compacts, ` +
       `${Math.round(m((x) => x.survived) / 1024).toLocaleString("en")} KB survived per scavenge`,
   );
 }
 
 /** The client side of `--gc`: warm-up, then `calls` calls counted. */
-async function drive(kind: string, port: number, calls: number, cuts: Cut[]): Promise<void> {
+async function drive(kind: string, port: number, calls: number, cuts: Cut[], balancer: (BalancerOption & string) | undefined): Promise<void> {
   installCuts(cuts);
   watchGc();
   const name = payload(100);
@@ -230,21 +239,24 @@ async function drive(kind: string, port: number, calls: number, cuts: Cut[]): Pr
     const client = new GreeterClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     one = () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
   } else {
-    const client = createClient(GreeterDefinition, `127.0.0.1:${port}`);
+    const client = createClient(GreeterDefinition, `127.0.0.1:${port}`, balancer ? { balancer } : {});
     one = () => client.sayHello({ name });
   }
   for (let i = 0; i < 5_000; i++) await one();
   console.log("scavenge-survivors: measuring");
+  const old = () => v8.getHeapSpaceStatistics().find((x) => x.space_name === "old_space")!.space_used_size;
   takeGcStats();
+  const old0 = old();
   const u0 = process.cpuUsage();
   for (let i = 0; i < calls; i++) await one();
   const u = process.cpuUsage(u0);
+  const oldGrowth = old() - old0;
   const gc = takeGcStats();
-  process.send!({ cpuMicros: u.user + u.system, scavenges: gc.scavenges, markCompacts: gc.markCompacts, survived: 0 } satisfies GcRun);
+  process.send!({ cpuMicros: u.user + u.system, scavenges: gc.scavenges, markCompacts: gc.markCompacts, survived: 0, oldGrowth } satisfies GcRun);
 }
 
 if (process.argv[2] === "serve") serve();
-else if (process.argv[2] === "drive") void drive(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), parseCuts(process.argv[6] ?? ""));
+else if (process.argv[2] === "drive") void drive(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), parseCuts(process.argv[6] ?? ""), (process.argv[7] || undefined) as (BalancerOption & string) | undefined);
 else
   main(process.argv.slice(2)).then(
     () => process.exit(0),
