@@ -6,17 +6,90 @@
  * alive past its call by something else: the bytes per call and the allocation stacks (three
  * frames) they come from.
  *
- *   node bin/run.js bench/scavenge-survivors.ts [raw|protomesh] [--calls 20000] [--top 18]
+ *   node bin/run.js bench/scavenge-survivors.ts [raw|protomesh] [--calls 20000] [--top 18] [--balancer p2c] [--cut bind,listeners,wipe] [--gc --runs 3 --v8-flags="…"]
+ *
+ * `--cut` switches on measurement devices (not fixes) that sever the retainer paths found on Node 24
+ * (docs/benchmarks.md, "Why finished calls outlive scavenges"): `bind` replaces
+ * `AsyncResource.prototype.bind` with one that defines no `asyncResource` accessor (whose
+ * old-generation AccessorPair keeps the bound `requestOnConnect` and so the stream alive);
+ * `listeners` removes a closed HTTP/2 client stream's listeners, `wipe` clears all its own
+ * properties (the stream itself stays alive through WritableState's old-generation `onwrite`
+ * closure; these cut what hangs off it). `--gc` leaves the profiler off and reports instead, per
+ * run (the client in a child process with `--trace-gc-nvp`), CPU µs per call, scavenges,
+ * mark-compacts and the median bytes surviving a scavenge, then the medians of the runs;
+ * `--v8-flags` are given to that client process (for example `--no-maglev`). `--balancer` sets the
+ * protomesh client's balancer (`p2c`, `least_request`, `round_robin`, `pick_first`).
  */
+import { AsyncResource } from "node:async_hooks";
 import { fork } from "node:child_process";
 import * as inspector from "node:inspector";
 import * as path from "node:path";
+import * as v8 from "node:v8";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { createClient } from "protomesh";
+import type { BalancerOption } from "../runtime/balancing/service-config";
 import { GreeterClient } from "../gen/examples/greeter/v1/greeter";
 import { GreeterDefinition } from "../gen/examples/greeter/v1/greeter_protomesh";
 import { payload, rawEchoHandlers } from "./echo-services";
+import { takeGcStats, watchGc } from "./gc-watch";
+import { median } from "./stats";
+// The module object itself (an `import * as` namespace is read-only), so `--cut` can wrap `connect`.
+import http2 = require("node:http2");
+
+const CUTS = ["bind", "listeners", "wipe"] as const;
+type Cut = (typeof CUTS)[number];
+
+function parseCuts(list: string): Cut[] {
+  const cuts = list.split(",").filter(Boolean);
+  for (const c of cuts) if (!(CUTS as readonly string[]).includes(c)) throw new Error(`unknown --cut ${JSON.stringify(c)}: ${CUTS.join(", ")}`);
+  return cuts as Cut[];
+}
+
+/** Installs the measurement devices of `--cut` in this process (before any client exists). */
+function installCuts(cuts: Cut[]): void {
+  if (cuts.includes("bind")) {
+    AsyncResource.prototype.bind = function bind<Func extends (...args: any[]) => any>(this: AsyncResource, fn: Func, thisArg?: unknown): Func {
+      if (thisArg !== undefined) return Function.prototype.bind.call(this.runInAsyncScope, this, fn, thisArg) as Func;
+      const resource = this;
+      return function (this: unknown, ...args: unknown[]) {
+        return Reflect.apply(resource.runInAsyncScope, resource, [fn, this, ...args]);
+      } as Func;
+    } as typeof AsyncResource.prototype.bind;
+  }
+  const cutStream = cuts.includes("wipe") ? "wipe" : cuts.includes("listeners") ? "listeners" : undefined;
+  if (!cutStream) return;
+  const wipe = (o: object | undefined): void => {
+    if (!o) return;
+    for (const k of Reflect.ownKeys(o)) {
+      try {
+        (o as Record<PropertyKey, unknown>)[k] = undefined;
+      } catch {
+        // read-only: leave it
+      }
+    }
+  };
+  const connect = http2.connect;
+  http2.connect = function (this: unknown, ...args: Parameters<typeof http2.connect>) {
+    const session = Reflect.apply(connect, this, args) as http2.ClientHttp2Session;
+    const request = session.request;
+    session.request = function (this: http2.ClientHttp2Session, ...a: Parameters<typeof request>) {
+      const stream = Reflect.apply(request, this, a) as http2.ClientHttp2Stream;
+      stream.once("close", () =>
+        setImmediate(() => {
+          if (cutStream === "wipe") {
+            const s = stream as unknown as { _readableState?: object; _writableState?: object };
+            wipe(s._readableState);
+            wipe(s._writableState);
+            wipe(stream);
+          } else stream.removeAllListeners();
+        }),
+      );
+      return stream;
+    } as typeof request;
+    return session;
+  } as typeof http2.connect;
+}
 
 interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -39,12 +112,29 @@ function serve(): void {
 }
 
 async function main(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { calls: { type: "string", default: "20000" }, top: { type: "string", default: "18" } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      calls: { type: "string", default: "20000" },
+      top: { type: "string", default: "18" },
+      cut: { type: "string", default: "" },
+      gc: { type: "boolean", default: false },
+      runs: { type: "string", default: "3" },
+      "v8-flags": { type: "string", default: "" },
+      balancer: { type: "string" },
+    },
+  });
   const kind = positionals[0] ?? "raw";
   if (kind !== "raw" && kind !== "protomesh") throw new Error(`unknown client ${JSON.stringify(kind)}: raw or protomesh`);
   const calls = Number(values.calls);
   const top = Number(values.top);
   if (!(calls > 0) || !(top > 0)) throw new Error("--calls and --top need positive numbers");
+  const cuts = parseCuts(values.cut);
+  const balancer = values.balancer as (BalancerOption & string) | undefined;
+  if (balancer !== undefined && (kind !== "protomesh" || !["p2c", "least_request", "round_robin", "pick_first"].includes(balancer))) throw new Error("--balancer takes p2c, least_request, round_robin or pick_first, with the protomesh client");
+  if (values.gc) return gcRuns(kind, calls, Number(values.runs), cuts, values["v8-flags"].split(" ").filter(Boolean), balancer);
+  installCuts(cuts);
   const server = fork(path.join(__dirname, "..", "bin", "run.js"), [__filename, "serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
@@ -57,7 +147,7 @@ async function main(args: string[]): Promise<void> {
       const client = new GreeterClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
       one = () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
     } else {
-      const client = createClient(GreeterDefinition, `127.0.0.1:${port}`);
+      const client = createClient(GreeterDefinition, `127.0.0.1:${port}`, balancer ? { balancer } : {});
       one = () => client.sayHello({ name });
     }
     for (let i = 0; i < 5_000; i++) await one(); // warm-up
@@ -80,7 +170,7 @@ async function main(args: string[]): Promise<void> {
     walk(profile.head, []);
     let total = 0;
     for (const bytes of bySite.values()) total += bytes;
-    console.log(`${kind} client, ${calls} calls at c=1 (Node ${process.version}): ${Math.round(total / calls).toLocaleString("en")} bytes per call outlived a scavenge`);
+    console.log(`${kind} client${cuts.length ? ` (cut: ${cuts.join(", ")})` : ""}, ${calls} calls at c=1 (Node ${process.version}): ${Math.round(total / calls).toLocaleString("en")} bytes per call outlived a scavenge`);
     for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top)) {
       console.log(`${String(Math.round(bytes / calls)).padStart(7)} B  ${site}`);
     }
@@ -89,7 +179,84 @@ async function main(args: string[]): Promise<void> {
   }
 }
 
+interface GcRun {
+  cpuMicros: number;
+  scavenges: number;
+  markCompacts: number;
+  survived: number;
+  /** Growth of the old generation over the measured calls (meaningful only without mark-compacts). */
+  oldGrowth: number;
+}
+
+/** `--gc`: the client in a child process with `--trace-gc-nvp`, against a fresh server, `runs` times. */
+async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[], v8Flags: string[], balancer: (BalancerOption & string) | undefined): Promise<void> {
+  if (!(runs > 0)) throw new Error("--runs needs a positive number");
+  const entry = path.join(__dirname, "..", "bin", "run.js");
+  const results: GcRun[] = [];
+  for (let r = 1; r <= runs; r++) {
+    const server = fork(entry, [__filename, "serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        server.once("message", (m) => resolve(Number(m)));
+        server.once("exit", (code) => reject(new Error(`echo server exited (${code})`)));
+      });
+      const client = fork(entry, [__filename, "drive", kind, String(port), String(calls), cuts.join(","), balancer ?? ""], {
+        execArgv: [...v8Flags, "--trace-gc-nvp"],
+        stdio: ["ignore", "pipe", "inherit", "ipc"],
+      });
+      let log = "";
+      client.stdout!.setEncoding("utf8").on("data", (d: string) => (log += d));
+      const run = await new Promise<GcRun>((resolve, reject) => {
+        client.once("message", (m) => resolve(m as GcRun));
+        client.once("exit", (code) => reject(new Error(`client exited (${code})`)));
+      });
+      const measured = log.slice(log.indexOf("scavenge-survivors: measuring"));
+      const survived = [...measured.matchAll(/ gc=s .*?new_space_survived=(\d+)/g)].map((m) => Number(m[1]));
+      run.survived = survived.length ? median(survived) : 0;
+      results.push(run);
+      const growth = run.markCompacts === 0 ? `, old generation +${Math.round(run.oldGrowth / calls)} B/call` : "";
+      console.error(`run ${r}/${runs}: ${(run.cpuMicros / calls).toFixed(1)} µs/call, ${run.scavenges} scavenges, ${run.markCompacts} mark-compacts, ${Math.round(run.survived / 1024)} KB survived per scavenge (median)${growth}`);
+      client.kill();
+    } finally {
+      server.kill();
+    }
+  }
+  const m = (f: (x: GcRun) => number) => median(results.map(f));
+  console.log(
+    `${kind} client${balancer ? ` (${balancer})` : ""}${cuts.length ? ` (cut: ${cuts.join(", ")})` : ""}${v8Flags.length ? ` with ${v8Flags.join(" ")}` : ""}, ${calls} calls at c=1, median of ${runs} runs (Node ${process.version}): ` +
+      `${(m((x) => x.cpuMicros) / calls).toFixed(1)} µs CPU per call, ${m((x) => x.scavenges)} scavenges, ${m((x) => x.markCompacts)} mark-compacts, ` +
+      `${Math.round(m((x) => x.survived) / 1024).toLocaleString("en")} KB survived per scavenge`,
+  );
+}
+
+/** The client side of `--gc`: warm-up, then `calls` calls counted. */
+async function drive(kind: string, port: number, calls: number, cuts: Cut[], balancer: (BalancerOption & string) | undefined): Promise<void> {
+  installCuts(cuts);
+  watchGc();
+  const name = payload(100);
+  let one: () => Promise<unknown>;
+  if (kind === "raw") {
+    const client = new GreeterClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    one = () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
+  } else {
+    const client = createClient(GreeterDefinition, `127.0.0.1:${port}`, balancer ? { balancer } : {});
+    one = () => client.sayHello({ name });
+  }
+  for (let i = 0; i < 5_000; i++) await one();
+  console.log("scavenge-survivors: measuring");
+  const old = () => v8.getHeapSpaceStatistics().find((x) => x.space_name === "old_space")!.space_used_size;
+  takeGcStats();
+  const old0 = old();
+  const u0 = process.cpuUsage();
+  for (let i = 0; i < calls; i++) await one();
+  const u = process.cpuUsage(u0);
+  const oldGrowth = old() - old0;
+  const gc = takeGcStats();
+  process.send!({ cpuMicros: u.user + u.system, scavenges: gc.scavenges, markCompacts: gc.markCompacts, survived: 0, oldGrowth } satisfies GcRun);
+}
+
 if (process.argv[2] === "serve") serve();
+else if (process.argv[2] === "drive") void drive(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), parseCuts(process.argv[6] ?? ""), (process.argv[7] || undefined) as (BalancerOption & string) | undefined);
 else
   main(process.argv.slice(2)).then(
     () => process.exit(0),

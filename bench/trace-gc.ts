@@ -13,6 +13,9 @@
  * mark-compacts during the measured calls, and the bytes that survived the last scavenge (V8's
  * `new_space_survived`, read from `--trace-gc-nvp`): the figure that shows objects kept alive past
  * a call. `--raw-client` adds a row with a raw grpc-js client (untraced) against the same server.
+ * `--wipe-server-streams` is a measurement device, not a fix: the server clears every own property
+ * of an HTTP/2 stream once it has closed, which severs what the stream's old-generation `onwrite`
+ * closure keeps alive (docs/benchmarks.md, "Why finished calls outlive scavenges").
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -26,6 +29,8 @@ import { payload, protomeshEchoHandlers } from "./echo-services";
 import { takeGcStats, watchGc } from "./gc-watch";
 import { median } from "./stats";
 import { traceIntoTheVoid } from "./trace-sink";
+// The module object itself (an `import * as` namespace is read-only), so `--wipe-server-streams` can wrap `createServer`.
+import http2 = require("node:http2");
 
 interface Side {
   cpuMicros: number;
@@ -47,8 +52,38 @@ function countSince(cpuAtStart: number): Side {
   return { cpuMicros: u.user + u.system - cpuAtStart, scavenges: gc.scavenges, markCompacts: gc.markCompacts };
 }
 
+/** `--wipe-server-streams`: wraps `http2.createServer` before grpc-js calls it. */
+function wipeServerStreams(): void {
+  const wipe = (o: object | undefined): void => {
+    if (!o) return;
+    for (const k of Reflect.ownKeys(o)) {
+      try {
+        (o as Record<PropertyKey, unknown>)[k] = undefined;
+      } catch {
+        // read-only: leave it
+      }
+    }
+  };
+  const createServer = http2.createServer;
+  http2.createServer = function (this: unknown, ...args: unknown[]) {
+    const server = Reflect.apply(createServer, this, args) as http2.Http2Server;
+    server.on("stream", (stream: http2.ServerHttp2Stream) => {
+      stream.once("close", () =>
+        setImmediate(() => {
+          const s = stream as unknown as { _readableState?: object; _writableState?: object };
+          wipe(s._readableState);
+          wipe(s._writableState);
+          wipe(stream);
+        }),
+      );
+    });
+    return server;
+  } as typeof http2.createServer;
+}
+
 async function serve(): Promise<void> {
   watchGc();
+  if (process.env.WIPE_SERVER_STREAMS === "1") wipeServerStreams();
   if (process.env.TRACE_RATIO) traceIntoTheVoid("trace-gc-server", Number(process.env.TRACE_RATIO));
   const server = createServer({});
   server.add(GreeterDefinition, protomeshEchoHandlers() as GreeterHandlers);
@@ -100,13 +135,13 @@ function lastSurvived(log: string): number | undefined {
   return all.length ? Number(all[all.length - 1]![1]) : undefined;
 }
 
-async function pair(calls: number, clientRatio: string | undefined, serverRatio: string | undefined, v8Flags: string[], rawClient = false): Promise<{ client: Side; server: Side; survived: [number | undefined, number | undefined] }> {
+async function pair(calls: number, clientRatio: string | undefined, serverRatio: string | undefined, v8Flags: string[], rawClient = false, wipeStreams = false): Promise<{ client: Side; server: Side; survived: [number | undefined, number | undefined] }> {
   const entry = path.join(__dirname, "..", "bin", "run.js");
   const logs = ["", ""];
   const start = (role: string, ratio: string | undefined, args: string[], i: number): ChildProcess => {
     const child = fork(entry, [__filename, role, ...args], {
       execArgv: [...v8Flags, "--trace-gc-nvp"],
-      env: { ...process.env, TRACE_RATIO: ratio ?? "", RAW_CLIENT: rawClient ? "1" : "" },
+      env: { ...process.env, TRACE_RATIO: ratio ?? "", RAW_CLIENT: rawClient ? "1" : "", WIPE_SERVER_STREAMS: wipeStreams ? "1" : "" },
       stdio: ["ignore", "pipe", "inherit", "ipc"],
     });
     child.stdout!.setEncoding("utf8").on("data", (d: string) => (logs[i] += d));
@@ -136,7 +171,7 @@ async function pair(calls: number, clientRatio: string | undefined, serverRatio:
   }
 }
 
-const USAGE = 'usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client]';
+const USAGE = 'usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client] [--wipe-server-streams]';
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -148,6 +183,7 @@ async function main(args: string[]): Promise<void> {
       "server-ratio": { type: "string" },
       "v8-flags": { type: "string", default: "" },
       "raw-client": { type: "boolean", default: false },
+      "wipe-server-streams": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -173,14 +209,15 @@ async function main(args: string[]): Promise<void> {
     ...(withRaw ? [{ label: "untraced, raw grpc-js client", results: [] }] : []),
   ];
   for (let r = 1; r <= runs; r++) {
-    rows[0]!.results.push(await pair(calls, undefined, undefined, v8Flags));
-    rows[1]!.results.push(await pair(calls, clientRatio, serverRatio, v8Flags));
-    if (withRaw) rows[2]!.results.push(await pair(calls, undefined, undefined, v8Flags, true));
+    const wipe = values["wipe-server-streams"];
+    rows[0]!.results.push(await pair(calls, undefined, undefined, v8Flags, false, wipe));
+    rows[1]!.results.push(await pair(calls, clientRatio, serverRatio, v8Flags, false, wipe));
+    if (withRaw) rows[2]!.results.push(await pair(calls, undefined, undefined, v8Flags, true, wipe));
     const kb = (v: number | undefined) => (v === undefined ? "?" : `${Math.round(v / 1024)} KB`);
     console.error(`run ${r}/${runs}: ${rows.map(({ label, results }) => { const x = results[results.length - 1]!; return `${label}: ${(x.client.cpuMicros / calls).toFixed(0)}/${(x.server.cpuMicros / calls).toFixed(0)} µs, survived ${kb(x.survived[0])}/${kb(x.survived[1])}`; }).join("; ")}`);
   }
   const per = (xs: number[]) => median(xs);
-  console.log(`${calls} calls per run at c=1, ${runs} runs, medians (Node ${process.version}${v8Flags.length ? `, every process with ${v8Flags.join(" ")}` : ""}):\n`);
+  console.log(`${calls} calls per run at c=1, ${runs} runs, medians (Node ${process.version}${v8Flags.length ? `, every process with ${v8Flags.join(" ")}` : ""}${values["wipe-server-streams"] ? ", server streams wiped once closed" : ""}):\n`);
   console.log("| pair | client µs/call | server µs/call | client scavenges / mark-compacts | server scavenges / mark-compacts | survived last scavenge, client / server |");
   console.log("|---|---:|---:|---:|---:|---:|");
   for (const { label, results } of rows) {
