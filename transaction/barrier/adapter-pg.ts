@@ -13,6 +13,9 @@ import { postgresBarrierSchema } from "./schema";
  */
 export function pgBarrier(pool: Pool, options: { table?: string } = {}): Barrier<PoolClient> {
   const table = checkTableName(options.table ?? BARRIER_TABLE);
+  // Every connection the pool opens from now on hears its own errors from the start, whoever
+  // checks it out (see hearErrors); the pool's own "error" event is unchanged.
+  pool.on("connect", hearErrors);
   /** BEGIN (and the statements `first` gives, in the same message), `fn`, COMMIT; ROLLBACK when anything throws. */
   const local = async <T>(first: (conn: PoolClient) => string, fn: (conn: PoolClient, begun: unknown) => Promise<T>): Promise<T> => {
     const conn = await pool.connect();
@@ -69,7 +72,7 @@ const heard = new WeakSet<object>();
  * or after it went back to the pool; unheard, that crashes the process. The failed query
  * rejects anyway, which is what we act on, so the event itself needs only a listener.
  */
-function hearErrors(conn: { on(event: "error", fn: () => void): unknown }): void {
+function hearErrors(conn: { on(event: "error", fn: (err: Error) => void): unknown }): void {
   if (heard.has(conn)) return;
   heard.add(conn);
   conn.on("error", () => undefined);

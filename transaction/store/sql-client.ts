@@ -43,6 +43,8 @@ export const PGLITE_RANGE = "~0.3.16";
 
 /** A `pg` pool as a SqlClient; `ownPool` closes it with the client. */
 export function pgClient(pool: Pool, ownPool = false): SqlClient {
+  // Every connection the pool opens hears its own errors from the start (see hearErrors).
+  pool.on("connect", hearErrors);
   return {
     kind: "postgres",
     async query<R>(sql: string, params?: readonly unknown[], options?: QueryOptions) {
