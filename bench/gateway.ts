@@ -15,7 +15,7 @@
  * 5. Transcoding cost per payload size (JSON → proto → JSON), µs per byte.
  */
 import { execFile, spawn } from "node:child_process";
-import { promisify } from "node:util";
+import { parseArgs, promisify } from "node:util";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -32,7 +32,9 @@ import { handWrittenServer } from "./gateway-hand";
 import { runCompiled, runningCompiled } from "./workers";
 
 const args = process.argv.slice(2);
-const SECONDS = Number(args[args.indexOf("--seconds") + 1] || 8);
+const { values: flags } = parseArgs({ args, options: { seconds: { type: "string", default: "8" }, out: { type: "string" }, compiled: { type: "boolean", default: false } } });
+const SECONDS = Number(flags.seconds);
+if (!(SECONDS > 0)) throw new Error(`--seconds needs a positive number, got ${JSON.stringify(flags.seconds)}`);
 const SECRET = "bench-secret-bench-secret-bench";
 
 function log(line: string): void {
@@ -97,7 +99,7 @@ function fmt(r: WrkResult): string {
 }
 
 async function main(): Promise<void> {
-  if (args.includes("--compiled") && !runningCompiled()) {
+  if (flags.compiled && !runningCompiled()) {
     const code = await runCompiled(__filename, args);
     if (code !== 0) throw new Error(`the compiled run exited with code ${code}`);
     return;
@@ -205,8 +207,7 @@ async function main(): Promise<void> {
   hand.close();
   client.close();
   await server.shutdown();
-  const file = args[args.indexOf("--out") + 1];
-  if (args.includes("--out") && file) fs.writeFileSync(file, `${lines.join("\n")}\n`);
+  if (flags.out) fs.writeFileSync(flags.out, `${lines.join("\n")}\n`);
 }
 
 main().then(
