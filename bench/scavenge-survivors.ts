@@ -20,7 +20,6 @@
  * `--v8-flags` are given to that client process (for example `--no-maglev`). `--balancer` sets the
  * protomesh client's balancer (`p2c`, `least_request`, `round_robin`, `pick_first`).
  */
-import { AsyncResource } from "node:async_hooks";
 import { fork } from "node:child_process";
 import * as inspector from "node:inspector";
 import * as path from "node:path";
@@ -34,62 +33,7 @@ import { GreeterDefinition } from "../gen/examples/greeter/v1/greeter_protomesh"
 import { payload, rawEchoHandlers } from "./echo-services";
 import { takeGcStats, watchGc } from "./gc-watch";
 import { median } from "./stats";
-// The module object itself (an `import * as` namespace is read-only), so `--cut` can wrap `connect`.
-import http2 = require("node:http2");
-
-const CUTS = ["bind", "listeners", "wipe"] as const;
-type Cut = (typeof CUTS)[number];
-
-function parseCuts(list: string): Cut[] {
-  const cuts = list.split(",").filter(Boolean);
-  for (const c of cuts) if (!(CUTS as readonly string[]).includes(c)) throw new Error(`unknown --cut ${JSON.stringify(c)}: ${CUTS.join(", ")}`);
-  return cuts as Cut[];
-}
-
-/** Installs the measurement devices of `--cut` in this process (before any client exists). */
-function installCuts(cuts: Cut[]): void {
-  if (cuts.includes("bind")) {
-    AsyncResource.prototype.bind = function bind<Func extends (...args: any[]) => any>(this: AsyncResource, fn: Func, thisArg?: unknown): Func {
-      if (thisArg !== undefined) return Function.prototype.bind.call(this.runInAsyncScope, this, fn, thisArg) as Func;
-      const resource = this;
-      return function (this: unknown, ...args: unknown[]) {
-        return Reflect.apply(resource.runInAsyncScope, resource, [fn, this, ...args]);
-      } as Func;
-    } as typeof AsyncResource.prototype.bind;
-  }
-  const cutStream = cuts.includes("wipe") ? "wipe" : cuts.includes("listeners") ? "listeners" : undefined;
-  if (!cutStream) return;
-  const wipe = (o: object | undefined): void => {
-    if (!o) return;
-    for (const k of Reflect.ownKeys(o)) {
-      try {
-        (o as Record<PropertyKey, unknown>)[k] = undefined;
-      } catch {
-        // read-only: leave it
-      }
-    }
-  };
-  const connect = http2.connect;
-  http2.connect = function (this: unknown, ...args: Parameters<typeof http2.connect>) {
-    const session = Reflect.apply(connect, this, args) as http2.ClientHttp2Session;
-    const request = session.request;
-    session.request = function (this: http2.ClientHttp2Session, ...a: Parameters<typeof request>) {
-      const stream = Reflect.apply(request, this, a) as http2.ClientHttp2Stream;
-      stream.once("close", () =>
-        setImmediate(() => {
-          if (cutStream === "wipe") {
-            const s = stream as unknown as { _readableState?: object; _writableState?: object };
-            wipe(s._readableState);
-            wipe(s._writableState);
-            wipe(stream);
-          } else stream.removeAllListeners();
-        }),
-      );
-      return stream;
-    } as typeof request;
-    return session;
-  } as typeof http2.connect;
-}
+import { installCuts, parseCuts, type Cut } from "./retainer-cuts";
 
 interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };

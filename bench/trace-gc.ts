@@ -16,6 +16,8 @@
  * `--wipe-server-streams` is a measurement device, not a fix: the server clears every own property
  * of an HTTP/2 stream once it has closed, which severs what the stream's old-generation `onwrite`
  * closure keeps alive (docs/benchmarks.md, "Why finished calls outlive scavenges").
+ * `--cut-client bind,wipe` installs the client-side devices of `bench/retainer-cuts.ts` in every
+ * client process; with both, what tracing itself costs is no longer hidden by Node's retention.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -28,6 +30,7 @@ import { GreeterDefinition, type GreeterHandlers } from "../gen/examples/greeter
 import { payload, protomeshEchoHandlers } from "./echo-services";
 import { takeGcStats, watchGc } from "./gc-watch";
 import { median } from "./stats";
+import { installCuts, parseCuts } from "./retainer-cuts";
 import { traceIntoTheVoid } from "./trace-sink";
 // The module object itself (an `import * as` namespace is read-only), so `--wipe-server-streams` can wrap `createServer`.
 import http2 = require("node:http2");
@@ -104,6 +107,7 @@ async function serve(): Promise<void> {
 
 async function drive(port: number): Promise<void> {
   watchGc();
+  installCuts(parseCuts(process.env.CUT_CLIENT ?? ""));
   if (process.env.TRACE_RATIO) traceIntoTheVoid("trace-gc-client", Number(process.env.TRACE_RATIO));
   const name = payload(100);
   let client: { sayHello(req: { name: string }): Promise<unknown> } = createClient(GreeterDefinition, `127.0.0.1:${port}`);
@@ -171,7 +175,7 @@ async function pair(calls: number, clientRatio: string | undefined, serverRatio:
   }
 }
 
-const USAGE = 'usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client] [--wipe-server-streams]';
+const USAGE = 'usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client] [--wipe-server-streams] [--cut-client bind,listeners,wipe]';
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -184,6 +188,7 @@ async function main(args: string[]): Promise<void> {
       "v8-flags": { type: "string", default: "" },
       "raw-client": { type: "boolean", default: false },
       "wipe-server-streams": { type: "boolean", default: false },
+      "cut-client": { type: "string", default: "" },
       help: { type: "boolean", default: false },
     },
   });
@@ -201,6 +206,9 @@ async function main(args: string[]): Promise<void> {
   }
   if (!(calls > 0) || !(runs > 0)) throw new Error("--calls and --runs must be positive numbers");
   const withRaw = values["raw-client"];
+  // Checked here, installed in each client process (through the environment).
+  const clientCuts = parseCuts(values["cut-client"]).join(",");
+  process.env.CUT_CLIENT = clientCuts;
   const v8Flags = values["v8-flags"].split(" ").filter(Boolean);
   const rows: { label: string; results: Awaited<ReturnType<typeof pair>>[] }[] = [
     { label: "untraced", results: [] },
@@ -217,7 +225,7 @@ async function main(args: string[]): Promise<void> {
     console.error(`run ${r}/${runs}: ${rows.map(({ label, results }) => { const x = results[results.length - 1]!; return `${label}: ${(x.client.cpuMicros / calls).toFixed(0)}/${(x.server.cpuMicros / calls).toFixed(0)} µs, survived ${kb(x.survived[0])}/${kb(x.survived[1])}`; }).join("; ")}`);
   }
   const per = (xs: number[]) => median(xs);
-  console.log(`${calls} calls per run at c=1, ${runs} runs, medians (Node ${process.version}${v8Flags.length ? `, every process with ${v8Flags.join(" ")}` : ""}${values["wipe-server-streams"] ? ", server streams wiped once closed" : ""}):\n`);
+  console.log(`${calls} calls per run at c=1, ${runs} runs, medians (Node ${process.version}${v8Flags.length ? `, every process with ${v8Flags.join(" ")}` : ""}${values["wipe-server-streams"] ? ", server streams wiped once closed" : ""}${clientCuts ? `, client cuts: ${clientCuts}` : ""}):\n`);
   console.log("| pair | client µs/call | server µs/call | client scavenges / mark-compacts | server scavenges / mark-compacts | survived last scavenge, client / server |");
   console.log("|---|---:|---:|---:|---:|---:|");
   for (const { label, results } of rows) {
