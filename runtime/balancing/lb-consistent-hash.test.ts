@@ -148,6 +148,15 @@ function start(list: readonly string[], json: object = {}, options: grpc.Channel
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
+ * Turns until `done()`, for at most `ms` of wall time: a bound in turns alone fails on a fast
+ * machine, where hundreds of turns pass before a 1 ms timer (a ring build, a freed place) fires.
+ */
+async function turnsUntil(done: () => boolean, ms = 5_000): Promise<void> {
+  const until = performance.now() + ms;
+  while (!done() && performance.now() < until) await flush();
+}
+
+/**
  * Until the policy's ring is in force: a ring of more than {@link CONNECT_SLICE} members starts
  * building in the turn after the resolver update, in its timers phase.
  */
@@ -524,7 +533,7 @@ describe("lb-consistent-hash: pacing at scale", () => {
     expect(made()).to.equal(helper.subchannels.size);
     expect(made()).to.be.below(list.length);
     for (const m of members()) expect(m.leaf !== null).to.equal(m.started);
-    for (let turns = 0; turns < 2 * list.length && helper.subchannels.size < list.length; turns++) await flush();
+    await turnsUntil(() => helper.subchannels.size >= list.length);
     expect(made()).to.equal(list.length);
   });
 
@@ -565,8 +574,9 @@ describe("lb-consistent-hash: pacing at scale", () => {
     const { helper, lb } = start(list);
     const kept = list.slice(0, CONNECT_SLICE + 10);
     lb.updateAddressList(statusOrFromValue(endpointsOf(kept)), configOf(), {}, "");
-    for (let turns = 0; turns < 2 * n && helper.subchannels.size < kept.length; turns++) await flush();
-    for (let i = 0; i < 3; i++) await flush(); // and a few more turns, in which nothing else may start
+    await turnsUntil(() => helper.subchannels.size >= kept.length);
+    // And a few more turns and timers, in which nothing else may start.
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setTimeout(resolve, 2));
     expect([...helper.subchannels.keys()].sort()).to.deep.equal([...kept].sort());
   });
 
@@ -576,7 +586,7 @@ describe("lb-consistent-hash: pacing at scale", () => {
     await readyAll(helper);
     const before = helper.reresolutions;
     lb.updateAddressList(statusOrFromValue(endpointsOf(list)), configOf(), {}, "");
-    for (let turns = 0; turns < 2 * list.length && helper.subchannels.size < list.length; turns++) await flush();
+    await turnsUntil(() => helper.subchannels.size >= list.length);
     expect(helper.subchannels.size).to.equal(list.length);
     expect(helper.reresolutions).to.equal(before);
     await set(helper.sub(list[0]), State.IDLE);
@@ -783,7 +793,7 @@ describe("lb-consistent-hash: the ring built across turns", () => {
     expect(internals(lb).build).to.not.equal(null);
     expect(helper.subchannels.size).to.equal(started);
     await untilBuilt(lb);
-    for (let turns = 0; turns < 2 * list.length && helper.subchannels.size < list.length; turns++) await flush();
+    await turnsUntil(() => helper.subchannels.size >= list.length);
     expect(helper.subchannels.size).to.equal(list.length);
   });
 
