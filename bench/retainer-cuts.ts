@@ -31,16 +31,6 @@ export function installCuts(cuts: Cut[]): void {
   }
   const cutStream = cuts.includes("wipe") ? "wipe" : cuts.includes("listeners") ? "listeners" : undefined;
   if (!cutStream) return;
-  const wipe = (o: object | undefined): void => {
-    if (!o) return;
-    for (const k of Reflect.ownKeys(o)) {
-      try {
-        (o as Record<PropertyKey, unknown>)[k] = undefined;
-      } catch {
-        // read-only: leave it
-      }
-    }
-  };
   const connect = http2.connect;
   http2.connect = function (this: unknown, ...args: Parameters<typeof http2.connect>) {
     const session = Reflect.apply(connect, this, args) as http2.ClientHttp2Session;
@@ -49,12 +39,8 @@ export function installCuts(cuts: Cut[]): void {
       const stream = Reflect.apply(request, this, a) as http2.ClientHttp2Stream;
       stream.once("close", () =>
         setImmediate(() => {
-          if (cutStream === "wipe") {
-            const s = stream as unknown as { _readableState?: object; _writableState?: object };
-            wipe(s._readableState);
-            wipe(s._writableState);
-            wipe(stream);
-          } else stream.removeAllListeners();
+          if (cutStream === "wipe") wipeStream(stream);
+          else stream.removeAllListeners();
         }),
       );
       return stream;
@@ -63,3 +49,33 @@ export function installCuts(cuts: Cut[]): void {
   } as typeof http2.connect;
 }
 
+
+/** Clears every own property of a closed HTTP/2 stream and of its two stream states. */
+function wipeStream(stream: http2.Http2Stream): void {
+  const s = stream as unknown as { _readableState?: object; _writableState?: object };
+  for (const o of [s._readableState, s._writableState, stream]) {
+    if (!o) continue;
+    for (const k of Reflect.ownKeys(o)) {
+      try {
+        (o as Record<PropertyKey, unknown>)[k] = undefined;
+      } catch {
+        // read-only: leave it
+      }
+    }
+  }
+}
+
+/**
+ * The server-side device (`bench/trace-gc.ts --wipe-server-streams`): wraps `http2.createServer`
+ * (before grpc-js calls it) so every closed server stream is wiped in the next turn.
+ */
+export function wipeServerStreams(): void {
+  const createServer = http2.createServer;
+  http2.createServer = function (this: unknown, ...args: unknown[]) {
+    const server = Reflect.apply(createServer, this, args) as http2.Http2Server;
+    server.on("stream", (stream: http2.ServerHttp2Stream) => {
+      stream.once("close", () => setImmediate(() => wipeStream(stream)));
+    });
+    return server;
+  } as typeof http2.createServer;
+}

@@ -35,6 +35,17 @@ import { takeGcStats, watchGc } from "./gc-watch";
 import { median } from "./stats";
 import { installCuts, parseCuts, type Cut } from "./retainer-cuts";
 
+/** One 100-byte unary call to the echo server at `port`, through a raw grpc-js or a protomesh client. */
+function echoCall(kind: string, port: number, balancer: (BalancerOption & string) | undefined): () => Promise<unknown> {
+  const name = payload(100);
+  if (kind === "raw") {
+    const client = new GreeterClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    return () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
+  }
+  const client = createClient(GreeterDefinition, `127.0.0.1:${port}`, balancer ? { balancer } : {});
+  return () => client.sayHello({ name });
+}
+
 interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;
@@ -85,15 +96,7 @@ async function main(args: string[]): Promise<void> {
       server.once("message", (m) => resolve(Number(m)));
       server.once("exit", (code) => reject(new Error(`echo server exited (${code})`)));
     });
-    const name = payload(100);
-    let one: () => Promise<unknown>;
-    if (kind === "raw") {
-      const client = new GreeterClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-      one = () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
-    } else {
-      const client = createClient(GreeterDefinition, `127.0.0.1:${port}`, balancer ? { balancer } : {});
-      one = () => client.sayHello({ name });
-    }
+    const one = echoCall(kind, port, balancer);
     for (let i = 0; i < 5_000; i++) await one(); // warm-up
     const session = new inspector.Session();
     session.connect();
@@ -177,15 +180,7 @@ async function gcRuns(kind: string, calls: number, runs: number, cuts: Cut[], v8
 async function drive(kind: string, port: number, calls: number, cuts: Cut[], balancer: (BalancerOption & string) | undefined): Promise<void> {
   installCuts(cuts);
   watchGc();
-  const name = payload(100);
-  let one: () => Promise<unknown>;
-  if (kind === "raw") {
-    const client = new GreeterClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    one = () => new Promise<void>((resolve, reject) => client.sayHello({ name }, (err) => (err ? reject(err) : resolve())));
-  } else {
-    const client = createClient(GreeterDefinition, `127.0.0.1:${port}`, balancer ? { balancer } : {});
-    one = () => client.sayHello({ name });
-  }
+  const one = echoCall(kind, port, balancer);
   for (let i = 0; i < 5_000; i++) await one();
   console.log("scavenge-survivors: measuring");
   const old = () => v8.getHeapSpaceStatistics().find((x) => x.space_name === "old_space")!.space_used_size;

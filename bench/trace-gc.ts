@@ -30,10 +30,8 @@ import { GreeterDefinition, type GreeterHandlers } from "../gen/examples/greeter
 import { payload, protomeshEchoHandlers } from "./echo-services";
 import { takeGcStats, watchGc } from "./gc-watch";
 import { median } from "./stats";
-import { installCuts, parseCuts } from "./retainer-cuts";
+import { installCuts, parseCuts, wipeServerStreams } from "./retainer-cuts";
 import { traceIntoTheVoid } from "./trace-sink";
-// The module object itself (an `import * as` namespace is read-only), so `--wipe-server-streams` can wrap `createServer`.
-import http2 = require("node:http2");
 
 interface Side {
   cpuMicros: number;
@@ -53,35 +51,6 @@ function countSince(cpuAtStart: number): Side {
   const u = process.cpuUsage();
   const gc = takeGcStats();
   return { cpuMicros: u.user + u.system - cpuAtStart, scavenges: gc.scavenges, markCompacts: gc.markCompacts };
-}
-
-/** `--wipe-server-streams`: wraps `http2.createServer` before grpc-js calls it. */
-function wipeServerStreams(): void {
-  const wipe = (o: object | undefined): void => {
-    if (!o) return;
-    for (const k of Reflect.ownKeys(o)) {
-      try {
-        (o as Record<PropertyKey, unknown>)[k] = undefined;
-      } catch {
-        // read-only: leave it
-      }
-    }
-  };
-  const createServer = http2.createServer;
-  http2.createServer = function (this: unknown, ...args: unknown[]) {
-    const server = Reflect.apply(createServer, this, args) as http2.Http2Server;
-    server.on("stream", (stream: http2.ServerHttp2Stream) => {
-      stream.once("close", () =>
-        setImmediate(() => {
-          const s = stream as unknown as { _readableState?: object; _writableState?: object };
-          wipe(s._readableState);
-          wipe(s._writableState);
-          wipe(stream);
-        }),
-      );
-    });
-    return server;
-  } as typeof http2.createServer;
 }
 
 async function serve(): Promise<void> {
