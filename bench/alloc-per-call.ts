@@ -27,21 +27,12 @@ import { GreeterService } from "../gen/examples/greeter/v1/greeter";
 import { GreeterDefinition, type GreeterHandlers } from "../gen/examples/greeter/v1/greeter_protomesh";
 import { payload, protomeshEchoHandlers, rawEchoHandlers } from "./echo-services";
 import { traceIntoTheVoid } from "./trace-sink";
+import { post, type ProfileNode } from "./heap-sampling";
 
 const KINDS = ["raw", "protomesh", "protomesh-unscoped"] as const;
 const MODES = ["alloc", "cpu", "callgrind"] as const;
 type Kind = (typeof KINDS)[number];
 type Mode = (typeof MODES)[number];
-
-function post<T>(session: inspector.Session, method: string, params?: object): Promise<T> {
-  return new Promise((resolve, reject) => session.post(method, params as never, (err, r) => (err ? reject(err) : resolve(r as T))));
-}
-
-interface ProfileNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children: ProfileNode[];
-}
 
 async function serve(kind: Kind): Promise<void> {
   // TRACE_RATIO=r: the OpenTelemetry SDK in the server process, root spans sampled at r.

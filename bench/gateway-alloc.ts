@@ -19,6 +19,7 @@ import { HttpGreeterDefinition } from "../gen/examples/gateway/v1/greeter_http_p
 import { createGateway } from "../gateway";
 import { handWrittenServer } from "./gateway-hand";
 import { BenchWorker, runCompiled, runningCompiled, stopAllWorkers } from "./workers";
+import { post, type ProfileNode } from "./heap-sampling";
 
 const { values: flags } = parseArgs({
   options: {
@@ -36,16 +37,6 @@ function positive(name: string, text: string): number {
   const n = Number(text);
   if (!(n > 0) || !Number.isInteger(n)) throw new Error(`${name} needs a positive whole number, got ${JSON.stringify(text)}`);
   return n;
-}
-
-interface ProfileNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children: ProfileNode[];
-}
-
-function post<T>(session: inspector.Session, method: string, params?: object): Promise<T> {
-  return new Promise((resolve, reject) => session.post(method, params as never, (err, r) => (err ? reject(err) : resolve(r as T))));
 }
 
 /** `count` sequential requests to `port`; throws on anything but 200. */

@@ -34,6 +34,7 @@ import { payload, rawEchoHandlers } from "./echo-services";
 import { takeGcStats, watchGc } from "./gc-watch";
 import { median } from "./stats";
 import { installCuts, parseCuts, type Cut } from "./retainer-cuts";
+import { post, type ProfileNode } from "./heap-sampling";
 
 /** One 100-byte unary call to the echo server at `port`, through a raw grpc-js or a protomesh client. */
 function echoCall(kind: string, port: number, balancer: (BalancerOption & string) | undefined): () => Promise<unknown> {
@@ -44,16 +45,6 @@ function echoCall(kind: string, port: number, balancer: (BalancerOption & string
   }
   const client = createClient(GreeterDefinition, `127.0.0.1:${port}`, balancer ? { balancer } : {});
   return () => client.sayHello({ name });
-}
-
-interface ProfileNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children: ProfileNode[];
-}
-
-function post<T>(session: inspector.Session, method: string, params?: object): Promise<T> {
-  return new Promise((resolve, reject) => session.post(method, params as never, (err, r) => (err ? reject(err) : resolve(r as T))));
 }
 
 function serve(): void {
