@@ -9,6 +9,7 @@ import {
   propagation,
   trace,
   ROOT_CONTEXT,
+  ProxyTracerProvider,
   SpanKind,
   SpanStatusCode,
   type Attributes,
@@ -32,6 +33,33 @@ import { isAsyncIterable } from "./streams";
 const TRACER_NAME = "protomesh";
 
 let switchedOn = false;
+
+/**
+ * Set by `setupTracing` (protomesh/tracing), which knows its sampler: makes the
+ * non-recording span of a call the sampler is sure to drop without asking the SDK, or
+ * returns undefined to let the SDK start the span.
+ */
+export interface UnsampledShortcut {
+  /** The provider whose sampler it answers for; used only for its tracers. */
+  readonly provider: TracerProvider;
+  dropped(parent: Context): Span | undefined;
+}
+
+let shortcut: UnsampledShortcut | undefined;
+
+/** @internal `setupTracing` installs (and its stop function removes) the shortcut. */
+export function setUnsampledShortcut(value: UnsampledShortcut | undefined): void {
+  shortcut = value;
+}
+
+/** The shortcut, if it answers for the provider `tracerProvider` (or the global one) stands for. */
+function shortcutFor(tracerProvider: TracerProvider | undefined): UnsampledShortcut | undefined {
+  const s = shortcut;
+  if (!s) return undefined;
+  let provider = tracerProvider ?? trace.getTracerProvider();
+  if (provider instanceof ProxyTracerProvider) provider = provider.getDelegate();
+  return provider === s.provider ? s : undefined;
+}
 
 /**
  * Turns tracing on (or off) for every server and client whose `tracing` option is left
@@ -90,7 +118,10 @@ export function tracingInterceptor(options: TracingInterceptorOptions = {}): Int
   if (options.enabled === false) return (next) => next;
   const tracerOf = tracerSource(options.tracerProvider);
   return (next) => {
-    const traced: CallNext = (req) => (req.side === "client" ? traceClient(tracerOf(), req, next) : traceServer(tracerOf(), req, next));
+    const traced: CallNext = (req) => {
+      const fast = shortcutFor(options.tracerProvider);
+      return req.side === "client" ? traceClient(tracerOf(), fast, req, next) : traceServer(tracerOf(), fast, req, next);
+    };
     if (options.enabled === true) return traced;
     return (req) => (switchedOn ? traced(req) : next(req));
   };
@@ -154,22 +185,22 @@ const ROOT = new CallTraceContext();
  * sides ask `isRecording()` right after `startSpan` and take the short way when it is false.
  */
 
-function traceClient(tracer: Tracer, req: CallRequest, next: CallNext): Promise<CallResponse> {
+function traceClient(tracer: Tracer, fast: UnsampledShortcut | undefined, req: CallRequest, next: CallNext): Promise<CallResponse> {
   const parent = parentContext(req);
   const names = methodNames(req.method);
   // server.address / server.port are given at start: samplers may look at them. A copy, as
   // the cached object must not be handed to a tracer that might keep or change it.
-  const span = tracer.startSpan(names.spanName, { kind: SpanKind.CLIENT, attributes: { ...clientAttributes(names, req.peer) } }, parent);
+  const span = fast?.dropped(parent) ?? tracer.startSpan(names.spanName, { kind: SpanKind.CLIENT, attributes: { ...clientAttributes(names, req.peer) } }, parent);
   const ctx = trace.setSpan(parent, span);
   propagation.inject(ctx, req.metadata, metadataSetter);
   if (!span.isRecording()) return context.with(ctx, next, undefined, req);
   return settle(span, "client", req, ctx, next);
 }
 
-function traceServer(tracer: Tracer, req: CallRequest, next: CallNext): Promise<CallResponse> {
+function traceServer(tracer: Tracer, fast: UnsampledShortcut | undefined, req: CallRequest, next: CallNext): Promise<CallResponse> {
   const parent = propagation.extract(ROOT, req.metadata, metadataGetter);
   const names = methodNames(req.method);
-  const span = tracer.startSpan(names.spanName, { kind: SpanKind.SERVER, attributes: { ...names.attributes } }, parent);
+  const span = fast?.dropped(parent) ?? tracer.startSpan(names.spanName, { kind: SpanKind.SERVER, attributes: { ...names.attributes } }, parent);
   const ctx = trace.setSpan(parent, span);
   // Call scope is a second way to find the parent, for set-ups without a context manager.
   rememberServerContext(req.context, ctx);

@@ -5,10 +5,11 @@
  */
 import { context, propagation, trace } from "@opentelemetry/api";
 import type { Sampler, SpanExporter, SpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
-import { enableTracing } from "../runtime/tracing-interceptor";
+import { enableTracing, setUnsampledShortcut } from "../runtime/tracing-interceptor";
 import { resolveTracingOptions, type TracingOptions } from "./options";
 import { createExporter } from "./exporters";
 import { loadSdk, type OtelSdk } from "./sdk";
+import { PooledIds, unsampledShortcut } from "./unsampled";
 
 /**
  * Stops tracing when called: flushes pending spans, shuts the exporters down and
@@ -54,17 +55,21 @@ export function setupTracing(options: TracingOptions = {}): TracingHandle {
     .merge(detectResources({ detectors: [envDetector] }))
     .merge(resourceFromAttributes({ ...resolved.resourceAttributes, ...(resolved.serviceName ? { "service.name": resolved.serviceName } : {}) }));
 
-  const provider = new TracerProvider({ resource, sampler: samplerFor(sdk, resolved.sampleRatio), spanProcessors });
+  const ids = new PooledIds();
+  const root = rootSamplerFor(sdk, resolved.sampleRatio);
+  const provider = new TracerProvider({ resource, sampler: new sdk.sdkTrace.ParentBasedSampler({ root }), spanProcessors, idGenerator: ids });
   const contextManager = new AsyncLocalStorageContextManager().enable();
   if (!trace.setGlobalTracerProvider(provider)) throw new Error("setupTracing: another OpenTelemetry tracer provider is already registered");
   context.setGlobalContextManager(contextManager);
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  setUnsampledShortcut(unsampledShortcut(root, resolved.sampleRatio, ids, sdk.core.isTracingSuppressed, provider));
   enableTracing(true);
 
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
     (stopping ??= (async () => {
       enableTracing(false);
+      setUnsampledShortcut(undefined);
       try {
         await provider.shutdown();
       } finally {
@@ -79,8 +84,8 @@ export function setupTracing(options: TracingOptions = {}): TracingHandle {
   return handle;
 }
 
-function samplerFor(sdk: OtelSdk, ratio: number): Sampler {
-  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = sdk.sdkTrace;
-  const root = ratio >= 1 ? new AlwaysOnSampler() : ratio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio);
-  return new ParentBasedSampler({ root });
+/** The sampler of new traces; parents' decisions are followed around it (`ParentBasedSampler`). */
+function rootSamplerFor(sdk: OtelSdk, ratio: number): Sampler {
+  const { AlwaysOffSampler, AlwaysOnSampler, TraceIdRatioBasedSampler } = sdk.sdkTrace;
+  return ratio >= 1 ? new AlwaysOnSampler() : ratio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio);
 }
