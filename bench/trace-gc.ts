@@ -18,6 +18,8 @@
  * closure keeps alive (docs/benchmarks.md, "Why finished calls outlive scavenges").
  * `--cut-client bind,wipe` installs the client-side devices of `bench/retainer-cuts.ts` in every
  * client process; with both, what tracing itself costs is no longer hidden by Node's retention.
+ * `--sdk-only` adds a row with the SDK set up as in the traced pair (provider, context manager,
+ * propagators) but the tracing interceptors switched off: what registering the SDK costs alone.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -32,6 +34,14 @@ import { takeGcStats, watchGc } from "./gc-watch";
 import { median } from "./stats";
 import { installCuts, parseCuts, wipeServerStreams } from "./retainer-cuts";
 import { traceIntoTheVoid } from "./trace-sink";
+import { enableTracing } from "../runtime/tracing-interceptor";
+
+/** Sets up the SDK at the given ratio; with `NO_SPANS=1` the interceptors then make no spans. */
+function traceThisSide(serviceName: string): void {
+  if (!process.env.TRACE_RATIO) return;
+  traceIntoTheVoid(serviceName, Number(process.env.TRACE_RATIO));
+  if (process.env.NO_SPANS === "1") enableTracing(false);
+}
 
 interface Side {
   cpuMicros: number;
@@ -56,7 +66,7 @@ function countSince(cpuAtStart: number): Side {
 async function serve(): Promise<void> {
   watchGc();
   if (process.env.WIPE_SERVER_STREAMS === "1") wipeServerStreams();
-  if (process.env.TRACE_RATIO) traceIntoTheVoid("trace-gc-server", Number(process.env.TRACE_RATIO));
+  traceThisSide("trace-gc-server");
   const server = createServer({});
   server.add(GreeterDefinition, protomeshEchoHandlers() as GreeterHandlers);
   const port = await server.listen("127.0.0.1:0");
@@ -77,7 +87,7 @@ async function serve(): Promise<void> {
 async function drive(port: number): Promise<void> {
   watchGc();
   installCuts(parseCuts(process.env.CUT_CLIENT ?? ""));
-  if (process.env.TRACE_RATIO) traceIntoTheVoid("trace-gc-client", Number(process.env.TRACE_RATIO));
+  traceThisSide("trace-gc-client");
   const name = payload(100);
   let client: { sayHello(req: { name: string }): Promise<unknown> } = createClient(GreeterDefinition, `127.0.0.1:${port}`);
   if (process.env.RAW_CLIENT === "1") {
@@ -108,13 +118,13 @@ function lastSurvived(log: string): number | undefined {
   return all.length ? Number(all[all.length - 1]![1]) : undefined;
 }
 
-async function pair(calls: number, clientRatio: string | undefined, serverRatio: string | undefined, v8Flags: string[], rawClient = false, wipeStreams = false): Promise<{ client: Side; server: Side; survived: [number | undefined, number | undefined] }> {
+async function pair(calls: number, clientRatio: string | undefined, serverRatio: string | undefined, v8Flags: string[], rawClient = false, wipeStreams = false, noSpans = false): Promise<{ client: Side; server: Side; survived: [number | undefined, number | undefined] }> {
   const entry = path.join(__dirname, "..", "bin", "run.js");
   const logs = ["", ""];
   const start = (role: string, ratio: string | undefined, args: string[], i: number): ChildProcess => {
     const child = fork(entry, [__filename, role, ...args], {
       execArgv: [...v8Flags, "--trace-gc-nvp"],
-      env: { ...process.env, TRACE_RATIO: ratio ?? "", RAW_CLIENT: rawClient ? "1" : "", WIPE_SERVER_STREAMS: wipeStreams ? "1" : "" },
+      env: { ...process.env, TRACE_RATIO: ratio ?? "", RAW_CLIENT: rawClient ? "1" : "", WIPE_SERVER_STREAMS: wipeStreams ? "1" : "", NO_SPANS: noSpans ? "1" : "" },
       stdio: ["ignore", "pipe", "inherit", "ipc"],
     });
     child.stdout!.setEncoding("utf8").on("data", (d: string) => (logs[i] += d));
@@ -144,7 +154,7 @@ async function pair(calls: number, clientRatio: string | undefined, serverRatio:
   }
 }
 
-const USAGE = 'usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client] [--wipe-server-streams] [--cut-client bind,listeners,wipe]';
+const USAGE = 'usage: node bin/run.js bench/trace-gc.ts [--calls 30000] [--runs 3] [--client-ratio R] [--server-ratio R] [--v8-flags="…"] [--raw-client] [--wipe-server-streams] [--cut-client bind,listeners,wipe] [--sdk-only]';
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -158,6 +168,7 @@ async function main(args: string[]): Promise<void> {
       "raw-client": { type: "boolean", default: false },
       "wipe-server-streams": { type: "boolean", default: false },
       "cut-client": { type: "string", default: "" },
+      "sdk-only": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -184,12 +195,14 @@ async function main(args: string[]): Promise<void> {
 
     { label: `traced (client ${clientRatio ?? "off"}, server ${serverRatio ?? "off"})`, results: [] },
     ...(withRaw ? [{ label: "untraced, raw grpc-js client", results: [] }] : []),
+    ...(values["sdk-only"] ? [{ label: "SDK set up at the same ratios, interceptors make no spans", results: [] }] : []),
   ];
   for (let r = 1; r <= runs; r++) {
     const wipe = values["wipe-server-streams"];
     rows[0]!.results.push(await pair(calls, undefined, undefined, v8Flags, false, wipe));
     rows[1]!.results.push(await pair(calls, clientRatio, serverRatio, v8Flags, false, wipe));
     if (withRaw) rows[2]!.results.push(await pair(calls, undefined, undefined, v8Flags, true, wipe));
+    if (values["sdk-only"]) rows[rows.length - 1]!.results.push(await pair(calls, clientRatio, serverRatio, v8Flags, false, wipe, true));
     const kb = (v: number | undefined) => (v === undefined ? "?" : `${Math.round(v / 1024)} KB`);
     console.error(`run ${r}/${runs}: ${rows.map(({ label, results }) => { const x = results[results.length - 1]!; return `${label}: ${(x.client.cpuMicros / calls).toFixed(0)}/${(x.server.cpuMicros / calls).toFixed(0)} µs, survived ${kb(x.survived[0])}/${kb(x.survived[1])}`; }).join("; ")}`);
   }
