@@ -14,6 +14,8 @@ export interface BenchContext {
   readonly cpus: CpuPlan;
   /** With `--profile`: where server and client workers write their CPU profiles. */
   readonly profileDir: string | undefined;
+  /** With `--compiled`: the echo workers run from esbuild bundles with plain `node`. */
+  readonly compiled: boolean;
   /** Progress line on stderr. */
   log(line: string): void;
 }

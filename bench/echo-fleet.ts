@@ -68,7 +68,7 @@ export async function startEchoFleet(ctx: BenchContext): Promise<EchoFleet> {
   try {
     const startServers = Promise.all(
       serverSpecs.map(async ([name, args]) => {
-        const worker = await BenchWorker.start(`${name}-server`, "echo-server.ts", { cpu: ctx.cpus.server, profileDir: ctx.profileDir, env: envOf(name) });
+        const worker = await BenchWorker.start(`${name}-server`, "echo-server.ts", { cpu: ctx.cpus.server, profileDir: ctx.profileDir, env: envOf(name), compiled: ctx.compiled });
         workers.push(worker);
         serverWorkers.push(worker);
         const { address } = await worker.call<{ address: string }>("start", args);
@@ -77,7 +77,7 @@ export async function startEchoFleet(ctx: BenchContext): Promise<EchoFleet> {
     );
     const startClients = Promise.all(
       clientSpecs.map(async ([name, args]) => {
-        const worker = await BenchWorker.start(`${name}-client`, "echo-client.ts", { cpu: ctx.cpus.client, profileDir: ctx.profileDir, env: envOf(name) });
+        const worker = await BenchWorker.start(`${name}-client`, "echo-client.ts", { cpu: ctx.cpus.client, profileDir: ctx.profileDir, env: envOf(name), compiled: ctx.compiled });
         workers.push(worker);
         await worker.call("init", args);
         return [name, worker] as const;

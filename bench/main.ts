@@ -74,6 +74,7 @@ async function run(options: BenchOptions): Promise<void> {
       namespace: `bench-${randomBytes(3).toString("hex")}`,
       cpus,
       profileDir: options.profileDir,
+      compiled: options.compiled,
       log,
     };
     const wants = (name: BenchOptions["only"][number]) => options.only.includes(name);

@@ -16,6 +16,11 @@ export interface BenchOptions {
   pin: boolean;
   /** Write each server and client worker's CPU profile (`--cpu-prof`) into this directory. */
   profileDir: string | undefined;
+  /**
+   * Run the echo servers and clients from esbuild bundles with plain `node` instead of through
+   * tsx, as a deployment runs compiled JavaScript (tsx wraps every closure in a naming call).
+   */
+  compiled: boolean;
   /** Also write the Markdown report here. */
   out: string | undefined;
   /** Also write every raw figure here, as JSON. */
@@ -23,7 +28,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(",")}] [--rounds N] [--window-ms MS] [--warmup-ms MS]
-                         [--no-pin] [--profile DIR] [--out FILE.md] [--json FILE.json]`;
+                         [--no-pin] [--compiled] [--profile DIR] [--out FILE.md] [--json FILE.json]`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const quick = argv.includes("--quick");
@@ -35,6 +40,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     windowMs: quick ? 300 : 1500,
     pin: true,
     profileDir: undefined,
+    compiled: false,
     out: undefined,
     json: undefined,
   };
@@ -71,6 +77,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       case "--no-pin":
         options.pin = false;
+        break;
+      case "--compiled":
+        options.compiled = true;
         break;
       case "--profile":
         options.profileDir = value();
