@@ -188,7 +188,7 @@ describe("coordinator List and `protomesh tx list` by age", function () {
     expect(none.out).to.include("(none: no unfinished transaction begun 5h ago or earlier)");
   });
 
-  it("answers a bad age with a usage error (exit 2) before calling anyone", async () => {
+  it("answers a bad age, status or mode, or a list option on another verb, with a usage error (exit 2) before calling anyone", async () => {
     const cases: Array<[string[], RegExp]> = [
       [["list", "--older-than", "soon"], /--older-than must be an age such as 30s, 10m, 2h or 1h30m, got "soon"/],
       [["list", "--older-than", "5 minutes"], /--older-than must be an age/],
@@ -197,6 +197,10 @@ describe("coordinator List and `protomesh tx list` by age", function () {
       [["list", "--stuck", "1h", "--status", "succeed"], /--status succeed is final: --stuck lists only prepared, submitted, aborting/],
       [["list", "--older-than"], /--older-than/],
       [["show", "old-prepared", "--stuck", "1h"], /go with list/],
+      [["list", "--status", "bogus"], /--status must be one of prepared, submitted, aborting, succeed, failed, got "bogus"/],
+      [["list", "--mode", "xa"], /--mode must be one of tcc, saga, msg, notify, got "xa"/],
+      [["retry", "old-prepared", "--status", "failed"], /--status goes with list/],
+      [["show", "old-prepared", "--limit", "3", "--page", "x"], /--limit, --page go with list/],
     ];
     for (const [args, message] of cases) {
       // An unreachable coordinator: had the command called it, the answer would be exit 1, not 2.
