@@ -74,8 +74,27 @@ export function setUpCliLogging(argv: readonly string[], env: NodeJS.ProcessEnv)
   return argv.filter((a) => a !== "--verbose");
 }
 
+let quietOnClosedPipe = false;
+
+/**
+ * A reader that goes away (`protomesh tx list | head -3`, `protomesh traffic watch … | head`)
+ * ends the command quietly, as it ends `ls` or `cat`; without a handler Node throws EPIPE from the
+ * next write, with a stack.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  if (quietOnClosedPipe) return;
+  quietOnClosedPipe = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+}
+
 /** The real process: its cwd, environment, stdout and stderr. */
 export function processIo(): CliIo {
+  exitQuietlyOnClosedPipe();
   return {
     cwd: process.cwd(),
     env: process.env,

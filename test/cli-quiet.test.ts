@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
@@ -45,5 +46,17 @@ describe("protomesh command output", function () {
     const json = result.stderr.split("\n").filter((l) => l.startsWith("{"));
     expect(json.length).to.be.greaterThan(0);
     expect(result.stderr.split("\n").filter(Boolean).at(-1)).to.match(/^protomesh ls: /);
+  });
+
+  it("ends quietly when the reader of its output goes away (`protomesh … | head -1`)", async () => {
+    for (const args of [["--help"], ["tx", "--help"], ["gateway", "--help"]]) {
+      const child = spawn(process.execPath, [CLI, ...args], { cwd: os.tmpdir(), env: userEnv(process.env), stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout.destroy(); // the reader is gone before the command writes: every write fails with EPIPE
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      expect(stderr, args.join(" ")).to.equal("");
+      expect(code, args.join(" ")).to.equal(0);
+    }
   });
 });
