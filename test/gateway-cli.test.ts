@@ -11,6 +11,8 @@ import { httpGreeterHandlers } from "../examples/gateway/service";
 import { HttpGreeterDefinition } from "./helpers/gateway";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { waitFor } from "./helpers/wait";
+import { run } from "./helpers/packed";
+import * as net from "node:net";
 
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -146,6 +148,28 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
     expect(list.out).not.to.contain(key);
     expect((await cli(["gateway", "keys", "revoke", id, ...common])).code).to.equal(0);
     expect((await cli(["gateway", "keys", "revoke", id, ...common])).code).to.equal(1);
+  });
+
+  it("gateway run on a port in use fails in one line and exits; an unknown --config key is refused", async () => {
+    const CLI = path.resolve(__dirname, "..", "bin", "protomesh.js");
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gw-cli-"));
+    try {
+      const env = { ETCD_ENDPOINTS: etcd.endpoints.join(","), PROTOMESH_NAMESPACE: namespace };
+      // A child process: the gateway's etcd watches, left open, would keep it running (killed at the timeout: code null).
+      const busy = await run(process.execPath, [CLI, "gateway", "--port", String(port)], dir, { env, timeoutMs: 30_000 });
+      expect(busy.code, busy.stderr).to.equal(1);
+      expect(busy.stderr).to.equal(`protomesh gateway run: 127.0.0.1:${port} is in use; pick another port with --port\n`);
+      fs.writeFileSync(path.join(dir, "gateway.yaml"), "port: 0\nunanotated: true\n");
+      const typo = await run(process.execPath, [CLI, "gateway", "--config", "gateway.yaml"], dir, { env, timeoutMs: 30_000 });
+      expect(typo.code, typo.stderr).to.equal(1);
+      expect(typo.stderr).to.match(/^protomesh gateway run: --config \S+gateway\.yaml: unknown key "unanotated" \(known: port, host, .*unannotated.*\)\n$/);
+    } finally {
+      taken.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("answers --help and usage mistakes", async () => {
