@@ -58,7 +58,17 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.err(`protomesh: unknown command "${first}"\n\n${usage()}`);
     return ExitCode.usage;
   }
-  return entry.load().run(rest, io);
+  try {
+    return await entry.load().run(rest, io);
+  } catch (err) {
+    // What a command did not word itself (a file it could not write, a port in use) still gets
+    // one line naming the command, and exit code 1; the stack goes to the log (--verbose).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { getLogger } = require("../runtime/logger") as typeof import("../runtime/logger");
+    getLogger().debug("command failed", { command: first, err });
+    io.err(`protomesh ${first}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return ExitCode.failure;
+  }
 }
 
 /**
