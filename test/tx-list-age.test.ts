@@ -212,4 +212,18 @@ describe("coordinator List and `protomesh tx list` by age", function () {
     expect(help.code).to.equal(0);
     expect(help.out).to.match(/--older-than AGE/).and.match(/--stuck AGE/).and.match(/--unfinished/);
   });
+
+  it("tx-server refuses a bad flag (a webhook that is not an http(s) URL) before opening a store", async () => {
+    for (const [args, message] of [
+      [["--alert-webhook", "hooks.example/alert"], /--alert-webhook must be an http:\/\/ or https:\/\/ URL, got "hooks\.example\/alert"/],
+      [["--alert-webhook", "ftp://hooks.example/alert"], /--alert-webhook must be an http/],
+      [["--metrics-port", "x"], /--metrics-port must be a whole number/],
+    ] as Array<[string[], RegExp]>) {
+      const err: string[] = [];
+      // Had it started, it would serve until a signal: the spec would time out instead of failing fast.
+      const code = await main(["tx-server", "--listen", "127.0.0.1:0", ...args], { cwd: process.cwd(), env: {}, out: () => undefined, err: (s) => void err.push(s) });
+      expect(code, args.join(" ")).to.equal(2);
+      expect(err.join(""), args.join(" ")).to.match(message);
+    }
+  });
 });
