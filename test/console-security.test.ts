@@ -16,6 +16,18 @@ describe("console: sign-in, roles, cookies and CSRF", function () {
     expect(error?.message).to.match(/not loopback: that needs sign-in/);
   });
 
+  it("refuses a Jaeger or gateway address that is not an http(s) URL, before opening anything", async () => {
+    for (const [options, message] of [
+      [{ traces: { jaeger: "jaeger:16686" } }, /the Jaeger URL must be http:\/\/ or https:\/\/, got "jaeger:16686"/],
+      [{ traces: { jaeger: "not a url" } }, /the Jaeger URL "not a url" is not a URL: give one such as http:\/\/jaeger:16686/],
+      [{ gateway: "127.0.0.1:8080" }, /the gateway URL "127\.0\.0\.1:8080" is not a URL: give one such as http:\/\/127\.0\.0\.1:8080/],
+    ] as const) {
+      let error: Error | undefined;
+      await startConsole({ endpoints: fixture.endpoints, namespace: uniqueNamespace(), port: 0, ...options }).then((c) => c.close(), (e: Error) => (error = e));
+      expect(error?.message).to.match(message);
+    }
+  });
+
   it("refuses to start with sign-in when no user exists, saying how to add one", async () => {
     let error: Error | undefined;
     await startConsole({ endpoints: fixture.endpoints, namespace: uniqueNamespace(), host: "0.0.0.0", port: 0 }).then((c) => c.close(), (e: Error) => (error = e));

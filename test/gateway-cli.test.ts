@@ -178,6 +178,9 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
     expect(help.out).to.contain("protomesh gateway keys create|revoke|list");
     const wrong = await cli(["gateway", "policy", "frobnicate", "--etcd", etcd.endpoints.join(",")]);
     expect(wrong.code).to.equal(2);
+    const redis = await cli(["gateway", "--port", "0", "--etcd", etcd.endpoints.join(","), "--redis", "127.0.0.1:6379"]);
+    expect(redis.code).to.equal(2);
+    expect(redis.err).to.match(/--redis must be a redis:\/\/ or rediss:\/\/ URL such as redis:\/\/127\.0\.0\.1:6379, got "127\.0\.0\.1:6379"/);
     const noEtcd = await cli(["gateway", "keys", "list"]);
     expect(noEtcd.code).to.equal(1);
     expect(noEtcd.err).to.contain("--etcd");

@@ -64,6 +64,10 @@ function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): 
   const discover = etcd && !flags["no-discover"] ? (flags.services ? { services: flags.services.split(",").map((s) => s.trim()) } : true) : false;
   if (!etcd && upstreams.length === 0) throw new UsageError("nothing to route: give --etcd (or ETCD_ENDPOINTS) to discover services, or --descriptor-set with --target");
   if (Boolean(flags["tls-cert"]) !== Boolean(flags["tls-key"])) throw new UsageError("--tls-cert and --tls-key go together");
+  if (flags.redis !== undefined && !/^rediss?:\/\/[^/]/.test(flags.redis)) {
+    // Checked now: a bad address would show only as every cluster limit falling back to its local bucket.
+    throw new UsageError(`--redis must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(flags.redis)}`);
+  }
   return {
     upstreams,
     etcd,
