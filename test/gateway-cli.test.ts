@@ -147,7 +147,10 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
     expect(list.out).to.contain("[echo, read]");
     expect(list.out).not.to.contain(key);
     expect((await cli(["gateway", "keys", "revoke", id, ...common])).code).to.equal(0);
-    expect((await cli(["gateway", "keys", "revoke", id, ...common])).code).to.equal(1);
+    const again = await cli(["gateway", "keys", "revoke", id, ...common]);
+    expect(again.code).to.equal(1);
+    expect(again.out).to.equal("");
+    expect(again.err).to.equal(`protomesh gateway keys: no key ${id} (protomesh gateway keys list shows the ids)\n`);
   });
 
   it("gateway run on a port in use fails in one line and exits; an unknown --config key is refused", async () => {
