@@ -58,7 +58,17 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.err(`protomesh: unknown command "${first}"\n\n${usage()}`);
     return ExitCode.usage;
   }
-  return entry.load().run(rest, io);
+  try {
+    return await entry.load().run(rest, io);
+  } catch (err) {
+    // What a command did not word itself (a file it could not write, a port in use) still gets
+    // one line naming the command, and exit code 1; the stack goes to the log (--verbose).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { getLogger } = require("../runtime/logger") as typeof import("../runtime/logger");
+    getLogger().debug("command failed", { command: first, err });
+    io.err(`protomesh ${first}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return ExitCode.failure;
+  }
 }
 
 /**
@@ -74,8 +84,27 @@ export function setUpCliLogging(argv: readonly string[], env: NodeJS.ProcessEnv)
   return argv.filter((a) => a !== "--verbose");
 }
 
+let quietOnClosedPipe = false;
+
+/**
+ * A reader that goes away (`protomesh tx list | head -3`, `protomesh traffic watch … | head`)
+ * ends the command quietly, as it ends `ls` or `cat`; without a handler Node throws EPIPE from the
+ * next write, with a stack.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  if (quietOnClosedPipe) return;
+  quietOnClosedPipe = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+}
+
 /** The real process: its cwd, environment, stdout and stderr. */
 export function processIo(): CliIo {
+  exitQuietlyOnClosedPipe();
   return {
     cwd: process.cwd(),
     env: process.env,

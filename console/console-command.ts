@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../registry/etcd/options";
 import { AuditLog } from "./audit/audit-log";
-import { isRole } from "./auth/roles";
+import { isRole, type Role } from "./auth/roles";
 import { UserStore } from "./auth/users";
 import { DEFAULT_CONSOLE_PORT, startConsole, type ConsoleOptions } from "./console";
 
@@ -142,6 +142,13 @@ async function serve(values: Record<string, string | boolean | undefined>, io: C
 
 async function userVerb(args: string[], role: string | undefined, io: CliIo): Promise<number> {
   const [verb, name] = args;
+  // Usage mistakes are told before anything talks to etcd.
+  if (verb !== "add" && verb !== "remove" && verb !== "list") {
+    throw new UsageError(verb === undefined ? "user needs a verb: add, remove or list" : `unknown user verb ${JSON.stringify(verb)}: add, remove or list`);
+  }
+  if (verb === "list" ? args.length > 1 : args.length !== 2) throw new UsageError(verb === "list" ? "user list takes no NAME" : `user ${verb} takes one NAME`);
+  if (verb === "add" && !isRole(role)) throw new UsageError("user add needs --role viewer|editor|admin");
+  if (verb !== "add" && role !== undefined) throw new UsageError("--role goes with user add");
   const resolved = resolveEtcdOptions({ endpoints: io.env.ETCD_ENDPOINTS?.split(","), namespace: io.env.PROTOMESH_NAMESPACE }, io.env);
   const client = createEtcdClient(resolved);
   const users = new UserStore(client, resolved.namespace, resolved.callTimeoutMs);
@@ -152,23 +159,19 @@ async function userVerb(args: string[], role: string | undefined, io: CliIo): Pr
       for (const u of await users.list()) io.out(`${u.name}\t${u.role}\t${u.createdAt}\n`);
       return ExitCode.ok;
     }
-    if (!name) throw new UsageError(`user ${verb ?? ""} needs a NAME`);
+    const userName = name!; // checked above
     if (verb === "add") {
-      if (!isRole(role)) throw new UsageError("user add needs --role viewer|editor|admin");
       const password = io.env.PROTOMESH_CONSOLE_PASSWORD ?? readFirstLine();
       if (!password) throw new CliError("no password: set PROTOMESH_CONSOLE_PASSWORD or pipe it on standard input");
-      const user = await users.put(name, role, password);
-      await audit.record({ who, via: "cli", action: "user.add", target: name, after: { name, role } });
+      const user = await users.put(userName, role as Role, password);
+      await audit.record({ who, via: "cli", action: "user.add", target: userName, after: { name: userName, role } });
       io.out(`protomesh console: user ${user.name} (${user.role}) saved\n`);
       return ExitCode.ok;
     }
-    if (verb === "remove") {
-      const removed = await users.remove(name);
-      if (removed) await audit.record({ who, via: "cli", action: "user.remove", target: name });
-      io.out(removed ? `protomesh console: user ${name} removed\n` : `protomesh console: no user ${name}\n`);
-      return removed ? ExitCode.ok : ExitCode.failure;
-    }
-    throw new UsageError(`unknown user verb ${JSON.stringify(verb ?? "")}: add, remove or list`);
+    if (!(await users.remove(userName))) throw new CliError(`no user ${userName}`);
+    await audit.record({ who, via: "cli", action: "user.remove", target: userName });
+    io.out(`protomesh console: user ${userName} removed\n`);
+    return ExitCode.ok;
   } finally {
     client.close();
   }

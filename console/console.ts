@@ -88,6 +88,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
   const auth = options.signIn ?? (isLoopback(host) ? "none" : "users");
   checkAuthMode(host, auth);
   const gatewayUrl = options.gateway === undefined ? undefined : checkGatewayUrl(options.gateway);
+  const jaegerUrl = options.traces?.jaeger ? checkHttpUrl("Jaeger", options.traces.jaeger, "http://jaeger:16686") : undefined;
   const assetsDir = options.assetsDir ?? defaultAssetsDir();
   checkAssets(assetsDir);
   const logger = options.logger ?? getLogger().child({ component: "console" });
@@ -109,7 +110,7 @@ export async function startConsole(options: ConsoleOptions = {}): Promise<Runnin
     const context: ConsoleContext = { etcd, etcdOptions, namespace, callTimeoutMs, logger, audit, services, catalog };
 
     const traceStore = options.traces?.receiver === false ? undefined : new TraceStore({ maxTraces: options.traces?.maxTraces });
-    const jaeger = options.traces?.jaeger ? new JaegerSource(options.traces.jaeger) : undefined;
+    const jaeger = jaegerUrl ? new JaegerSource(jaegerUrl) : undefined;
     const traces = tracesModule({ store: traceStore, jaeger, red: new RedMetrics(services, traceStore) });
     registerEtcdResolver();
     const discovery = new EtcdDiscovery({ client: etcd, namespace, callTimeoutMs, logger });
@@ -167,13 +168,18 @@ function pageModules(context: ConsoleContext, built: { traces: ConsoleModule; ap
 
 /** The gateway's base URL, without a trailing slash; only http(s). */
 function checkGatewayUrl(text: string): string {
+  return checkHttpUrl("gateway", text, "http://127.0.0.1:8080");
+}
+
+/** A base URL the console calls (the gateway, Jaeger's query API), without a trailing slash; only http(s). */
+function checkHttpUrl(what: string, text: string, example: string): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new Error(`the gateway URL ${JSON.stringify(text)} is not a URL: give one such as http://127.0.0.1:8080`);
+    throw new Error(`the ${what} URL ${JSON.stringify(text)} is not a URL: give one such as ${example}`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`the gateway URL must be http:// or https://, got ${JSON.stringify(text)}`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`the ${what} URL must be http:// or https://, got ${JSON.stringify(text)}`);
   return url.href.replace(/\/+$/, "");
 }
 

@@ -155,7 +155,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     throw err;
   }
   const cluster = options.redis ? new ClusterLimiter({ redis: options.redis, timeoutMs: options.redisTimeoutMs, logger }) : undefined;
-  const limiter = new RateLimiter(cluster);
+  let warnedNoRedis = false;
+  const limiter = new RateLimiter(cluster, () => {
+    if (warnedNoRedis) return;
+    warnedNoRedis = true;
+    logger.warn("a route has a cluster rate limit but the gateway has no Redis (--redis): it is enforced per gateway, at the cluster rate");
+  });
   const cache = keys;
   const traffic = new TrafficRouter(registry, upstreams, logger, options.zone);
   const deps = {

@@ -8,13 +8,18 @@ import { RedisUnavailableError, type ClusterLimiter } from "./rate-limit-redis";
 /**
  * Applies a route's rate limit: the local bucket first (cheap, and it sheds a
  * flood before it reaches Redis), then the cluster-wide limit. When Redis
- * cannot answer, `onRedisDown: "open"` (default) admits on the local decision
- * alone and `"closed"` refuses with 503.
+ * cannot answer (or none is configured), `onRedisDown: "open"` (default) admits
+ * on the local decision alone, or on a local bucket at the cluster rate when the
+ * route has no local limit, and `"closed"` refuses with 503.
  */
 export class RateLimiter {
   readonly local = new LocalLimiter();
 
-  constructor(private readonly cluster: ClusterLimiter | undefined) {}
+  constructor(
+    private readonly cluster: ClusterLimiter | undefined,
+    /** Called when a cluster limit is enforced locally because no Redis is configured. */
+    private readonly onNoRedis?: () => void,
+  ) {}
 
   /** Throws 429 (or 503 when closed on a Redis failure); sets RateLimit-* headers on `res` either way. */
   async admit(routeKey: string, clientKey: string, policy: RateLimitPolicy, res: ServerResponse): Promise<void> {
@@ -26,11 +31,17 @@ export class RateLimiter {
     }
     const cluster = policy.cluster;
     if (cluster) {
+      const window = cluster.windowSeconds ?? 1;
+      const burst = cluster.burst ?? Math.max(1, Math.ceil(cluster.limit / 10));
       if (!this.cluster) {
         if (cluster.onRedisDown === "closed") throw new GatewayError(Status.UNAVAILABLE, "rate limit store not configured (no Redis) and the route fails closed", 503);
+        // No Redis at all is treated as Redis down: a local bucket at the cluster rate, never no limit.
+        if (!policy.local) {
+          this.onNoRedis?.();
+          decision = this.local.take(`${key}|fallback`, cluster.limit / window, burst);
+          if (!decision.allowed) throw tooMany(decision, res);
+        }
       } else {
-        const window = cluster.windowSeconds ?? 1;
-        const burst = cluster.burst ?? Math.max(1, Math.ceil(cluster.limit / 10));
         try {
           decision = await this.cluster.take(key, cluster.limit, window, burst);
         } catch (err) {

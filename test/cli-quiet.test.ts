@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
@@ -45,5 +47,29 @@ describe("protomesh command output", function () {
     const json = result.stderr.split("\n").filter((l) => l.startsWith("{"));
     expect(json.length).to.be.greaterThan(0);
     expect(result.stderr.split("\n").filter(Boolean).at(-1)).to.match(/^protomesh ls: /);
+  });
+
+  it("ends quietly when the reader of its output goes away (`protomesh … | head -1`)", async () => {
+    for (const args of [["--help"], ["tx", "--help"], ["gateway", "--help"]]) {
+      const child = spawn(process.execPath, [CLI, ...args], { cwd: os.tmpdir(), env: userEnv(process.env), stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout.destroy(); // the reader is gone before the command writes: every write fails with EPIPE
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      expect(stderr, args.join(" ")).to.equal("");
+      expect(code, args.join(" ")).to.equal(0);
+    }
+  });
+
+  it("a failure the command does not word itself still gets one line naming the command, exit 1", async () => {
+    const file = path.join(os.tmpdir(), `protomesh-cli-quiet-${process.pid}`);
+    fs.writeFileSync(file, "a file, not a directory\n");
+    try {
+      const result = await run(process.execPath, [CLI, "docs", "--out", path.join(file, "docs")], path.resolve(__dirname, ".."), { env: userEnv({}), timeoutMs: 90_000 });
+      expect(result.code).to.equal(1);
+      expect(result.stderr).to.match(/^protomesh docs: ENOTDIR: not a directory, mkdir '[^']+'\n$/);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   });
 });

@@ -222,6 +222,12 @@ describe("config: import from YAML, properties and JSON", function () {
     expect(get.code).to.equal(0);
     expect(JSON.parse(get.stdout)).to.deep.equal(STORED);
     expect(get.stderr).to.include("version 4 (rollback of 1 by spec");
+    const missing = await cli("get", "--version", "40");
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr).to.equal("protomesh config get: greeter@prod has no version 40\n");
+    const nothing = await runConfigCli(["get", "--app", "nobody", "--env", "prod"], { ETCD_ENDPOINTS: etcd.endpoints.join(","), PROTOMESH_NAMESPACE: fx.namespace });
+    expect(nothing.code).to.equal(1);
+    expect(nothing.stderr).to.equal("protomesh config get: nobody@prod has no config yet (protomesh config import FILE writes the first version)\n");
   });
 
   it("CLI explains its usage", async () => {

@@ -1,7 +1,10 @@
+import * as os from "node:os";
+import * as path from "node:path";
 import { expect } from "chai";
 import { startConsole, type RunningConsole } from "../console";
 import { openConsole, type ConsoleFixture } from "./helpers/console";
-import { uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
+import { deadPort, uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
+import { run } from "./helpers/packed";
 
 describe("console: sign-in, roles, cookies and CSRF", function () {
   this.timeout(60_000);
@@ -11,6 +14,18 @@ describe("console: sign-in, roles, cookies and CSRF", function () {
     let error: Error | undefined;
     await startConsole({ endpoints: fixture.endpoints, namespace: uniqueNamespace(), host: "0.0.0.0", signIn: "none", port: 0 }).then((c) => c.close(), (e: Error) => (error = e));
     expect(error?.message).to.match(/not loopback: that needs sign-in/);
+  });
+
+  it("refuses a Jaeger or gateway address that is not an http(s) URL, before opening anything", async () => {
+    for (const [options, message] of [
+      [{ traces: { jaeger: "jaeger:16686" } }, /the Jaeger URL must be http:\/\/ or https:\/\/, got "jaeger:16686"/],
+      [{ traces: { jaeger: "not a url" } }, /the Jaeger URL "not a url" is not a URL: give one such as http:\/\/jaeger:16686/],
+      [{ gateway: "127.0.0.1:8080" }, /the gateway URL "127\.0\.0\.1:8080" is not a URL: give one such as http:\/\/127\.0\.0\.1:8080/],
+    ] as const) {
+      let error: Error | undefined;
+      await startConsole({ endpoints: fixture.endpoints, namespace: uniqueNamespace(), port: 0, ...options }).then((c) => c.close(), (e: Error) => (error = e));
+      expect(error?.message).to.match(message);
+    }
   });
 
   it("refuses to start with sign-in when no user exists, saying how to add one", async () => {
@@ -102,6 +117,49 @@ describe("console: sign-in, roles, cookies and CSRF", function () {
       expect(cookies.find((c) => c.name === "protomesh_console")).to.deep.include({ httpOnly: true, sameSite: "Strict" });
       await fx.page.locator('[data-testid="who"] button').click();
       await fx.page.locator("form.login").waitFor();
+    });
+  });
+
+  describe("`protomesh console user`", () => {
+    const CLI = path.resolve(__dirname, "..", "bin", "protomesh.js");
+    const namespace = uniqueNamespace();
+    const user = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      run(process.execPath, [CLI, "console", "user", ...args], os.tmpdir(), {
+        env: { ETCD_ENDPOINTS: fixture.endpoints.join(","), PROTOMESH_NAMESPACE: namespace, PROTOMESH_CONSOLE_PASSWORD: "long enough", ...env },
+      });
+
+    it("adds, lists and removes users; removing a missing one fails on stderr", async () => {
+      const added = await user(["add", "ada", "--role", "admin"]);
+      expect(added.code, added.stderr).to.equal(0);
+      expect(added.stdout).to.equal("protomesh console: user ada (admin) saved\n");
+      expect((await user(["list"])).stdout).to.match(/^ada\tadmin\t/);
+      const removed = await user(["remove", "ada"]);
+      expect(removed.code, removed.stderr).to.equal(0);
+      const again = await user(["remove", "ada"]);
+      expect(again.code).to.equal(1);
+      expect(again.stdout).to.equal("");
+      expect(again.stderr).to.equal("protomesh console: no user ada\n");
+    });
+
+    it("tells usage mistakes (exit 2) before calling etcd", async () => {
+      // An unreachable etcd: had the command called it, the answer would be exit 1.
+      const dead = { ETCD_ENDPOINTS: `127.0.0.1:${await deadPort()}` };
+      const cases: Array<[string[], RegExp]> = [
+        [[], /user needs a verb: add, remove or list/],
+        [["nosuch", "ada"], /unknown user verb "nosuch": add, remove or list/],
+        [["add"], /user add takes one NAME/],
+        [["add", "ada"], /user add needs --role viewer\|editor\|admin/],
+        [["add", "ada", "--role", "root"], /user add needs --role viewer\|editor\|admin/],
+        [["remove"], /user remove takes one NAME/],
+        [["remove", "ada", "--role", "admin"], /--role goes with user add/],
+        [["list", "ada"], /user list takes no NAME/],
+      ];
+      for (const [args, message] of cases) {
+        const r = await user(args, dead);
+        expect(r.code, args.join(" ")).to.equal(2);
+        expect(r.stderr.split("\n")[0], args.join(" ")).to.match(message);
+        expect(r.stderr).not.to.match(/\n\s+at /);
+      }
     });
   });
 });

@@ -11,6 +11,8 @@ import { httpGreeterHandlers } from "../examples/gateway/service";
 import { HttpGreeterDefinition } from "./helpers/gateway";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { waitFor } from "./helpers/wait";
+import { run } from "./helpers/packed";
+import * as net from "node:net";
 
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -145,7 +147,32 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
     expect(list.out).to.contain("[echo, read]");
     expect(list.out).not.to.contain(key);
     expect((await cli(["gateway", "keys", "revoke", id, ...common])).code).to.equal(0);
-    expect((await cli(["gateway", "keys", "revoke", id, ...common])).code).to.equal(1);
+    const again = await cli(["gateway", "keys", "revoke", id, ...common]);
+    expect(again.code).to.equal(1);
+    expect(again.out).to.equal("");
+    expect(again.err).to.equal(`protomesh gateway keys: no key ${id} (protomesh gateway keys list shows the ids)\n`);
+  });
+
+  it("gateway run on a port in use fails in one line and exits; an unknown --config key is refused", async () => {
+    const CLI = path.resolve(__dirname, "..", "bin", "protomesh.js");
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gw-cli-"));
+    try {
+      const env = { ETCD_ENDPOINTS: etcd.endpoints.join(","), PROTOMESH_NAMESPACE: namespace };
+      // A child process: the gateway's etcd watches, left open, would keep it running (killed at the timeout: code null).
+      const busy = await run(process.execPath, [CLI, "gateway", "--port", String(port)], dir, { env, timeoutMs: 30_000 });
+      expect(busy.code, busy.stderr).to.equal(1);
+      expect(busy.stderr).to.equal(`protomesh gateway run: 127.0.0.1:${port} is in use; pick another port with --port\n`);
+      fs.writeFileSync(path.join(dir, "gateway.yaml"), "port: 0\nunanotated: true\n");
+      const typo = await run(process.execPath, [CLI, "gateway", "--config", "gateway.yaml"], dir, { env, timeoutMs: 30_000 });
+      expect(typo.code, typo.stderr).to.equal(1);
+      expect(typo.stderr).to.match(/^protomesh gateway run: --config \S+gateway\.yaml: unknown key "unanotated" \(known: port, host, .*unannotated.*\)\n$/);
+    } finally {
+      taken.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("answers --help and usage mistakes", async () => {
@@ -154,6 +181,9 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
     expect(help.out).to.contain("protomesh gateway keys create|revoke|list");
     const wrong = await cli(["gateway", "policy", "frobnicate", "--etcd", etcd.endpoints.join(",")]);
     expect(wrong.code).to.equal(2);
+    const redis = await cli(["gateway", "--port", "0", "--etcd", etcd.endpoints.join(","), "--redis", "127.0.0.1:6379"]);
+    expect(redis.code).to.equal(2);
+    expect(redis.err).to.match(/--redis must be a redis:\/\/ or rediss:\/\/ URL such as redis:\/\/127\.0\.0\.1:6379, got "127\.0\.0\.1:6379"/);
     const noEtcd = await cli(["gateway", "keys", "list"]);
     expect(noEtcd.code).to.equal(1);
     expect(noEtcd.err).to.contain("--etcd");

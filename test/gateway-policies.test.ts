@@ -172,6 +172,19 @@ describe("gateway policies in etcd: auth, rate limits, hot reload", function () 
     }
   });
 
+  it("cluster rate limit on a gateway without Redis: enforced at the cluster rate by a local bucket (it was no limit at all)", async () => {
+    const noRedis = await startGateway(greeter.address, { etcd: { endpoints: etcd.endpoints, namespace }, env: "test" });
+    try {
+      await apply({ methods: { [HELLO]: { rateLimit: { key: "header:x-client", cluster: { limit: 3, windowSeconds: 600, burst: 2 } } } } });
+      await waitFor(() => noRedis.gateway.policy.version === gw.gateway.policy.version, { timeoutMs: 10_000 });
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await fetch(`${noRedis.url}/v1/hello/a`, { headers: { "x-client": "no-redis" } })).status);
+      expect(statuses).to.deep.equal([200, 200, 429]);
+    } finally {
+      await noRedis.gateway.close();
+    }
+  });
+
   it("keeps versions: history lists them and rollback restores an older one everywhere", async () => {
     await apply({ methods: { [HELLO]: { auth: "jwt" } }, jwt: { secret: SECRET } });
     expect((await fetch(`${gw.url}/v1/hello/a`)).status).to.equal(401);

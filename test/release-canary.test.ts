@@ -9,6 +9,8 @@ import { release, startFleet, type GreeterFleet } from "./helpers/release-fixtur
 import { ReleaseLoad } from "./helpers/release-load";
 import { waitFor } from "./helpers/wait";
 import { silentLogger } from "./helpers/release-logger";
+import { main } from "../cli/main";
+import type { CliIo } from "../cli/command";
 
 describe("canary releases (real etcd, two versions, load through etcd:/// clients)", function () {
   this.timeout(120_000);
@@ -153,5 +155,29 @@ describe("canary releases (real etcd, two versions, load through etcd:/// client
     expect(retry.err).to.contain("only an aborted or degraded");
     expect((await release(fixture.endpoints, namespace, "start", "greeter", "--canary", "version=v9", "--stable", "version=v9")).code).to.equal(2);
     expect((await release(fixture.endpoints, namespace, "status", "nobody")).code).to.equal(1);
+  });
+
+  it("names a usage mistake (exit 2) before asking the registry, and a missing etcd in one line (exit 1)", async () => {
+    const cli = async (env: NodeJS.ProcessEnv, ...args: string[]) => {
+      let out = "";
+      let err = "";
+      const io: CliIo = { cwd: process.cwd(), env, out: (t) => void (out += t), err: (t) => void (err += t) };
+      return { code: await main(["release", ...args], io), out, err };
+    };
+    const withEtcd = { ETCD_ENDPOINTS: fixture.endpoints.join(","), PROTOMESH_NAMESPACE: namespace };
+    const unknown = await cli(withEtcd, "nosuch", "greeter");
+    expect(unknown.code).to.equal(2);
+    expect(unknown.err).to.match(/^protomesh release: unknown verb "nosuch"\n/);
+    // No instance is registered, so the stable side cannot be inferred: the flags are checked first.
+    const steps = await cli(withEtcd, "start", "greeter", "--canary", "version=v2", "--steps", "5,abc");
+    expect(steps.code).to.equal(2);
+    expect(steps.err).to.match(/^protomesh release: --steps: use weights 0–100/);
+    const interval = await cli(withEtcd, "start", "greeter", "--canary", "version=v2", "--interval", "soon");
+    expect(interval.code).to.equal(2);
+    expect(interval.err).to.match(/^protomesh release: --interval: bad duration "soon"/);
+    const noEtcd = await cli({}, "list");
+    expect(noEtcd.code).to.equal(1);
+    expect(noEtcd.err).to.match(/^protomesh release: no etcd endpoints: .*\n$/);
+    expect(noEtcd.err.split("\n").filter(Boolean)).to.have.length(1);
   });
 });

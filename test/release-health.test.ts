@@ -48,6 +48,10 @@ describe("protomesh health", function () {
     expect(await main(["health", address, "--rpc-timeout", "soon"], bad)).to.equal(1);
     expect(bad.stderr()).to.contain("bad duration");
     expect(await main(["health"], captureIo())).to.equal(1);
+    // An unreadable TLS file: invalid arguments too, in one line (it escaped as an ENOENT stack).
+    const noCa = captureIo();
+    expect(await main(["health", address, "--tls", "--tls-ca-cert", "/no/such/ca.pem"], noCa)).to.equal(1);
+    expect(noCa.stderr()).to.equal("protomesh health: failed to initialize tls credentials: cannot read --tls-ca-cert /no/such/ca.pem: ENOENT\n");
   });
 
   it("checks every instance of etcd:///service, prints a table, and fails if one is not SERVING", async () => {

@@ -141,6 +141,10 @@ describe("release analysis through a real Prometheus fed by registry service dis
     expect(await main(["prometheus-sd", "--print", "--endpoints", deadEndpoint, "--namespace", namespace], io)).to.equal(1);
     expect(err).to.match(/^protomesh prometheus-sd: cannot read the registry at http:\/\/127\.0\.0\.1:\d+: /);
     expect(await main(["prometheus-sd", "--listen", "nowhere"], { ...io, err: () => undefined })).to.equal(2);
+    // No etcd named at all: one line, exit 1 (not the usage text).
+    err = "";
+    expect(await main(["prometheus-sd", "--print"], { ...io, env: {} })).to.equal(1);
+    expect(err).to.match(/^protomesh prometheus-sd: no etcd endpoints: [^\n]*\n$/);
     out = "";
     expect(await main(["prometheus-sd", "--help"], io)).to.equal(0);
     expect(out).to.contain("http_sd_configs");

@@ -188,7 +188,7 @@ describe("coordinator List and `protomesh tx list` by age", function () {
     expect(none.out).to.include("(none: no unfinished transaction begun 5h ago or earlier)");
   });
 
-  it("answers a bad age with a usage error (exit 2) before calling anyone", async () => {
+  it("answers a bad age, status or mode, or a list option on another verb, with a usage error (exit 2) before calling anyone", async () => {
     const cases: Array<[string[], RegExp]> = [
       [["list", "--older-than", "soon"], /--older-than must be an age such as 30s, 10m, 2h or 1h30m, got "soon"/],
       [["list", "--older-than", "5 minutes"], /--older-than must be an age/],
@@ -197,6 +197,10 @@ describe("coordinator List and `protomesh tx list` by age", function () {
       [["list", "--stuck", "1h", "--status", "succeed"], /--status succeed is final: --stuck lists only prepared, submitted, aborting/],
       [["list", "--older-than"], /--older-than/],
       [["show", "old-prepared", "--stuck", "1h"], /go with list/],
+      [["list", "--status", "bogus"], /--status must be one of prepared, submitted, aborting, succeed, failed, got "bogus"/],
+      [["list", "--mode", "xa"], /--mode must be one of tcc, saga, msg, notify, got "xa"/],
+      [["retry", "old-prepared", "--status", "failed"], /--status goes with list/],
+      [["show", "old-prepared", "--limit", "3", "--page", "x"], /--limit, --page go with list/],
     ];
     for (const [args, message] of cases) {
       // An unreachable coordinator: had the command called it, the answer would be exit 1, not 2.
@@ -207,5 +211,19 @@ describe("coordinator List and `protomesh tx list` by age", function () {
     const help = await cli(["list", "--help"]);
     expect(help.code).to.equal(0);
     expect(help.out).to.match(/--older-than AGE/).and.match(/--stuck AGE/).and.match(/--unfinished/);
+  });
+
+  it("tx-server refuses a bad flag (a webhook that is not an http(s) URL) before opening a store", async () => {
+    for (const [args, message] of [
+      [["--alert-webhook", "hooks.example/alert"], /--alert-webhook must be an http:\/\/ or https:\/\/ URL, got "hooks\.example\/alert"/],
+      [["--alert-webhook", "ftp://hooks.example/alert"], /--alert-webhook must be an http/],
+      [["--metrics-port", "x"], /--metrics-port must be a whole number/],
+    ] as Array<[string[], RegExp]>) {
+      const err: string[] = [];
+      // Had it started, it would serve until a signal: the spec would time out instead of failing fast.
+      const code = await main(["tx-server", "--listen", "127.0.0.1:0", ...args], { cwd: process.cwd(), env: {}, out: () => undefined, err: (s) => void err.push(s) });
+      expect(code, args.join(" ")).to.equal(2);
+      expect(err.join(""), args.join(" ")).to.match(message);
+    }
   });
 });

@@ -197,6 +197,10 @@ describe("transactions: transfers between two banks on Postgres, through a coord
     out.length = 0;
     expect(await main(["tx", "stop", s.gid, "--coordinator", coordinator], io)).to.equal(0);
     expect(out.join("")).to.match(/stopped by an operator/);
+    out.length = 0;
+    // A stopped transaction is final; retry says so (not that it "finished rolling back").
+    expect(await main(["tx", "retry", s.gid, "--coordinator", coordinator], io)).to.equal(1);
+    expect(out.join("")).to.match(/FAILED_PRECONDITION: transaction \S+ was stopped by an operator; a stopped transaction is final/);
   });
 
   it("answers bad input with clear errors and stores nothing for it", async () => {

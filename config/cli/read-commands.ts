@@ -18,8 +18,8 @@ export async function getCommand(ctx: CliContext, args: string[]): Promise<numbe
   else record = await store.current();
   for (const problem of await store.check()) ctx.note(`warning: ${problem.key}: ${problem.reason} (ignored)`);
   if (!record) {
-    ctx.note(`${ctx.label} has no config yet`);
-    return ExitCode.failure;
+    if (ctx.flags.version !== undefined) throw new CliError(`${ctx.label} has no version ${ctx.flags.version}`);
+    throw new CliError(`${ctx.label} has no config yet (protomesh config import FILE writes the first version)`);
   }
   ctx.note(`${ctx.label} ${describeRecord(record)}`);
   const gray = await store.gray();

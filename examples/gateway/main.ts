@@ -5,7 +5,8 @@
  *
  *   node bin/run.js examples/gateway/main.ts          # then try the curl commands in docs/gateway.md
  *
- * Set ETCD_ENDPOINTS to use your own etcd instead of a private one.
+ * Set ETCD_ENDPOINTS to use your own etcd instead of a private one; otherwise it prints the
+ * private one's `export ETCD_ENDPOINTS=…` for `protomesh gateway routes|policy|keys`.
  */
 import { createServer, type Server } from "protomesh";
 import { etcdRegistry, startEmbeddedEtcd, type EmbeddedEtcd } from "protomesh/registry";
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   const gateway = await createGateway({ etcd: { endpoints }, discover: true, unannotated: true, redis: process.env.REDIS_URL });
   const port = await gateway.listen(Number(process.env.PORT ?? 8080));
   process.stdout.write(`gateway on http://127.0.0.1:${port} — etcd ${endpoints.join(",")}\n`);
+  if (embedded) process.stdout.write(`For protomesh commands in another terminal: export ETCD_ENDPOINTS=${endpoints.join(",")}\n`);
   for (const r of gateway.routes()) process.stdout.write(`  ${r.httpMethod.padEnd(6)} ${r.template.source}  → ${r.grpcPath}\n`);
   process.stdout.write("Ctrl-C to stop.\n");
   await new Promise<void>((resolve) => {

@@ -1,4 +1,4 @@
-import { ExitCode, UsageError, type CliIo } from "../../cli/command";
+import { CliError, ExitCode, UsageError, type CliIo } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
 import { ApiKeyAdmin, keysPrefix } from "../api-keys";
 import { etcdFlags, type GatewayFlags } from "./command";
@@ -21,9 +21,9 @@ export async function keysCommand(flags: GatewayFlags, args: string[], io: CliIo
       }
       case "revoke": {
         if (rest.length !== 1) throw new UsageError("keys revoke takes an ID");
-        const gone = await admin.revoke(rest[0]);
-        io.out(gone ? `key ${rest[0]} revoked\n` : `no key ${rest[0]}\n`);
-        return gone ? ExitCode.ok : ExitCode.failure;
+        if (!(await admin.revoke(rest[0]))) throw new CliError(`no key ${rest[0]} (protomesh gateway keys list shows the ids)`);
+        io.out(`key ${rest[0]} revoked\n`);
+        return ExitCode.ok;
       }
       case "list": {
         const list = await admin.list();

@@ -18,6 +18,12 @@ interface FileConfig extends Partial<Record<keyof GatewayFlags, unknown>> {
   policy?: unknown;
 }
 
+/** What `--config FILE` may hold: the options of `protomesh gateway run`, and a start-up `policy`. */
+const CONFIG_KEYS: readonly string[] = [
+  "port", "host", "etcd", "namespace", "name", "env", "descriptor-set", "target", "no-discover", "services",
+  "unannotated", "redis", "tls-cert", "tls-key", "method-override", "policy",
+];
+
 function readConfig(flags: GatewayFlags, io: CliIo): GatewayFlags & { policy?: unknown } {
   if (!flags.config) return flags;
   const file = path.resolve(io.cwd, flags.config);
@@ -28,6 +34,10 @@ function readConfig(flags: GatewayFlags, io: CliIo): GatewayFlags & { policy?: u
     throw new CliError(`cannot read --config ${file}: ${(err as Error).message.split("\n")[0]}`);
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) throw new CliError(`--config ${file} must hold a mapping`);
+  const unknown = Object.keys(data).filter((k) => !CONFIG_KEYS.includes(k));
+  if (unknown.length > 0) {
+    throw new CliError(`--config ${file}: unknown ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => JSON.stringify(k)).join(", ")} (known: ${CONFIG_KEYS.join(", ")})`);
+  }
   const fromFile: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data as FileConfig)) {
     if (k === "policy") continue;
@@ -54,6 +64,10 @@ function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): 
   const discover = etcd && !flags["no-discover"] ? (flags.services ? { services: flags.services.split(",").map((s) => s.trim()) } : true) : false;
   if (!etcd && upstreams.length === 0) throw new UsageError("nothing to route: give --etcd (or ETCD_ENDPOINTS) to discover services, or --descriptor-set with --target");
   if (Boolean(flags["tls-cert"]) !== Boolean(flags["tls-key"])) throw new UsageError("--tls-cert and --tls-key go together");
+  if (flags.redis !== undefined && !/^rediss?:\/\/[^/]/.test(flags.redis)) {
+    // Checked now: a bad address would show only as every cluster limit falling back to its local bucket.
+    throw new UsageError(`--redis must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(flags.redis)}`);
+  }
   return {
     upstreams,
     etcd,
@@ -86,8 +100,19 @@ export async function runCommand(rawFlags: GatewayFlags, args: string[], io: Cli
   const port = flags.port === undefined ? 8080 : Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${JSON.stringify(flags.port)}`);
   const gateway = await createGateway(gatewayOptions(flags, io));
-  const bound = await gateway.listen(port, flags.host ?? "127.0.0.1");
-  io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${flags.host ?? "127.0.0.1"}:${bound} (${gateway.routes().length} ${gateway.routes().length === 1 ? "route" : "routes"}, policy version ${gateway.policy.version})\n`);
+  const host = flags.host ?? "127.0.0.1";
+  let bound: number;
+  try {
+    bound = await gateway.listen(port, host);
+  } catch (err) {
+    // Close what the gateway opened (etcd watches, upstream channels), or the process stays up.
+    await gateway.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new CliError(`${host}:${port} is in use; pick another port with --port`);
+    if (code === "EACCES" || code === "EADDRNOTAVAIL") throw new CliError(`cannot listen on ${host}:${port}: ${(err as Error).message}`);
+    throw err;
+  }
+  io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${host}:${bound} (${gateway.routes().length} ${gateway.routes().length === 1 ? "route" : "routes"}, policy version ${gateway.policy.version})\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);

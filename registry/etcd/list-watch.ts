@@ -64,6 +64,9 @@ export async function runListWatch(target: ListWatchTarget, signal: AbortSignal,
 }
 
 function watchPrefix(target: ListWatchTarget, startRevision: bigint, signal: AbortSignal): Promise<WatchEnd> {
+  // Stopped while the prefix was being read: an abort listener added now would never fire,
+  // and the watch would outlive its owner (and keep the process alive).
+  if (signal.aborted) return Promise.resolve({ kind: "stopped" });
   const watch = openWatch(
     target.client,
     { key: Buffer.from(target.prefix), rangeEnd: prefixEnd(target.prefix), startRevision, createTimeoutMs: target.callTimeoutMs },

@@ -90,16 +90,17 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
   if (verb === undefined) throw new UsageError("missing <verb>");
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  if (!["start", "status", "promote", "list", "history", "controller", ...Object.keys(VERBS)].includes(verb)) throw new UsageError(`unknown verb ${JSON.stringify(verb)}`);
   const needsService = verb !== "list" && verb !== "controller";
   if (needsService && service === undefined) throw new UsageError(`${verb} needs a <service>`);
   if (!needsService && service !== undefined) throw new UsageError(`${verb} takes no service`);
-  if (!["start", "status", "promote", "list", "history", "controller", ...Object.keys(VERBS)].includes(verb)) throw new UsageError(`unknown verb ${JSON.stringify(verb)}`);
 
   let resolved;
   try {
     resolved = resolveEtcdOptions({ endpoints: values.endpoints?.split(","), namespace: values.namespace }, io.env);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // Not a mistake in the command line: one line, as every command says it (no usage text).
+    throw new CliError((err as Error).message);
   }
   const client = createEtcdClient(resolved);
   const namespace = resolved.namespace;

@@ -97,7 +97,7 @@ export async function specFrom(service: string, values: Values, cwd: string, inf
   if ((values.canary === undefined) === (values["blue-green"] === undefined)) throw new UsageError("give exactly one of --canary or --blue-green");
   const strategy = values.canary !== undefined ? "canary" : "blueGreen";
   const canary = parseLabels(strategy === "canary" ? "--canary" : "--blue-green", (values.canary ?? values["blue-green"])!);
-  const stable = values.stable !== undefined ? parseLabels("--stable", values.stable) : await inferStable(canary);
+  const explicitStable = values.stable !== undefined ? parseLabels("--stable", values.stable) : undefined;
   const analysis = analysisFrom(values, cwd);
   let testers;
   if (values["tester-header"] !== undefined) {
@@ -113,6 +113,8 @@ export async function specFrom(service: string, values: Values, cwd: string, inf
   } else {
     steps = [{ setWeight: 0 }, ...blueGreenSteps({ analysis: analysis !== undefined, autoPromote: values["auto-promote"] })];
   }
+  // Asking the registry for the stable side comes after every check of the flags themselves.
+  const stable = explicitStable ?? (await inferStable(canary));
   const spec: ReleaseSpec = { service, strategy, stable, canary, steps, analysis, testers, sticky: values["sticky-header"] ? { header: values["sticky-header"].toLowerCase() } : undefined };
   try {
     return checkSpec(spec);

@@ -3,6 +3,7 @@
  * swap one for the other), plus `etcd:///service` targets that check every registered instance
  * and print a table.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { CliIo, Command } from "../../cli/command";
 import { parseDuration } from "../../runtime/duration";
@@ -61,6 +62,18 @@ function goStyle(args: string[]): string[] {
 
 class HealthUsage extends Error {}
 
+/** A TLS file that cannot be read: invalid arguments (exit 1), said in one line, as grpc_health_probe does. */
+class HealthTlsFiles extends Error {}
+
+function checkReadable(flag: string, file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    readFileSync(file);
+  } catch (err) {
+    throw new HealthTlsFiles(`failed to initialize tls credentials: cannot read --${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 function parse(args: string[]): { target: string; options: ProbeOptions; verbose: boolean } | "help" {
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
@@ -94,6 +107,7 @@ function parse(args: string[]): { target: string; options: ProbeOptions; verbose
   if (tlsWanted && !values.tls) throw new HealthUsage("the --tls-* flags need --tls");
   if (values["tls-no-verify"] && values["tls-ca-cert"] !== undefined) throw new HealthUsage("--tls-no-verify and --tls-ca-cert exclude each other");
   if ((values["tls-client-cert"] === undefined) !== (values["tls-client-key"] === undefined)) throw new HealthUsage("--tls-client-cert and --tls-client-key go together");
+  for (const flag of ["tls-ca-cert", "tls-client-cert", "tls-client-key"] as const) checkReadable(flag, values[flag]);
   return {
     target: target.trim(),
     verbose: values.v === true,
@@ -117,6 +131,10 @@ export const healthCommand: Command = {
     try {
       request = parse(args);
     } catch (err) {
+      if (err instanceof HealthTlsFiles) {
+        io.err(`protomesh health: ${err.message}\n`);
+        return ProbeExit.usage;
+      }
       if (!(err instanceof HealthUsage)) throw err;
       io.err(`protomesh health: ${err.message}\n\n${USAGE}`);
       return ProbeExit.usage;

@@ -91,7 +91,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
   try {
     resolved = resolveEtcdOptions({ endpoints: values.endpoints?.split(","), namespace: values.namespace }, io.env);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // Not a mistake in the command line: one line, exit 1, as every command says it.
+    throw new CliError((err as Error).message);
   }
   const client = createEtcdClient(resolved);
   try {

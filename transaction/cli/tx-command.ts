@@ -7,7 +7,7 @@ import { etcdRegistry } from "../../registry/etcd/registry";
 import { TxCoordinatorDefinition } from "../../gen/protomesh/transaction/v1/coordinator_protomesh";
 import { Transaction } from "../../gen/protomesh/transaction/v1/coordinator";
 import { DEFAULT_TX_SERVICE } from "../server/tx-server";
-import { UNFINISHED, type TxStatus } from "../store/types";
+import { TX_MODES, TX_STATUSES, UNFINISHED, type TxMode, type TxStatus } from "../store/types";
 import { formatDuration, parseDuration } from "../../runtime/duration";
 
 const USAGE = `usage: protomesh tx <command> [options]
@@ -77,6 +77,12 @@ export const txCommand: Command = {
     }
     if (verb === "list" ? positionals.length > 0 : positionals.length !== 1) return usage(io, verb === "list" ? "list takes no arguments" : `${verb} takes one transaction id`);
     if (values.limit !== undefined && !/^\d+$/.test(values.limit as string)) return usage(io, `--limit must be a whole number, got "${String(values.limit)}"`);
+    if (values.status !== undefined && !TX_STATUSES.includes(values.status as TxStatus)) return usage(io, `--status must be one of ${TX_STATUSES.join(", ")}, got "${String(values.status)}"`);
+    if (values.mode !== undefined && !TX_MODES.includes(values.mode as TxMode)) return usage(io, `--mode must be one of ${TX_MODES.join(", ")}, got "${String(values.mode)}"`);
+    if (verb !== "list") {
+      const listOnly = ["status", "mode", "limit", "page"].filter((k) => values[k] !== undefined);
+      if (listOnly.length > 0) return usage(io, `${listOnly.map((k) => `--${k}`).join(", ")} ${listOnly.length === 1 ? "goes" : "go"} with list`);
+    }
     let age: AgeFilter;
     try {
       age = ageFilter(values);

@@ -79,6 +79,11 @@ export const txServerCommand: Command = {
       const metricsPort = num("metrics-port");
       const defaults = clean({ timeoutMs: num("timeout-ms"), retryIntervalMs: num("retry-interval-ms"), maxRetryIntervalMs: num("max-retry-interval-ms"), requestTimeoutMs: num("request-timeout-ms"), retryLimit: num("retry-limit") });
       const pollIntervalMs = num("poll-ms");
+      const alertWebhook = v["alert-webhook"] as string | undefined;
+      if (alertWebhook !== undefined && !isHttpUrl(alertWebhook)) {
+        // Checked now: a bad URL would otherwise show only when the first alert cannot be sent.
+        throw new UsageError(`--alert-webhook must be an http:// or https:// URL, got "${alertWebhook}"`);
+      }
       const registry = endpoints.length > 0 ? etcdRegistry({ endpoints, namespace: v.namespace as string | undefined }) : undefined;
       if (registry) {
         setDefaultDiscovery(registry);
@@ -91,7 +96,7 @@ export const txServerCommand: Command = {
         closeStore: true,
         instanceId: v["instance-id"] as string | undefined,
         pollIntervalMs,
-        alertWebhook: v["alert-webhook"] as string | undefined,
+        alertWebhook,
         defaults,
         server: { name: (v.name as string | undefined) ?? DEFAULT_TX_SERVICE, registry, ...(metricsPort !== undefined ? { metrics: { port: metricsPort } } : {}) },
       });
@@ -115,6 +120,14 @@ export const txServerCommand: Command = {
     }
   },
 };
+
+function isHttpUrl(text: string): boolean {
+  try {
+    return /^https?:$/.test(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}
 
 function clean<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as Partial<T>;

@@ -184,6 +184,9 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
       if (g.status === "failed") {
         // Only a transaction that gave up mid-way goes back; one that finished rolling back is done.
         const back: TxStatus | undefined = g.lastError.startsWith("gave up") ? guessUnfinished(await store.branches(g.gid), g) : undefined;
+        if (!back && g.lastError.startsWith("stopped by an operator")) {
+          throw new RpcError(Status.FAILED_PRECONDITION, `transaction ${g.gid} was stopped by an operator; a stopped transaction is final: look at its branches by hand (tx show)`);
+        }
         if (!back) throw new RpcError(Status.FAILED_PRECONDITION, `transaction ${g.gid} failed and finished rolling back; nothing to retry`);
         await store.resetRounds(g.gid, now);
         if (!(await store.setStatus(g.gid, ["failed"], back, now, { nextAt: now }))) throw new RpcError(Status.ABORTED, `transaction ${g.gid} changed meanwhile; try again`);
