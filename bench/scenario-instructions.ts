@@ -248,7 +248,9 @@ async function measureClients(ctx: BenchContext, clients: typeof CLIENTS, list: 
       const outBase = path.join(dir, c.id);
       const client = await BenchWorker.start(`cg-${c.id}`, "echo-client.ts", { cpu: ctx.cpus.client, callgrindOut: outBase, startTimeoutMs, env: c.env });
       try {
-        await client.call("init", { kind: c.kind, tracing: c.tracing, sampleRatio: c.sampleRatio, ...etcd } satisfies InitClientArgs);
+        // No keepalive pings: under valgrind a ping's answer can take longer than the 2 s a
+        // protomesh client waits for it, and the connection would be dropped mid-workload.
+        await client.call("init", { kind: c.kind, tracing: c.tracing, sampleRatio: c.sampleRatio, ...(c.kind === "protomesh" ? { keepalive: false } : {}), ...etcd } satisfies InitClientArgs);
         const target = c.target(address);
         await client.call("ready", { target, timeoutMs: 120_000 });
         results.set(c.id, await countWorkloads(ctx, client, outBase, (w, total) => runFixed(client, w, target, total), list));

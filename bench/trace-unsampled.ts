@@ -5,13 +5,16 @@
  * manager, W3C trace-context + baggage propagators), the same API calls the tracing
  * interceptor makes, in the same order.
  *
- *   node bin/run.js bench/trace-unsampled.ts [--iterations 200000] [--runs 5] [--ratio 0.1]
+ *   node bin/run.js bench/trace-unsampled.ts [--iterations 200000] [--runs 5] [--ratio 0.1] [--evict KB]
  *
  * Prints CPU ns per operation (medians of `--runs`), for the client side (root span dropped by
  * the ratio sampler, `traceparent` written into grpc-js Metadata) and for the server side
  * (`traceparent` with the "not sampled" flag read from Metadata, child span dropped by the
  * parent-based sampler), and the whole interceptor on each side around a `next` that answers
  * at once. Compare the sums with the per-call CPU the unary bench's "10 % sampled" row adds.
+ * `--evict KB` reads a buffer of that size between calls (one byte per 64-byte line), so that
+ * each call finds the CPU's caches holding other data, as a real call does after the network
+ * and grpc-js have run; then only the calls are timed, in wall time.
  */
 import { parseArgs } from "node:util";
 import { Metadata } from "@grpc/grpc-js";
@@ -22,7 +25,18 @@ import type { MethodDefinition } from "../runtime/definition";
 import { traceIntoTheVoid } from "./trace-sink";
 import { median } from "./stats";
 
-const USAGE = "usage: node bin/run.js bench/trace-unsampled.ts [--iterations 200000] [--runs 5] [--ratio 0.1]";
+const USAGE = "usage: node bin/run.js bench/trace-unsampled.ts [--iterations 200000] [--runs 5] [--ratio 0.1] [--evict KB]";
+
+let evictBuffer: Uint8Array | undefined;
+let evictSum = 0;
+/** Reads one byte per cache line of the eviction buffer (nothing without `--evict`). */
+function evict(): void {
+  const b = evictBuffer;
+  if (!b) return;
+  let sum = 0;
+  for (let i = 0; i < b.length; i += 64) sum += b[i]!;
+  evictSum += sum;
+}
 
 function cpuNs(): bigint {
   const u = process.cpuUsage();
@@ -42,19 +56,34 @@ async function measure(runs: number, iterations: number, body: (i: number) => un
   return median(results);
 }
 
-/** Like `measure`, for bodies that return a promise: awaited one at a time, as a call at c=1. */
+/**
+ * Like `measure`, for bodies that return a promise: awaited one at a time, as a call at c=1.
+ * With `--evict`, the eviction reads run between calls and only the calls are timed (wall
+ * time around each call, as CPU time cannot be read that finely).
+ */
 async function measureAsync(runs: number, iterations: number, body: (i: number) => Promise<unknown>): Promise<number> {
   const results: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const t0 = cpuNs();
-    for (let i = 0; i < iterations; i++) await body(i);
-    results.push(Number(cpuNs() - t0) / iterations);
+    if (!evictBuffer) {
+      const t0 = cpuNs();
+      for (let i = 0; i < iterations; i++) await body(i);
+      results.push(Number(cpuNs() - t0) / iterations);
+      continue;
+    }
+    let spent = 0n;
+    for (let i = 0; i < iterations; i++) {
+      evict();
+      const t = process.hrtime.bigint();
+      await body(i);
+      spent += process.hrtime.bigint() - t;
+    }
+    results.push(Number(spent) / iterations);
   }
   return median(results);
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { iterations: { type: "string" }, runs: { type: "string" }, ratio: { type: "string" }, help: { type: "boolean" } } });
+  const { values } = parseArgs({ options: { iterations: { type: "string" }, runs: { type: "string" }, ratio: { type: "string" }, evict: { type: "string" }, help: { type: "boolean" } } });
   if (values.help) {
     console.log(USAGE);
     return;
@@ -62,7 +91,9 @@ async function main(): Promise<void> {
   const iterations = Number(values.iterations ?? 200_000);
   const runs = Number(values.runs ?? 5);
   const ratio = Number(values.ratio ?? 0.1);
-  if (!(iterations > 0) || !(runs > 0) || !(ratio >= 0 && ratio <= 1)) throw new Error(`bad arguments\n${USAGE}`);
+  const evictKb = Number(values.evict ?? 0);
+  if (!(iterations > 0) || !(runs > 0) || !(ratio >= 0 && ratio <= 1) || !(evictKb >= 0)) throw new Error(`bad arguments\n${USAGE}`);
+  if (evictKb > 0) evictBuffer = new Uint8Array(evictKb * 1024).fill(1);
 
   const exporter = traceIntoTheVoid("trace-unsampled", ratio);
   const tracer = trace.getTracer("protomesh");
@@ -112,7 +143,7 @@ async function main(): Promise<void> {
   await row("server call, tracing interceptor", measureAsync(runs, callIterations, () => traced(serverReq())));
 
   const recorded = exporter.spans;
-  process.stdout.write(`Node ${process.version}, sample ratio ${ratio}, ${iterations} iterations (calls: ${callIterations}), median of ${runs} runs; CPU ns per operation\n\n| operation | ns |\n| --- | ---: |\n`);
+  process.stdout.write(`Node ${process.version}, sample ratio ${ratio}, ${iterations} iterations (calls: ${callIterations}), median of ${runs} runs${evictBuffer ? `, ${evictKb} KB read between calls (${evictSum > 0 ? "calls timed alone, wall ns" : ""})` : ""}; CPU ns per operation\n\n| operation | ns |\n| --- | ---: |\n`);
   for (const [name, ns] of rows) process.stdout.write(`| ${name} | ${ns.toFixed(0)} |\n`);
   process.stdout.write(`\nspans exported so far: ${recorded}\n`);
   process.exit(0);
