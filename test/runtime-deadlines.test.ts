@@ -128,7 +128,9 @@ describe("runtime: deadlines and cancellation", () => {
     // Deadlines cross the wire as relative timeouts (grpc-timeout), so the receiver's absolute
     // deadline is later by the transit time; on a loaded machine that can be tens of ms.
     expect(downstreamDeadline!).to.be.at.most(upstreamDeadline! + 100);
-    expect(downstreamDeadline! - Date.now()).to.be.lessThan(800);
+    // At most what the caller gave: on a quick machine the whole chain can run inside one
+    // millisecond, so the downstream's remaining time can still read exactly 800.
+    expect(downstreamDeadline! - Date.now()).to.be.at.most(800);
   });
 
   it("fails the downstream call when the upstream deadline expires first", async () => {
