@@ -52,15 +52,6 @@ export function setUnsampledShortcut(value: UnsampledShortcut | undefined): void
   shortcut = value;
 }
 
-/** The shortcut, if it answers for the provider `tracerProvider` (or the global one) stands for. */
-function shortcutFor(tracerProvider: TracerProvider | undefined): UnsampledShortcut | undefined {
-  const s = shortcut;
-  if (!s) return undefined;
-  let provider = tracerProvider ?? trace.getTracerProvider();
-  if (provider instanceof ProxyTracerProvider) provider = provider.getDelegate();
-  return provider === s.provider ? s : undefined;
-}
-
 /**
  * Turns tracing on (or off) for every server and client whose `tracing` option is left
  * unset. `setupTracing` from `protomesh/tracing` calls it; call it yourself when you
@@ -119,8 +110,8 @@ export function tracingInterceptor(options: TracingInterceptorOptions = {}): Int
   const tracerOf = tracerSource(options.tracerProvider);
   return (next) => {
     const traced: CallNext = (req) => {
-      const fast = shortcutFor(options.tracerProvider);
-      return req.side === "client" ? traceClient(tracerOf(), fast, req, next) : traceServer(tracerOf(), fast, req, next);
+      const { tracer, fast } = tracerOf();
+      return req.side === "client" ? traceClient(tracer, fast, req, next) : traceServer(tracer, fast, req, next);
     };
     if (options.enabled === true) return traced;
     return (req) => (switchedOn ? traced(req) : next(req));
@@ -275,21 +266,29 @@ function parentContext(req: CallRequest): Context {
   return serverContextOf(currentCallContext()) || (active === ROOT_CONTEXT ? ROOT : active);
 }
 
-function tracerSource(provider: TracerProvider | undefined): () => Tracer {
-  if (provider) {
-    const tracer = provider.getTracer(TRACER_NAME);
-    return () => tracer;
-  }
-  // The global provider object changes only when an SDK is (re)registered; cache per provider.
+/** The tracer calls use, and the unsampled shortcut when it answers for that tracer's provider. */
+interface TracerChoice {
+  readonly tracer: Tracer;
+  readonly fast: UnsampledShortcut | undefined;
+}
+
+function tracerSource(provider: TracerProvider | undefined): () => TracerChoice {
+  // Remade only when the global provider object or the installed shortcut changes (an SDK is
+  // (re)registered, `setupTracing` starts or stops), not per call. A proxy's delegate is set at
+  // most once, by the registration that comes before `setupTracing` installs its shortcut.
   let lastProvider: TracerProvider | undefined;
-  let lastTracer: Tracer | undefined;
+  let lastShortcut: UnsampledShortcut | undefined;
+  let choice: TracerChoice | undefined;
+  const tracer = provider?.getTracer(TRACER_NAME);
   return () => {
-    const current = trace.getTracerProvider();
-    if (current !== lastProvider || !lastTracer) {
+    const current = provider ?? trace.getTracerProvider();
+    if (!choice || current !== lastProvider || shortcut !== lastShortcut) {
       lastProvider = current;
-      lastTracer = current.getTracer(TRACER_NAME);
+      lastShortcut = shortcut;
+      const actual = current instanceof ProxyTracerProvider ? current.getDelegate() : current;
+      choice = { tracer: tracer ?? current.getTracer(TRACER_NAME), fast: shortcut && actual === shortcut.provider ? shortcut : undefined };
     }
-    return lastTracer;
+    return choice;
   };
 }
 
