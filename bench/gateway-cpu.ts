@@ -2,20 +2,21 @@
  * `node bin/run.js bench/gateway-cpu.ts [--rounds 5] [--seconds 4] [--connections 10] [--profile DIR] [--out FILE] [--compiled]`
  *
  * The gateway's cost per request in CPU time, next to a hand-written `node:http` handler
- * (JSON.parse + the same grpc-js client + JSON.stringify) in front of the same greeter.
+ * (JSON.parse + the same grpc-js client + JSON.stringify) in front of the same greeter, and next
+ * to the same handler also forwarding a request id and `x-forwarded-for/-host/-proto` as the
+ * gateway does (`fwd`), which separates the cost of that forwarding from the gateway's own.
  * Wall-clock throughput means little on a busy shared machine; the CPU a process spends per
  * request does not depend on how long it waited for a core, so it is the figure to compare
  * (if the front is CPU-bound, throughput is inversely proportional to it).
  *
  * - The greeter runs in its own process (`gateway-upstream.ts`), the gateway and the
- *   hand-written server in this one, `wrk` in its own: the front's CPU is its own alone.
- * - Rounds alternate the two fronts (gateway first in odd rounds, hand-written first in even
- *   ones), so drift in the machine's load hits both; the report gives every round, the
- *   medians, and the gateway/hand ratio of the medians.
+ *   hand-written servers in this one, `wrk` in its own: the front's CPU is its own alone.
+ * - Each round starts with a different front, so drift in the machine's load hits all three;
+ *   the report gives every round, the medians, and the ratios of the medians.
  * - `--profile DIR`: one extra round first, profiled (V8 sampling profiler through the
- *   inspector), written to DIR/gateway.cpuprofile and DIR/hand.cpuprofile; it is left out of
- *   the medians. Summarize with `node bin/run.js bench/profile-summary.ts DIR/gateway.cpuprofile`.
- * - `--compiled`: this bench (both fronts) and the greeter run from esbuild bundles with plain
+ *   inspector), written to DIR/<front>.cpuprofile; it is left out of the medians. Summarize
+ *   with `node bin/run.js bench/profile-summary.ts DIR/gateway.cpuprofile`.
+ * - `--compiled`: this bench (all fronts) and the greeter run from esbuild bundles with plain
  *   `node`, as a deployment runs compiled JavaScript, instead of through tsx (whose `keepNames`
  *   wraps every closure the fronts create per request in a naming call).
  */
@@ -55,7 +56,8 @@ function positive(name: string, text: string): number {
   return n;
 }
 
-type Front = "gateway" | "hand";
+type Front = "gateway" | "hand" | "forwarding";
+const FRONTS: readonly Front[] = ["gateway", "hand", "forwarding"];
 
 interface Sample {
   readonly requests: number;
@@ -144,9 +146,12 @@ async function main(): Promise<void> {
   const gwPort = await gw.listen(0);
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const hand: http.Server = handWrittenServer(client);
-  await new Promise<void>((r) => hand.listen(0, "127.0.0.1", r));
-  const handPort = (hand.address() as { port: number }).port;
-  const urls: Record<Front, string> = { gateway: `http://127.0.0.1:${gwPort}/v1/hello`, hand: `http://127.0.0.1:${handPort}/` };
+  const forwarding: http.Server = handWrittenServer(client, { forward: true });
+  const portOf = async (s: http.Server) => {
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+    return (s.address() as { port: number }).port;
+  };
+  const urls: Record<Front, string> = { gateway: `http://127.0.0.1:${gwPort}/v1/hello`, hand: `http://127.0.0.1:${await portOf(hand)}/`, forwarding: `http://127.0.0.1:${await portOf(forwarding)}/` };
 
   const load = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
   out(`Gateway CPU per request, ${new Date().toISOString()}, Node ${process.version}${runningCompiled() ? " (compiled: esbuild bundles, plain node)" : " (through tsx)"}, ${os.cpus().length} cores, load average ${load()} at the start; wrk -c${CONNECTIONS}, ${SECONDS} s per run, ${ROUNDS} rounds.`);
@@ -154,35 +159,42 @@ async function main(): Promise<void> {
   for (const u of Object.values(urls)) await startWrk(u, 2).done;
   if (PROFILE_DIR !== undefined) {
     fs.mkdirSync(PROFILE_DIR, { recursive: true });
-    for (const front of ["gateway", "hand"] as const) await profiled(urls[front], upstream, path.join(PROFILE_DIR, `${front}.cpuprofile`));
-    out(`Profiles (an extra round, not counted): ${PROFILE_DIR}/gateway.cpuprofile, ${PROFILE_DIR}/hand.cpuprofile`);
+    for (const front of FRONTS) await profiled(urls[front], upstream, path.join(PROFILE_DIR, `${front}.cpuprofile`));
+    out(`Profiles (an extra round, not counted): ${FRONTS.map((f) => `${PROFILE_DIR}/${f}.cpuprofile`).join(", ")}`);
   }
 
-  const samples: Record<Front, Sample[]> = { gateway: [], hand: [] };
+  const samples: Record<Front, Sample[]> = { gateway: [], hand: [], forwarding: [] };
   out("");
-  out("| round | gateway: front µs/req | hand: front µs/req | gateway: greeter µs/req | hand: greeter µs/req | gateway req/s | hand req/s |");
+  out("Fronts: `gateway`; `hand` = the hand-written handler; `fwd` = the same handler also forwarding a request id and `x-forwarded-for/-host/-proto` as the gateway does. Each cell: front / greeter µs of CPU per request.");
+  out("");
+  out("| round | gateway | hand | fwd | gateway req/s | hand req/s | fwd req/s |");
   out("|---|---|---|---|---|---|---|");
   for (let round = 1; round <= ROUNDS; round++) {
-    const order: Front[] = round % 2 === 1 ? ["gateway", "hand"] : ["hand", "gateway"];
+    // Each round starts with a different front, so drift in the machine's load hits all three.
+    const order = FRONTS.map((_, i) => FRONTS[(i + round - 1) % FRONTS.length]);
     for (const front of order) samples[front].push(await measure(urls[front], upstream));
-    const g = samples.gateway[round - 1];
-    const h = samples.hand[round - 1];
-    const errors = g.errors + h.errors > 0 ? ` (errors: gateway ${g.errors}, hand ${h.errors})` : "";
-    out(`| ${round} | ${g.front.toFixed(0)} | ${h.front.toFixed(0)} | ${g.upstream.toFixed(0)} | ${h.upstream.toFixed(0)} | ${(g.requests / SECONDS).toFixed(0)} | ${(h.requests / SECONDS).toFixed(0)}${errors} |`);
+    const [g, h, f] = FRONTS.map((front) => samples[front][round - 1]);
+    const errors = g.errors + h.errors + f.errors > 0 ? ` (errors: gateway ${g.errors}, hand ${h.errors}, fwd ${f.errors})` : "";
+    const cell = (s: Sample) => `${s.front.toFixed(0)} / ${s.upstream.toFixed(0)}`;
+    out(`| ${round} | ${cell(g)} | ${cell(h)} | ${cell(f)} | ${(g.requests / SECONDS).toFixed(0)} | ${(h.requests / SECONDS).toFixed(0)} | ${(f.requests / SECONDS).toFixed(0)}${errors} |`);
   }
   const med = (front: Front, pick: (s: Sample) => number) => median(samples[front].map(pick));
   const gFront = med("gateway", (s) => s.front);
   const hFront = med("hand", (s) => s.front);
+  const fFront = med("forwarding", (s) => s.front);
   const gTotal = med("gateway", (s) => s.front + s.upstream);
   const hTotal = med("hand", (s) => s.front + s.upstream);
+  const fTotal = med("forwarding", (s) => s.front + s.upstream);
   const pairRatios = samples.gateway.map((g, i) => g.front / samples.hand[i].front);
   out("");
   out(`- front process, median CPU per request: gateway ${gFront.toFixed(0)} µs, hand-written ${hFront.toFixed(0)} µs → gateway/hand **${(gFront / hFront).toFixed(2)}×** (per round: ${pairRatios.map((r) => r.toFixed(2)).join(", ")}; their median ${median(pairRatios).toFixed(2)}×)`);
   out(`- front + greeter, median CPU per request: gateway ${gTotal.toFixed(0)} µs, hand-written ${hTotal.toFixed(0)} µs → CPU-bound throughput of the gateway ≈ **${(hTotal / gTotal).toFixed(2)}×** the hand-written handler's`);
+  out(`- with forwarding: front ${fFront.toFixed(0)} µs, front + greeter ${fTotal.toFixed(0)} µs → gateway/fwd front **${(gFront / fFront).toFixed(2)}×**, CPU-bound throughput of the gateway ≈ **${(fTotal / gTotal).toFixed(2)}×** the forwarding handler's (forwarding alone: hand/fwd ${(hTotal / fTotal).toFixed(2)}×)`);
   out(`- load average at the end: ${load()}`);
 
   await gw.close();
   hand.close();
+  forwarding.close();
   client.close();
   await stopAllWorkers();
   if (OUT) fs.writeFileSync(OUT, `${lines.join("\n")}\n`);
