@@ -4,7 +4,8 @@
  * JavaScript) instead of through tsx.
  *
  * 1. Throughput and latency with wrk (its own process), POST /v1/hello with a JSON body:
- *    the gateway vs a hand-written node:http handler (JSON.parse + the same grpc-js client)
+ *    the gateway vs a hand-written node:http handler (JSON.parse + the same grpc-js client),
+ *    vs the same handler also forwarding a request id and x-forwarded-* as the gateway does,
  *    vs direct gRPC (a grpc-js client loop), at c=1 and c=100. The HTTP servers and the
  *    greeter share this process (one event loop each pays for the same upstream), wrk gets
  *    the other core; ratios come from one run.
@@ -121,18 +122,25 @@ async function main(): Promise<void> {
   const hand = handWrittenServer(client);
   await new Promise<void>((r) => hand.listen(0, "127.0.0.1", r));
   const handPort = (hand.address() as { port: number }).port;
+  // The same handler also forwarding a request id and x-forwarded-* as the gateway does.
+  const forwarding = handWrittenServer(client, { forward: true });
+  await new Promise<void>((r) => forwarding.listen(0, "127.0.0.1", r));
+  const fwdPort = (forwarding.address() as { port: number }).port;
 
   // 1. Gateway vs hand-written vs direct gRPC.
   out("\n### 1. Gateway vs hand-written node:http handler vs direct gRPC (POST /v1/hello, 16-byte JSON body)\n");
-  out("| c | gateway | hand-written | direct gRPC | gateway/hand req/s | gateway/hand p99 |");
-  out("|---|---|---|---|---|---|");
+  out("`hand + fwd` is the hand-written handler also forwarding a request id and `x-forwarded-for/-host/-proto` as metadata, as the gateway does.\n");
+  out("| c | gateway | hand-written | hand + fwd | direct gRPC | gateway/hand req/s | gateway/hand p99 | gateway/(hand + fwd) req/s | gateway/(hand + fwd) p99 |");
+  out("|---|---|---|---|---|---|---|---|---|");
   for (const c of [1, 100]) {
     await wrk(`http://127.0.0.1:${gwPort}/v1/hello`, c, 2);
     await wrk(`http://127.0.0.1:${handPort}/`, c, 2);
+    await wrk(`http://127.0.0.1:${fwdPort}/`, c, 2);
     const g = await wrk(`http://127.0.0.1:${gwPort}/v1/hello`, c, SECONDS);
     const h = await wrk(`http://127.0.0.1:${handPort}/`, c, SECONDS);
+    const f = await wrk(`http://127.0.0.1:${fwdPort}/`, c, SECONDS);
     const d = await direct(address, c, SECONDS);
-    out(`| ${c} | ${fmt(g)} | ${fmt(h)} | ${fmt(d)} | ${(g.rps / h.rps).toFixed(2)}× | ${(g.p99 / h.p99).toFixed(2)}× |`);
+    out(`| ${c} | ${fmt(g)} | ${fmt(h)} | ${fmt(f)} | ${fmt(d)} | ${(g.rps / h.rps).toFixed(2)}× | ${(g.p99 / h.p99).toFixed(2)}× | ${(g.rps / f.rps).toFixed(2)}× | ${(g.p99 / f.p99).toFixed(2)}× |`);
   }
 
   // 2. JWT + local rate limit overhead.
@@ -205,6 +213,7 @@ async function main(): Promise<void> {
 
   await gw.close();
   hand.close();
+  forwarding.close();
   client.close();
   await server.shutdown();
   if (flags.out) fs.writeFileSync(flags.out, `${lines.join("\n")}\n`);
