@@ -48,6 +48,11 @@ export interface TxBenchSettings {
   compiled?: boolean;
   /** Measure only the variants whose name contains one of these (the baseline always runs first). */
   only?: string[];
+  /**
+   * Also measure a saga whose steps are the baseline's plain UPDATEs (no barrier): what the
+   * coordinator alone costs, the most any barrier could leave.
+   */
+  bound?: boolean;
 }
 
 /** The variant the goals are measured against. */
@@ -152,7 +157,10 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
     const b = participant(AccountDefinition, "etcd:///bench-bank-b", { discovery: registry });
     const directA = createClient(AccountDefinition, "etcd:///bench-direct-a", { discovery: registry });
     const directB = createClient(AccountDefinition, "etcd:///bench-direct-b", { discovery: registry });
-    closers.push(a, b, { close: () => directA.$close() }, { close: () => directB.$close() });
+    // The same services with debit and credit as plain autocommit UPDATEs (the baseline's), for `bound`.
+    const plainA = participant(AccountDefinition, "etcd:///bench-direct-a", { discovery: registry });
+    const plainB = participant(AccountDefinition, "etcd:///bench-direct-b", { discovery: registry });
+    closers.push(a, b, plainA, plainB, { close: () => directA.$close() }, { close: () => directB.$close() });
     await Promise.all([a.client().balance({ account: "alice" }), b.client().balance({ account: "bob" }), directA.balance({ account: "alice" }), directB.balance({ account: "bob" })]);
 
     const txClient = (name: string): TxClient => {
@@ -163,8 +171,8 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
     const viaPg = txClient("bench-tx-pg");
     const viaEmbedded = settings.embedded ? txClient("bench-tx-embedded") : undefined;
 
-    const saga = (tx: TxClient) => async () => {
-      const r = await tx.saga().step(a, "debit", "undoDebit", { account: "alice", amount: 1 }).step(b, "credit", "undoCredit", { account: "bob", amount: 1 }).submit({ wait: true });
+    const saga = (tx: TxClient, first = a, second = b) => async () => {
+      const r = await tx.saga().step(first, "debit", "undoDebit", { account: "alice", amount: 1 }).step(second, "credit", "undoCredit", { account: "bob", amount: 1 }).submit({ wait: true });
       if (r.status !== "succeed") throw new Error(r.status);
     };
     const tcc = (tx: TxClient) => async () => {
@@ -188,6 +196,7 @@ export async function runTxBench(settings: TxBenchSettings, etcdEndpoints: strin
       ["saga, Postgres store", saga(viaPg)],
       ["TCC with barrier, Postgres store", tcc(viaPg)],
     ];
+    if (settings.bound) variants.push(["saga without barrier (steps are the baseline's UPDATEs), Postgres store", saga(viaPg, plainA, plainB)]);
     if (viaEmbedded) variants.push(["saga, embedded store (PGlite)", saga(viaEmbedded)], ["TCC with barrier, embedded store (PGlite)", tcc(viaEmbedded)]);
     const pgCpu = await postgresCpu(pools[0]!);
     if (settings.only?.length) {
