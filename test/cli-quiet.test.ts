@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "chai";
+import { main } from "../cli/main";
 import { deadPort } from "./helpers/etcd";
 import { run } from "./helpers/packed";
 
@@ -72,4 +73,26 @@ describe("protomesh command output", function () {
       fs.rmSync(file, { force: true });
     }
   });
+});
+
+/** Runs `protomesh …` in this process with `env` as its whole environment. */
+async function protomesh(args: string[], env: NodeJS.ProcessEnv = {}, cwd = os.tmpdir()): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await main(args, { cwd, env, out: (t) => void (out += t), err: (t) => void (err += t) });
+  return { code, out, err };
+}
+
+describe("protomesh commands without etcd", () => {
+  // A missing etcd is the surroundings, not the command line: exit 1 and one line, in every command.
+  const commands: string[][] = [["tx", "list"]];
+  for (const args of commands) {
+    it(`\`protomesh ${args.join(" ")}\` with no etcd named: one line, exit 1`, async () => {
+      const r = await protomesh(args);
+      expect(r.out).to.equal("");
+      expect(r.err.split("\n").filter(Boolean), r.err).to.have.length(1);
+      expect(r.err).to.match(new RegExp(`^protomesh ${args[0]}( [a-z]+)?: .*ETCD_ENDPOINTS`));
+      expect(r.code, r.err).to.equal(1);
+    });
+  }
 });

@@ -96,7 +96,11 @@ export const txCommand: Command = {
     try {
       if (target.startsWith("etcd:")) {
         const endpoints = ((values.endpoints as string | undefined) ?? io.env.ETCD_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-        if (endpoints.length === 0) return usage(io, `${target} needs etcd: pass --endpoints or set ETCD_ENDPOINTS (or --coordinator host:port)`);
+        if (endpoints.length === 0) {
+          // The line was right; what is missing is the surroundings: a failure (1), as in every command that needs etcd.
+          io.err(`protomesh tx ${verb}: ${target} needs etcd: pass --endpoints or set ETCD_ENDPOINTS (or --coordinator host:port)\n`);
+          return ExitCode.failure;
+        }
         discovery = etcdRegistry({ endpoints, namespace: values.namespace as string | undefined });
       }
       const co = createClient(TxCoordinatorDefinition, target, { discovery, defaultDeadlineMs: 10_000 });
