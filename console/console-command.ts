@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
+import { cliEtcdEndpoints } from "../cli/etcd-endpoints";
 import { createEtcdClient, resolveEtcdOptions } from "../registry/etcd/options";
 import { AuditLog } from "./audit/audit-log";
 import { isRole, type Role } from "./auth/roles";
@@ -104,7 +105,7 @@ async function serve(values: Record<string, string | boolean | undefined>, io: C
     host: values.host as string | undefined,
     port: values.port === undefined ? DEFAULT_CONSOLE_PORT : Number(values.port),
     signIn: values.auth as ConsoleOptions["signIn"],
-    endpoints: io.env.ETCD_ENDPOINTS?.split(","),
+    endpoints: cliEtcdEndpoints(undefined, io.env),
     namespace: io.env.PROTOMESH_NAMESPACE,
     traces: {
       receiver: !values["no-receiver"],
@@ -149,7 +150,7 @@ async function userVerb(args: string[], role: string | undefined, io: CliIo): Pr
   if (verb === "list" ? args.length > 1 : args.length !== 2) throw new UsageError(verb === "list" ? "user list takes no NAME" : `user ${verb} takes one NAME`);
   if (verb === "add" && !isRole(role)) throw new UsageError("user add needs --role viewer|editor|admin");
   if (verb !== "add" && role !== undefined) throw new UsageError("--role goes with user add");
-  const resolved = resolveEtcdOptions({ endpoints: io.env.ETCD_ENDPOINTS?.split(","), namespace: io.env.PROTOMESH_NAMESPACE }, io.env);
+  const resolved = resolveEtcdOptions({ endpoints: cliEtcdEndpoints(undefined, io.env), namespace: io.env.PROTOMESH_NAMESPACE }, io.env);
   const client = createEtcdClient(resolved);
   const users = new UserStore(client, resolved.namespace, resolved.callTimeoutMs);
   const audit = new AuditLog(client, resolved.namespace, resolved.callTimeoutMs);

@@ -84,15 +84,32 @@ async function protomesh(args: string[], env: NodeJS.ProcessEnv = {}, cwd = os.t
 }
 
 describe("protomesh commands without etcd", () => {
-  // A missing etcd is the surroundings, not the command line: exit 1 and one line, in every command.
-  const commands: string[][] = [["tx", "list"]];
-  for (const args of commands) {
-    it(`\`protomesh ${args.join(" ")}\` with no etcd named: one line, exit 1`, async () => {
+  // A missing etcd is the surroundings, not the command line: exit 1 and one line, in every
+  // command, worded for the command line (its flag, or ETCD_ENDPOINTS), not for the library.
+  const byFlag = "no etcd endpoints: pass --endpoints host:port or set ETCD_ENDPOINTS";
+  const byEnv = "no etcd endpoints: set ETCD_ENDPOINTS=host:port";
+  const commands: Array<[string[], string]> = [
+    [["tx", "list"], `protomesh tx list: ${byFlag} (or --coordinator host:port)`],
+    [["config", "history", "--app", "greeter", "--env", "dev"], `protomesh config history: ${byFlag}`],
+    [["traffic", "get", "greeter"], `protomesh traffic get: ${byFlag}`],
+    [["release", "list"], `protomesh release: ${byFlag}`],
+    [["prometheus-sd", "--print"], `protomesh prometheus-sd: ${byFlag}`],
+    [["gateway", "keys", "list"], "protomesh gateway keys: no etcd endpoints: pass --etcd host:port or set ETCD_ENDPOINTS"],
+    [["ls", "etcd:///greeter"], `protomesh ls: cannot resolve etcd:///greeter: ${byEnv}`],
+    [["console", "user", "list"], `protomesh console: ${byEnv}`],
+  ];
+  for (const [args, line] of commands) {
+    it(`\`protomesh ${args.slice(0, 2).join(" ")}\` with no etcd named: one line, exit 1`, async () => {
       const r = await protomesh(args);
       expect(r.out).to.equal("");
-      expect(r.err.split("\n").filter(Boolean), r.err).to.have.length(1);
-      expect(r.err).to.match(new RegExp(`^protomesh ${args[0]}( [a-z]+)?: .*ETCD_ENDPOINTS`));
+      expect(r.err).to.equal(`${line}\n`);
       expect(r.code, r.err).to.equal(1);
     });
   }
+
+  it("`protomesh health etcd:///…` with no etcd named: one line, and grpc_health_probe's exit code for a connection failure (2)", async () => {
+    const r = await protomesh(["health", "etcd:///greeter"]);
+    expect(r.err).to.equal(`protomesh health: ${byEnv}\n`);
+    expect(r.code).to.equal(2);
+  });
 });

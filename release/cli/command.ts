@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
+import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { getLogger } from "../../runtime/logger";
 import { listInstances } from "../instances";
 import { newRelease, ReleaseCommandError, type Command as ReleaseVerb } from "../machine";
@@ -97,7 +98,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
 
   let resolved;
   try {
-    resolved = resolveEtcdOptions({ endpoints: values.endpoints?.split(","), namespace: values.namespace }, io.env);
+    resolved = resolveEtcdOptions({ endpoints: cliEtcdEndpoints(values.endpoints, io.env, "--endpoints"), namespace: values.namespace }, io.env);
   } catch (err) {
     // Not a mistake in the command line: one line, as every command says it (no usage text).
     throw new CliError((err as Error).message);

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { CliIo, Command } from "../../cli/command";
+import { etcdEndpointsOf, noEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { parseDuration } from "../../runtime/duration";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RPC_TIMEOUT_MS, probe, ProbeExit, type ProbeOptions, type ProbeResult } from "./probe";
 import { probeService, formatTable } from "./probe-service";
@@ -146,6 +147,10 @@ export const healthCommand: Command = {
     const { target, options, verbose } = request;
     const etcdTarget = /^etcd:\/\/[^/]*\/(.*)$/i.exec(target);
     if (etcdTarget) {
+      if (etcdEndpointsOf(undefined, io.env).length === 0) {
+        io.err(`protomesh health: ${noEtcdEndpoints()}\n`);
+        return ProbeExit.connectFailed;
+      }
       const outcome = await probeService(etcdTarget[1]!, options, io.env);
       if (typeof outcome === "string") {
         io.err(`protomesh health: ${outcome}\n`);

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
+import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { getLogger } from "../../runtime/logger";
 import { registryInstances, startPrometheusSd } from "./sd-server";
 import { prometheusTargets } from "./sd-targets";
@@ -89,7 +90,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
   let resolved;
   try {
-    resolved = resolveEtcdOptions({ endpoints: values.endpoints?.split(","), namespace: values.namespace }, io.env);
+    resolved = resolveEtcdOptions({ endpoints: cliEtcdEndpoints(values.endpoints, io.env, "--endpoints"), namespace: values.namespace }, io.env);
   } catch (err) {
     // Not a mistake in the command line: one line, exit 1, as every command says it.
     throw new CliError((err as Error).message);

@@ -1,6 +1,7 @@
 /** `protomesh tx list|show|retry|stop`: the coordinator's query API from the command line. */
 import { parseArgs } from "node:util";
 import { ExitCode, type CliIo, type Command } from "../../cli/command";
+import { etcdEndpointsOf, noEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { createClient } from "../../runtime/client";
 import { RpcError, codeName } from "../../runtime/errors";
 import { etcdRegistry } from "../../registry/etcd/registry";
@@ -95,10 +96,10 @@ export const txCommand: Command = {
     let discovery: ReturnType<typeof etcdRegistry> | undefined;
     try {
       if (target.startsWith("etcd:")) {
-        const endpoints = ((values.endpoints as string | undefined) ?? io.env.ETCD_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+        const endpoints = etcdEndpointsOf(values.endpoints as string | undefined, io.env);
         if (endpoints.length === 0) {
           // The line was right; what is missing is the surroundings: a failure (1), as in every command that needs etcd.
-          io.err(`protomesh tx ${verb}: ${target} needs etcd: pass --endpoints or set ETCD_ENDPOINTS (or --coordinator host:port)\n`);
+          io.err(`protomesh tx ${verb}: ${noEtcdEndpoints("--endpoints")} (or --coordinator host:port)\n`);
           return ExitCode.failure;
         }
         discovery = etcdRegistry({ endpoints, namespace: values.namespace as string | undefined });
