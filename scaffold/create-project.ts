@@ -20,6 +20,8 @@ export interface CreateProjectOptions {
   readonly force?: boolean;
   /** protomesh's version, for the README. */
   readonly protomeshVersion: string;
+  /** Hears that the directory can take the project, before the first file is written. */
+  readonly starting?: () => void;
   /** Hears one line per file written. */
   readonly progress?: (line: string) => void;
 }
@@ -44,6 +46,7 @@ export function createProject(options: CreateProjectOptions): CreatedProject {
   const files = projectFiles(options.name, options.protomeshVersion);
   const { dir } = options;
   checkTarget(dir, options.force === true);
+  options.starting?.();
   const replaced: string[] = [];
   for (const file of files) {
     const target = path.join(dir, ...file.path.split("/"));

@@ -50,8 +50,15 @@ export const newCommand: Command = {
     const relative = path.relative(io.cwd, dir);
     const shown = relative === "" ? "." : relative.startsWith("..") || path.isAbsolute(relative) ? dir : relative;
     try {
-      io.out(`Creating ${name} in ${dir}\n`);
-      const created = createProject({ name, dir, force: values.force, protomeshVersion: packageVersion(), progress: (line) => io.out(`${line}\n`) });
+      const created = createProject({
+        name,
+        dir,
+        force: values.force,
+        protomeshVersion: packageVersion(),
+        // Only once the directory is known to take it: a refusal is the one line of output.
+        starting: () => io.out(`Creating ${name} in ${dir}\n`),
+        progress: (line) => io.out(`${line}\n`),
+      });
       const cd = shown === "." ? [] : [`  cd ${shown.includes(" ") ? JSON.stringify(shown) : shown}`];
       io.out(
         [

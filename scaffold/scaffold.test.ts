@@ -104,6 +104,7 @@ describe("protomesh new: the command", () => {
     const r = await protomesh(["new", "orders"], work);
     expect(r.err).to.equal("");
     expect(r.code).to.equal(0);
+    expect(r.out.split("\n")[0]).to.equal(`Creating orders in ${path.join(work, "orders")}`);
     const files = tree(path.join(work, "orders"));
     expect(files).to.deep.equal(projectFiles("orders", "0").map((f) => f.path).sort());
     for (const f of files) expect(r.out).to.include(`  create   ${f}\n`);
@@ -135,6 +136,7 @@ describe("protomesh new: the command", () => {
     fs.writeFileSync(path.join(dir, "README.md"), "mine\n");
     const r = await protomesh(["new", "orders"], work);
     expect(r.code).to.equal(1);
+    expect(r.out, "no progress before the refusal").to.equal("");
     expect(r.err).to.equal(`protomesh new: ${dir} is not empty (README.md). Choose another --dir, or pass --force to write into it (files with the same names are replaced, others are kept)\n`);
     expect(tree(dir)).to.deep.equal(["README.md"]);
     expect(fs.readFileSync(path.join(dir, "README.md"), "utf8")).to.equal("mine\n");
@@ -144,6 +146,7 @@ describe("protomesh new: the command", () => {
     fs.writeFileSync(path.join(work, "orders"), "x");
     const r = await protomesh(["new", "orders"], work);
     expect(r.code).to.equal(1);
+    expect(r.out).to.equal("");
     expect(r.err).to.match(/orders exists and is not a directory\n$/);
   });
 
