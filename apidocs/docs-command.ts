@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
+import { requireDirectoryPath } from "../cli/directories";
 import { buildDescriptors } from "./descriptor-set";
 import { renderHtml } from "./html";
 import { renderMarkdown } from "./markdown";
@@ -68,10 +69,13 @@ export const docsCommand: Command = {
     }
 
     const root = path.resolve(io.cwd, values.root ?? ".");
+    const write = !values.serve || values.out !== undefined;
+    const out = values.out === undefined ? path.join(root, DEFAULT_OUT) : path.resolve(io.cwd, values.out);
     try {
+      // Before buf runs: a file in the way is said in one line, without waiting for the build.
+      if (write) requireDirectoryPath(out);
       const descriptors = await buildDescriptors(root, io.env);
-      if (!values.serve || values.out !== undefined) {
-        const out = values.out === undefined ? path.join(root, DEFAULT_OUT) : path.resolve(io.cwd, values.out);
+      if (write) {
         const written = writeDocs(descriptors.registry, descriptors.projectFiles, out);
         io.out(`protomesh docs: ${descriptors.projectFiles.length} .proto ${descriptors.projectFiles.length === 1 ? "file" : "files"} → ${written.map((f) => path.relative(io.cwd, f) || f).join(", ")}\n`);
       }

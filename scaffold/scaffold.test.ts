@@ -147,7 +147,7 @@ describe("protomesh new: the command", () => {
     const r = await protomesh(["new", "orders"], work);
     expect(r.code).to.equal(1);
     expect(r.out).to.equal("");
-    expect(r.err).to.match(/orders exists and is not a directory\n$/);
+    expect(r.err).to.equal(`protomesh new: ${path.join(work, "orders")} is a file, not a directory\n`);
   });
 
   it("--force writes into a directory that is not empty: same names replaced and reported, other files kept", async () => {

@@ -63,14 +63,15 @@ describe("protomesh command output", function () {
   });
 
   it("a failure the command does not word itself still gets one line naming the command, exit 1", async () => {
-    const file = path.join(os.tmpdir(), `protomesh-cli-quiet-${process.pid}`);
-    fs.writeFileSync(file, "a file, not a directory\n");
+    // A directory where docs writes its api.md file.
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-cli-quiet-"));
+    fs.mkdirSync(path.join(out, "api.md"));
     try {
-      const result = await run(process.execPath, [CLI, "docs", "--out", path.join(file, "docs")], path.resolve(__dirname, ".."), { env: userEnv({}), timeoutMs: 90_000 });
+      const result = await run(process.execPath, [CLI, "docs", "--out", out], path.resolve(__dirname, ".."), { env: userEnv({}), timeoutMs: 90_000 });
       expect(result.code).to.equal(1);
-      expect(result.stderr).to.match(/^protomesh docs: ENOTDIR: not a directory, mkdir '[^']+'\n$/);
+      expect(result.stderr).to.match(/^protomesh docs: EISDIR: illegal operation on a directory, open '[^']+'\n$/);
     } finally {
-      fs.rmSync(file, { force: true });
+      fs.rmSync(out, { recursive: true, force: true });
     }
   });
 });
@@ -112,4 +113,37 @@ describe("protomesh commands without etcd", () => {
     expect(r.err).to.equal(`protomesh health: ${byEnv}\n`);
     expect(r.code).to.equal(2);
   });
+});
+
+describe("protomesh commands given a file where a directory goes", () => {
+  let work: string;
+  let file: string;
+  beforeEach(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "protomesh-file-in-the-way-"));
+    file = path.join(work, "notes");
+    fs.writeFileSync(file, "mine\n");
+  });
+  afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  const cases: Array<[string, (file: string) => string[]]> = [
+    ["gen --out FILE/gen", (f) => ["gen", "--out", path.join(f, "gen")]],
+    ["gen --out FILE", (f) => ["gen", "--out", f]],
+    ["docs --out FILE/docs", (f) => ["docs", "--out", path.join(f, "docs")]],
+    ["docs --out FILE", (f) => ["docs", "--out", f]],
+    ["new orders --dir FILE/orders", (f) => ["new", "orders", "--dir", path.join(f, "orders")]],
+    ["new orders --dir FILE", (f) => ["new", "orders", "--dir", f]],
+  ];
+  for (const [name, args] of cases) {
+    it(`\`protomesh ${name}\`: says the file is not a directory, exit 1, and leaves the file alone`, async () => {
+      const line = args(file);
+      const r = await protomesh(line, {}, work);
+      const target = line.at(-1)!;
+      const says = target === file ? `${file} is a file, not a directory` : `cannot create ${target}: ${file} is a file, not a directory`;
+      expect(r.err).to.equal(`protomesh ${line[0]}: ${says}\n`);
+      expect(r.out).to.equal("");
+      expect(r.code).to.equal(1);
+      expect(fs.readFileSync(file, "utf8")).to.equal("mine\n");
+      expect(fs.readdirSync(work)).to.deep.equal(["notes"]);
+    });
+  }
 });
