@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../cli/command";
 import { requireDirectoryPath } from "../cli/directories";
 import { buildDescriptors } from "./descriptor-set";
 import { renderHtml } from "./html";
@@ -60,8 +60,7 @@ export const docsCommand: Command = {
       }
       if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError(`--port must be a number, got ${JSON.stringify(values.port)}`);
     } catch (err) {
-      io.err(`protomesh docs: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-      return ExitCode.usage;
+      return printUsageError(io, "docs", err instanceof Error ? err.message : String(err));
     }
     if (values.help) {
       io.out(USAGE);

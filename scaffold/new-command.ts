@@ -1,7 +1,7 @@
 /** `protomesh new <name>`: a service project that builds, tests, ships and is watched. */
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, type CliIo, type Command } from "../cli/command";
+import { CliError, ExitCode, printUsageError, type CliIo, type Command } from "../cli/command";
 import { packageVersion } from "../cli/package-root";
 import { createProject } from "./create-project";
 import { nameProblem } from "./names";
@@ -85,6 +85,5 @@ export const newCommand: Command = {
 };
 
 function usage(io: CliIo, message: string): number {
-  io.err(`protomesh new: ${message}\n\n${USAGE}`);
-  return ExitCode.usage;
+  return printUsageError(io, "new", message);
 }

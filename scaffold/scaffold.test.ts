@@ -124,7 +124,7 @@ describe("protomesh new: the command", () => {
       const r = await protomesh(args, work);
       expect(r.code, args.join(" ")).to.equal(2);
       expect(r.out).to.equal("");
-      expect(r.err).to.match(/^protomesh new: .+\n\nusage: protomesh new/);
+      expect(r.err).to.match(/^protomesh new: .+\nrun 'protomesh new --help' for usage\n$/);
     }
     expect((await protomesh(["new", "Orders"], work)).err).to.match(/"Orders" cannot name a project: use lower-case letters, digits and single dashes/);
     expect(fs.readdirSync(work)).to.deep.equal([]);

@@ -147,3 +147,44 @@ describe("protomesh commands given a file where a directory goes", () => {
     });
   }
 });
+
+describe("protomesh usage errors", () => {
+  // One line saying what is wrong, one pointing at --help; the whole usage only for --help itself.
+  const cases: Array<[string, string[]]> = [
+    ["", ["frobnicate"]],
+    ["gen", ["gen", "--frobnicate"]],
+    ["docs", ["docs", "--port", "80"]],
+    ["new", ["new"]],
+    ["etcd", ["etcd", "--port", "http"]],
+    ["ls", ["ls"]],
+    ["call", ["call"]],
+    ["describe", ["describe"]],
+    ["config", ["config", "frobnicate"]],
+    ["traffic", ["traffic", "frobnicate"]],
+    ["gateway", ["gateway", "--frobnicate"]],
+    ["release", ["release", "frobnicate"]],
+    ["prometheus-sd", ["prometheus-sd", "--print", "--listen", "127.0.0.1:1"]],
+    ["tx", ["tx", "frobnicate"]],
+    ["tx-server", ["tx-server", "--frobnicate"]],
+    ["console", ["console", "frobnicate"]],
+  ];
+  for (const [command, args] of cases) {
+    const name = command === "" ? "protomesh" : `protomesh ${command}`;
+    it(`\`protomesh ${args.join(" ")}\`: the mistake and a pointer to \`${name} --help\`, exit 2; --help prints the usage to stdout, exit 0`, async () => {
+      const r = await protomesh(args);
+      expect(r.out).to.equal("");
+      expect(r.err).to.match(new RegExp(`^${name}: [^\n]+\nrun '${name} --help' for usage\n$`));
+      expect(r.code, r.err).to.equal(2);
+      const help = await protomesh(command === "" ? ["--help"] : [command, "--help"]);
+      expect(help.err).to.equal("");
+      expect(help.out).to.match(new RegExp(`^usage: protomesh ${command === "" ? "<command>" : command} `));
+      expect(help.code).to.equal(0);
+    });
+  }
+
+  it("`protomesh health` keeps grpc_health_probe's exit code for bad flags (1)", async () => {
+    const r = await protomesh(["health"]);
+    expect(r.err).to.equal("protomesh health: missing <target> (host:port or etcd:///service)\nrun 'protomesh health --help' for usage\n");
+    expect(r.code).to.equal(1);
+  });
+});

@@ -1,6 +1,6 @@
 /** `protomesh gateway`: run the HTTP/JSON gateway, show its routes, manage its policy and API keys. */
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../../cli/command";
 import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { ConfigError } from "../../config/errors";
 import { PolicyValidationError } from "../policy";
@@ -161,8 +161,7 @@ export const gatewayCommand: Command = {
 };
 
 function usageError(io: CliIo, message: string): number {
-  io.err(`protomesh gateway: ${message}\n(protomesh gateway --help lists commands and options)\n`);
-  return ExitCode.usage;
+  return printUsageError(io, "gateway", message);
 }
 
 /** Etcd options from the flags (and the environment). */

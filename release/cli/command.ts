@@ -3,7 +3,7 @@
  * controller that drives them.
  */
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
 import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { getLogger } from "../../runtime/logger";
@@ -62,10 +62,7 @@ export const releaseCommand: Command = {
     try {
       return await run(args, io);
     } catch (err) {
-      if (err instanceof UsageError) {
-        io.err(`protomesh release: ${err.message}\n\n${USAGE}`);
-        return ExitCode.usage;
-      }
+      if (err instanceof UsageError) return printUsageError(io, "release", err.message);
       if (err instanceof CliError || err instanceof ReleaseCommandError || err instanceof StateConflictError) {
         io.err(`protomesh release: ${err.message}\n`);
         return ExitCode.failure;

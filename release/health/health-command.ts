@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { CliIo, Command } from "../../cli/command";
+import { usageErrorText, type CliIo, type Command } from "../../cli/command";
 import { etcdEndpointsOf, noEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { parseDuration } from "../../runtime/duration";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RPC_TIMEOUT_MS, probe, ProbeExit, type ProbeOptions, type ProbeResult } from "./probe";
@@ -137,7 +137,7 @@ export const healthCommand: Command = {
         return ProbeExit.usage;
       }
       if (!(err instanceof HealthUsage)) throw err;
-      io.err(`protomesh health: ${err.message}\n\n${USAGE}`);
+      io.err(usageErrorText("health", err.message));
       return ProbeExit.usage;
     }
     if (request === "help") {

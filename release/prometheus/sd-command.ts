@@ -4,7 +4,7 @@
  * release's PromQL compares canary and stable by.
  */
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
 import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { getLogger } from "../../runtime/logger";
@@ -54,10 +54,7 @@ export const prometheusSdCommand: Command = {
     try {
       return await run(args, io);
     } catch (err) {
-      if (err instanceof UsageError) {
-        io.err(`protomesh prometheus-sd: ${err.message}\n\n${USAGE}`);
-        return ExitCode.usage;
-      }
+      if (err instanceof UsageError) return printUsageError(io, "prometheus-sd", err.message);
       io.err(`protomesh prometheus-sd: ${err instanceof Error ? err.message : String(err)}\n`);
       return ExitCode.failure;
     }

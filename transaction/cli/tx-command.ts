@@ -1,6 +1,6 @@
 /** `protomesh tx list|show|retry|stop`: the coordinator's query API from the command line. */
 import { parseArgs } from "node:util";
-import { ExitCode, type CliIo, type Command } from "../../cli/command";
+import { ExitCode, printUsageError, type CliIo, type Command } from "../../cli/command";
 import { etcdEndpointsOf, noEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { createClient } from "../../runtime/client";
 import { RpcError, codeName } from "../../runtime/errors";
@@ -183,6 +183,5 @@ function describeTx(t: Transaction): string {
 }
 
 function usage(io: CliIo, message: string): number {
-  io.err(`protomesh tx: ${message}\n(protomesh tx --help lists commands and options)\n`);
-  return ExitCode.usage;
+  return printUsageError(io, "tx", message);
 }
