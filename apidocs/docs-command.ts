@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../cli/command";
+import { requireDirectoryPath } from "../cli/directories";
 import { buildDescriptors } from "./descriptor-set";
 import { renderHtml } from "./html";
 import { renderMarkdown } from "./markdown";
@@ -59,8 +60,7 @@ export const docsCommand: Command = {
       }
       if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError(`--port must be a number, got ${JSON.stringify(values.port)}`);
     } catch (err) {
-      io.err(`protomesh docs: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-      return ExitCode.usage;
+      return printUsageError(io, "docs", err instanceof Error ? err.message : String(err));
     }
     if (values.help) {
       io.out(USAGE);
@@ -68,10 +68,13 @@ export const docsCommand: Command = {
     }
 
     const root = path.resolve(io.cwd, values.root ?? ".");
+    const write = !values.serve || values.out !== undefined;
+    const out = values.out === undefined ? path.join(root, DEFAULT_OUT) : path.resolve(io.cwd, values.out);
     try {
+      // Before buf runs: a file in the way is said in one line, without waiting for the build.
+      if (write) requireDirectoryPath(out);
       const descriptors = await buildDescriptors(root, io.env);
-      if (!values.serve || values.out !== undefined) {
-        const out = values.out === undefined ? path.join(root, DEFAULT_OUT) : path.resolve(io.cwd, values.out);
+      if (write) {
         const written = writeDocs(descriptors.registry, descriptors.projectFiles, out);
         io.out(`protomesh docs: ${descriptors.projectFiles.length} .proto ${descriptors.projectFiles.length === 1 ? "file" : "files"} → ${written.map((f) => path.relative(io.cwd, f) || f).join(", ")}\n`);
       }

@@ -26,7 +26,7 @@ export interface Command {
   run(args: string[], io: CliIo): Promise<number>;
 }
 
-/** A command-line mistake: the command prints the message and its usage, and exits 2. */
+/** A command-line mistake: the command prints the message and where its usage is, and exits 2. */
 export class UsageError extends Error {
   override readonly name: string = "UsageError";
 }
@@ -34,4 +34,20 @@ export class UsageError extends Error {
 /** A failure worth one clear line and exit code 1 (no stack trace). */
 export class CliError extends Error {
   override readonly name: string = "CliError";
+}
+
+/**
+ * A usage error as every command prints it: the message on one line, then one line pointing at
+ * the command's `--help` (the full usage is for `--help`, on stdout, exit 0).
+ * `command` is what follows `protomesh` (`gen`, `gateway`), or "" for `protomesh` itself.
+ */
+export function usageErrorText(command: string, message: string): string {
+  const name = command === "" ? "protomesh" : `protomesh ${command}`;
+  return `${name}: ${message}\nrun '${name} --help' for usage\n`;
+}
+
+/** Prints {@link usageErrorText} to stderr; returns the usage exit code. */
+export function printUsageError(io: CliIo, command: string, message: string): number {
+  io.err(usageErrorText(command, message));
+  return ExitCode.usage;
 }

@@ -1,4 +1,4 @@
-import { ExitCode, type CliIo, type Command } from "./command";
+import { ExitCode, printUsageError, UsageError, type CliIo, type Command } from "./command";
 import { packageVersion } from "./package-root";
 
 /**
@@ -55,12 +55,13 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   }
   const entry = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
   if (!entry) {
-    io.err(`protomesh: unknown command "${first}"\n\n${usage()}`);
-    return ExitCode.usage;
+    return printUsageError(io, "", `unknown command "${first}"`);
   }
   try {
     return await entry.load().run(rest, io);
   } catch (err) {
+    // A usage mistake the command did not print itself is printed the way every command does.
+    if (err instanceof UsageError) return printUsageError(io, first, err.message);
     // What a command did not word itself (a file it could not write, a port in use) still gets
     // one line naming the command, and exit code 1; the stack goes to the log (--verbose).
     // eslint-disable-next-line @typescript-eslint/no-require-imports

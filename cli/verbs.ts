@@ -4,7 +4,7 @@
  * the same way. Each verb names the flags it takes; a flag of another verb is a usage error.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ExitCode, UsageError, type CliIo } from "./command";
+import { ExitCode, printUsageError, UsageError, type CliIo } from "./command";
 
 export interface VerbLine<F> {
   readonly verb: string;
@@ -53,6 +53,5 @@ export function parseVerbLine<F>(spec: VerbCommandSpec, args: readonly string[],
 
 /** Prints a usage error the way every command does; returns the usage exit code. */
 export function usageError(spec: Pick<VerbCommandSpec, "command">, io: CliIo, message: string): number {
-  io.err(`protomesh ${spec.command}: ${message}\n(protomesh ${spec.command} --help lists commands and options)\n`);
-  return ExitCode.usage;
+  return printUsageError(io, spec.command, message);
 }

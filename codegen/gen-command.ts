@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../cli/command";
 import { BufError, generate } from "./generate";
 import { GENERATOR_PACKAGES, requireToolchain } from "./toolchain";
 
@@ -49,8 +49,7 @@ export const genCommand: Command = {
         if (values[name] === "") throw new UsageError(`--${name} needs a value`);
       }
     } catch (err) {
-      io.err(`protomesh gen: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-      return ExitCode.usage;
+      return printUsageError(io, "gen", err instanceof Error ? err.message : String(err));
     }
     if (values.help) {
       io.out(USAGE);

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { countProtos, loadTemplate, loadWorkspace, redirectOuts, workspaceArgs } from "./buf-config";
 import { findBuf, runBuf, writePluginShims } from "./buf-runner";
 import { CliError } from "../cli/command";
+import { requireDirectoryPath } from "../cli/directories";
 import { Staging } from "./staging";
 
 /** What `generate` needs; paths are absolute. */
@@ -41,6 +42,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   if (!isDirectory(root)) throw new CliError(`project root ${root} is not a directory`);
   const template = loadTemplate(root, options.template);
   const outs = [...new Set(template.outs.map((o) => path.resolve(root, options.out ?? o)))];
+  // A file where an output directory goes would be replaced by it (clean), or stop the install half-way.
+  for (const out of outs) requireDirectoryPath(out);
   const buf = findBuf(options.env);
   const staging = Staging.create(outs, root, template.clean);
   try {

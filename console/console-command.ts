@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../cli/command";
+import { cliEtcdEndpoints } from "../cli/etcd-endpoints";
 import { createEtcdClient, resolveEtcdOptions } from "../registry/etcd/options";
 import { AuditLog } from "./audit/audit-log";
 import { isRole, type Role } from "./auth/roles";
@@ -78,17 +79,13 @@ export const consoleCommand: Command = {
       if (values["max-traces"] !== undefined && !/^\d+$/.test(String(values["max-traces"]))) throw new UsageError("--max-traces must be a number");
       if (positionals.length > 0 && positionals[0] !== "user") throw new UsageError(`unknown verb ${JSON.stringify(positionals[0])}`);
     } catch (err) {
-      io.err(`protomesh console: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-      return ExitCode.usage;
+      return printUsageError(io, "console", err instanceof Error ? err.message : String(err));
     }
     try {
       if (positionals[0] === "user") return await userVerb(positionals.slice(1), values.role as string | undefined, io);
       return await serve(values, io);
     } catch (err) {
-      if (err instanceof UsageError) {
-        io.err(`protomesh console: ${err.message}\n\n${USAGE}`);
-        return ExitCode.usage;
-      }
+      if (err instanceof UsageError) return printUsageError(io, "console", err.message);
       if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
         io.err(`protomesh console: port ${values.port ?? DEFAULT_CONSOLE_PORT} is in use; pick another with --port\n`);
         return ExitCode.failure;
@@ -104,7 +101,7 @@ async function serve(values: Record<string, string | boolean | undefined>, io: C
     host: values.host as string | undefined,
     port: values.port === undefined ? DEFAULT_CONSOLE_PORT : Number(values.port),
     signIn: values.auth as ConsoleOptions["signIn"],
-    endpoints: io.env.ETCD_ENDPOINTS?.split(","),
+    endpoints: cliEtcdEndpoints(undefined, io.env),
     namespace: io.env.PROTOMESH_NAMESPACE,
     traces: {
       receiver: !values["no-receiver"],
@@ -149,7 +146,7 @@ async function userVerb(args: string[], role: string | undefined, io: CliIo): Pr
   if (verb === "list" ? args.length > 1 : args.length !== 2) throw new UsageError(verb === "list" ? "user list takes no NAME" : `user ${verb} takes one NAME`);
   if (verb === "add" && !isRole(role)) throw new UsageError("user add needs --role viewer|editor|admin");
   if (verb !== "add" && role !== undefined) throw new UsageError("--role goes with user add");
-  const resolved = resolveEtcdOptions({ endpoints: io.env.ETCD_ENDPOINTS?.split(","), namespace: io.env.PROTOMESH_NAMESPACE }, io.env);
+  const resolved = resolveEtcdOptions({ endpoints: cliEtcdEndpoints(undefined, io.env), namespace: io.env.PROTOMESH_NAMESPACE }, io.env);
   const client = createEtcdClient(resolved);
   const users = new UserStore(client, resolved.namespace, resolved.callTimeoutMs);
   const audit = new AuditLog(client, resolved.namespace, resolved.callTimeoutMs);

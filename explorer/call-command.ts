@@ -37,7 +37,7 @@ examples:
 /** `protomesh call`. */
 export const callCommand: Command = {
   run: (args, io: ExplorerIo) =>
-    runCommand("call", USAGE, io, async () => {
+    runCommand("call", io, async () => {
       const { values, positionals } = parsed(() =>
         parseArgs({
           args,

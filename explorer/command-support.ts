@@ -1,6 +1,6 @@
 import type { ParseArgsConfig } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { CliError, ExitCode, UsageError, type CliIo } from "../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo } from "../cli/command";
 import { codeName, RpcError } from "../runtime/errors";
 
 /** What the explorer commands read besides the shared CLI surroundings: stdin, replaceable in tests. */
@@ -61,17 +61,14 @@ export function parsed<T>(parse: () => T): T {
 
 /**
  * Runs a command body and turns what it throws into output and an exit code:
- * an RPC failure prints its status code name and message, a usage mistake the
- * usage, anything else one line.
+ * an RPC failure prints its status code name and message, a usage mistake where
+ * the usage is, anything else one line.
  */
-export async function runCommand(name: string, usage: string, io: CliIo, body: () => Promise<number>): Promise<number> {
+export async function runCommand(name: string, io: CliIo, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`protomesh ${name}: ${err.message}\n\n${usage}`);
-      return ExitCode.usage;
-    }
+    if (err instanceof UsageError) return printUsageError(io, name, err.message);
     if (err instanceof RpcError) {
       const details = err.details === undefined ? "" : `\ndetails: ${JSON.stringify(err.details)}`;
       io.err(`protomesh ${name}: ${codeName(err.code)}: ${err.rawMessage}${details}\n`);

@@ -26,7 +26,7 @@ examples:
 /** `protomesh describe`. */
 export const describeCommand: Command = {
   run: (args, io: ExplorerIo) =>
-    runCommand("describe", USAGE, io, async () => {
+    runCommand("describe", io, async () => {
       const { values, positionals } = parsed(() => parseArgs({ args, options: { ...COMMON_OPTIONS, template: { type: "boolean", short: "t" } }, strict: true, allowPositionals: true }));
       if (values.help) {
         io.out(USAGE);

@@ -26,7 +26,7 @@ export const DEFAULT_REFLECTION_DEADLINE_MS = 10_000;
 /** `protomesh ls`. */
 export const lsCommand: Command = {
   run: (args, io: ExplorerIo) =>
-    runCommand("ls", USAGE, io, async () => {
+    runCommand("ls", io, async () => {
       const { values, positionals } = parsed(() => parseArgs({ args, options: { ...COMMON_OPTIONS, long: { type: "boolean", short: "l" } }, strict: true, allowPositionals: true }));
       if (values.help) {
         io.out(USAGE);

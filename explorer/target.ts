@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { CliError, UsageError } from "../cli/command";
+import { cliEtcdEndpoints } from "../cli/etcd-endpoints";
 import { DISCOVERY_OPTION } from "../registry/registry";
 
 /** A channel to what the user named on the command line. */
@@ -26,7 +27,7 @@ export function openTarget(target: string, env: NodeJS.ProcessEnv): OpenedTarget
     let registry: ReturnType<typeof etcd.etcdRegistry>;
     try {
       registry = etcd.etcdRegistry({
-        endpoints: env.ETCD_ENDPOINTS === undefined ? undefined : env.ETCD_ENDPOINTS.split(","),
+        endpoints: cliEtcdEndpoints(undefined, env),
         namespace: env.PROTOMESH_NAMESPACE,
       });
     } catch (err) {

@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliError } from "../cli/command";
+import { requireDirectoryPath } from "../cli/directories";
 import { projectNames, type ProjectNames } from "./names";
 import { projectPackageJson } from "./package-json";
 import { placeholdersOf, renderTemplates, type ProjectFile } from "./render";
@@ -20,6 +21,8 @@ export interface CreateProjectOptions {
   readonly force?: boolean;
   /** protomesh's version, for the README. */
   readonly protomeshVersion: string;
+  /** Hears that the directory can take the project, before the first file is written. */
+  readonly starting?: () => void;
   /** Hears one line per file written. */
   readonly progress?: (line: string) => void;
 }
@@ -44,6 +47,7 @@ export function createProject(options: CreateProjectOptions): CreatedProject {
   const files = projectFiles(options.name, options.protomeshVersion);
   const { dir } = options;
   checkTarget(dir, options.force === true);
+  options.starting?.();
   const replaced: string[] = [];
   for (const file of files) {
     const target = path.join(dir, ...file.path.split("/"));
@@ -69,13 +73,11 @@ export function createProject(options: CreateProjectOptions): CreatedProject {
 
 /** The directory must be absent, empty, or (with force) an existing directory. */
 function checkTarget(dir: string, force: boolean): void {
+  requireDirectoryPath(dir);
   let entries: string[];
   try {
-    const stat = fs.statSync(dir);
-    if (!stat.isDirectory()) throw new CliError(`${dir} exists and is not a directory`);
     entries = fs.readdirSync(dir);
   } catch (err) {
-    if (err instanceof CliError) throw err;
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
     throw new CliError(`cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }

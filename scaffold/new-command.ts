@@ -1,7 +1,7 @@
 /** `protomesh new <name>`: a service project that builds, tests, ships and is watched. */
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, type CliIo, type Command } from "../cli/command";
+import { CliError, ExitCode, printUsageError, type CliIo, type Command } from "../cli/command";
 import { packageVersion } from "../cli/package-root";
 import { createProject } from "./create-project";
 import { nameProblem } from "./names";
@@ -50,8 +50,15 @@ export const newCommand: Command = {
     const relative = path.relative(io.cwd, dir);
     const shown = relative === "" ? "." : relative.startsWith("..") || path.isAbsolute(relative) ? dir : relative;
     try {
-      io.out(`Creating ${name} in ${dir}\n`);
-      const created = createProject({ name, dir, force: values.force, protomeshVersion: packageVersion(), progress: (line) => io.out(`${line}\n`) });
+      const created = createProject({
+        name,
+        dir,
+        force: values.force,
+        protomeshVersion: packageVersion(),
+        // Only once the directory is known to take it: a refusal is the one line of output.
+        starting: () => io.out(`Creating ${name} in ${dir}\n`),
+        progress: (line) => io.out(`${line}\n`),
+      });
       const cd = shown === "." ? [] : [`  cd ${shown.includes(" ") ? JSON.stringify(shown) : shown}`];
       io.out(
         [
@@ -78,6 +85,5 @@ export const newCommand: Command = {
 };
 
 function usage(io: CliIo, message: string): number {
-  io.err(`protomesh new: ${message}\n\n${USAGE}`);
-  return ExitCode.usage;
+  return printUsageError(io, "new", message);
 }

@@ -104,6 +104,7 @@ describe("protomesh new: the command", () => {
     const r = await protomesh(["new", "orders"], work);
     expect(r.err).to.equal("");
     expect(r.code).to.equal(0);
+    expect(r.out.split("\n")[0]).to.equal(`Creating orders in ${path.join(work, "orders")}`);
     const files = tree(path.join(work, "orders"));
     expect(files).to.deep.equal(projectFiles("orders", "0").map((f) => f.path).sort());
     for (const f of files) expect(r.out).to.include(`  create   ${f}\n`);
@@ -123,7 +124,7 @@ describe("protomesh new: the command", () => {
       const r = await protomesh(args, work);
       expect(r.code, args.join(" ")).to.equal(2);
       expect(r.out).to.equal("");
-      expect(r.err).to.match(/^protomesh new: .+\n\nusage: protomesh new/);
+      expect(r.err).to.match(/^protomesh new: .+\nrun 'protomesh new --help' for usage\n$/);
     }
     expect((await protomesh(["new", "Orders"], work)).err).to.match(/"Orders" cannot name a project: use lower-case letters, digits and single dashes/);
     expect(fs.readdirSync(work)).to.deep.equal([]);
@@ -135,6 +136,7 @@ describe("protomesh new: the command", () => {
     fs.writeFileSync(path.join(dir, "README.md"), "mine\n");
     const r = await protomesh(["new", "orders"], work);
     expect(r.code).to.equal(1);
+    expect(r.out, "no progress before the refusal").to.equal("");
     expect(r.err).to.equal(`protomesh new: ${dir} is not empty (README.md). Choose another --dir, or pass --force to write into it (files with the same names are replaced, others are kept)\n`);
     expect(tree(dir)).to.deep.equal(["README.md"]);
     expect(fs.readFileSync(path.join(dir, "README.md"), "utf8")).to.equal("mine\n");
@@ -144,7 +146,8 @@ describe("protomesh new: the command", () => {
     fs.writeFileSync(path.join(work, "orders"), "x");
     const r = await protomesh(["new", "orders"], work);
     expect(r.code).to.equal(1);
-    expect(r.err).to.match(/orders exists and is not a directory\n$/);
+    expect(r.out).to.equal("");
+    expect(r.err).to.equal(`protomesh new: ${path.join(work, "orders")} is a file, not a directory\n`);
   });
 
   it("--force writes into a directory that is not empty: same names replaced and reported, other files kept", async () => {

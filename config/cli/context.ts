@@ -4,6 +4,7 @@
  * and the helpers that print versions.
  */
 import { CliError, UsageError, type CliIo } from "../../cli/command";
+import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import type { Logger, LogFields } from "../../runtime/logger";
 import type { ConfigSchema } from "../definition";
 import { parseLabels } from "../labels";
@@ -136,8 +137,8 @@ export class CliContext {
   }
 
   private open(schema: ConfigSchema | undefined): ConfigStore {
-    const endpoints = this.flags.endpoints?.split(",");
     try {
+      const endpoints = cliEtcdEndpoints(this.flags.endpoints, this.io.env, "--endpoints");
       return openStore({ app: this.app, env: this.env, namespace: this.flags.namespace, endpoints, schema, author: this.flags.author, logger: this.logger });
     } catch (err) {
       if (err instanceof UsageError) throw err;

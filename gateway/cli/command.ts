@@ -1,6 +1,7 @@
 /** `protomesh gateway`: run the HTTP/JSON gateway, show its routes, manage its policy and API keys. */
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../../cli/command";
+import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { ConfigError } from "../../config/errors";
 import { PolicyValidationError } from "../policy";
 import { RouteConfigError } from "../routes";
@@ -160,13 +161,10 @@ export const gatewayCommand: Command = {
 };
 
 function usageError(io: CliIo, message: string): number {
-  io.err(`protomesh gateway: ${message}\n(protomesh gateway --help lists commands and options)\n`);
-  return ExitCode.usage;
+  return printUsageError(io, "gateway", message);
 }
 
 /** Etcd options from the flags (and the environment). */
 export function etcdFlags(flags: GatewayFlags, io: CliIo): { endpoints?: string[]; namespace?: string } {
-  const list = flags.etcd ?? io.env.ETCD_ENDPOINTS;
-  if (!list) throw new CliError("no etcd endpoints: pass --etcd host:port or set ETCD_ENDPOINTS");
-  return { endpoints: list.split(",").map((e) => e.trim()).filter((e) => e !== ""), namespace: flags.namespace ?? io.env.PROTOMESH_NAMESPACE };
+  return { endpoints: cliEtcdEndpoints(flags.etcd, io.env, "--etcd"), namespace: flags.namespace ?? io.env.PROTOMESH_NAMESPACE };
 }

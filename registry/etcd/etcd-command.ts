@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, type CliIo, type Command } from "../../cli/command";
+import { CliError, ExitCode, printUsageError, type CliIo, type Command } from "../../cli/command";
 import { startEmbeddedEtcd } from "./embedded";
 
 const USAGE = `usage: protomesh etcd [--port N] [--data-dir DIR]
@@ -32,8 +32,7 @@ export const etcdCommand: Command = {
     try {
       ({ values } = parseArgs({ args, options: { port: { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }));
     } catch (err) {
-      io.err(`protomesh etcd: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-      return ExitCode.usage;
+      return printUsageError(io, "etcd", err instanceof Error ? err.message : String(err));
     }
     if (values.help) {
       io.out(USAGE);
@@ -41,8 +40,7 @@ export const etcdCommand: Command = {
     }
     const port = values.port === undefined ? 2379 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      io.err(`protomesh etcd: --port must be a port number (0 for a free one), got "${values.port}"\n\n${USAGE}`);
-      return ExitCode.usage;
+      return printUsageError(io, "etcd", `--port must be a port number (0 for a free one), got "${values.port}"`);
     }
     try {
       const binary = ensureEtcd(io);

@@ -3,8 +3,9 @@
  * controller that drives them.
  */
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
+import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { getLogger } from "../../runtime/logger";
 import { listInstances } from "../instances";
 import { newRelease, ReleaseCommandError, type Command as ReleaseVerb } from "../machine";
@@ -61,10 +62,7 @@ export const releaseCommand: Command = {
     try {
       return await run(args, io);
     } catch (err) {
-      if (err instanceof UsageError) {
-        io.err(`protomesh release: ${err.message}\n\n${USAGE}`);
-        return ExitCode.usage;
-      }
+      if (err instanceof UsageError) return printUsageError(io, "release", err.message);
       if (err instanceof CliError || err instanceof ReleaseCommandError || err instanceof StateConflictError) {
         io.err(`protomesh release: ${err.message}\n`);
         return ExitCode.failure;
@@ -97,7 +95,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
 
   let resolved;
   try {
-    resolved = resolveEtcdOptions({ endpoints: values.endpoints?.split(","), namespace: values.namespace }, io.env);
+    resolved = resolveEtcdOptions({ endpoints: cliEtcdEndpoints(values.endpoints, io.env, "--endpoints"), namespace: values.namespace }, io.env);
   } catch (err) {
     // Not a mistake in the command line: one line, as every command says it (no usage text).
     throw new CliError((err as Error).message);

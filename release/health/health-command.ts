@@ -5,7 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { CliIo, Command } from "../../cli/command";
+import { usageErrorText, type CliIo, type Command } from "../../cli/command";
+import { etcdEndpointsOf, noEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { parseDuration } from "../../runtime/duration";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RPC_TIMEOUT_MS, probe, ProbeExit, type ProbeOptions, type ProbeResult } from "./probe";
 import { probeService, formatTable } from "./probe-service";
@@ -136,7 +137,7 @@ export const healthCommand: Command = {
         return ProbeExit.usage;
       }
       if (!(err instanceof HealthUsage)) throw err;
-      io.err(`protomesh health: ${err.message}\n\n${USAGE}`);
+      io.err(usageErrorText("health", err.message));
       return ProbeExit.usage;
     }
     if (request === "help") {
@@ -146,6 +147,10 @@ export const healthCommand: Command = {
     const { target, options, verbose } = request;
     const etcdTarget = /^etcd:\/\/[^/]*\/(.*)$/i.exec(target);
     if (etcdTarget) {
+      if (etcdEndpointsOf(undefined, io.env).length === 0) {
+        io.err(`protomesh health: ${noEtcdEndpoints()}\n`);
+        return ProbeExit.connectFailed;
+      }
       const outcome = await probeService(etcdTarget[1]!, options, io.env);
       if (typeof outcome === "string") {
         io.err(`protomesh health: ${outcome}\n`);

@@ -4,8 +4,9 @@
  * release's PromQL compares canary and stable by.
  */
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
+import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { getLogger } from "../../runtime/logger";
 import { registryInstances, startPrometheusSd } from "./sd-server";
 import { prometheusTargets } from "./sd-targets";
@@ -53,10 +54,7 @@ export const prometheusSdCommand: Command = {
     try {
       return await run(args, io);
     } catch (err) {
-      if (err instanceof UsageError) {
-        io.err(`protomesh prometheus-sd: ${err.message}\n\n${USAGE}`);
-        return ExitCode.usage;
-      }
+      if (err instanceof UsageError) return printUsageError(io, "prometheus-sd", err.message);
       io.err(`protomesh prometheus-sd: ${err instanceof Error ? err.message : String(err)}\n`);
       return ExitCode.failure;
     }
@@ -89,7 +87,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
   let resolved;
   try {
-    resolved = resolveEtcdOptions({ endpoints: values.endpoints?.split(","), namespace: values.namespace }, io.env);
+    resolved = resolveEtcdOptions({ endpoints: cliEtcdEndpoints(values.endpoints, io.env, "--endpoints"), namespace: values.namespace }, io.env);
   } catch (err) {
     // Not a mistake in the command line: one line, exit 1, as every command says it.
     throw new CliError((err as Error).message);

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { stringify } from "yaml";
 import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
 import { parseVerbLine, usageError as verbUsageError } from "../../cli/verbs";
+import { cliEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { ConflictError } from "../../config/errors";
 import { diffConfig, formatDiff } from "../../config/diff";
 import { openEtcdRegistry } from "./registry";
@@ -119,7 +120,7 @@ export const trafficCommand: Command = {
       logger,
       store: (service) => {
         try {
-          const store = openTrafficStore({ service, namespace: flags.namespace, endpoints: flags.endpoints?.split(","), author: flags.author ?? io.env.PROTOMESH_USER, logger });
+          const store = openTrafficStore({ service, namespace: flags.namespace, endpoints: cliEtcdEndpoints(flags.endpoints, io.env, "--endpoints"), author: flags.author ?? io.env.PROTOMESH_USER, logger });
           stores.push(store);
           return store;
         } catch (err) {
@@ -287,7 +288,7 @@ async function watchCommand(ctx: Ctx, args: string[]): Promise<number> {
   const service = one(args, "watch takes one SERVICE");
   const count = ctx.flags.count === undefined ? Infinity : wholeNumber(ctx.flags.count, "--count");
   const store = ctx.store(service);
-  const registry = openEtcdRegistry(ctx.flags, ctx.logger);
+  const registry = openEtcdRegistry(cliEtcdEndpoints(ctx.flags.endpoints, ctx.io.env, "--endpoints"), ctx.flags.namespace, ctx.logger);
   let seen = 0;
   let previous: unknown;
   let finish!: () => void;

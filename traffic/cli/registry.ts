@@ -2,6 +2,6 @@
 import { etcdRegistry, type EtcdRegistry } from "../../registry/etcd/registry";
 import type { Logger } from "../../runtime/logger";
 
-export function openEtcdRegistry(flags: { namespace?: string; endpoints?: string }, logger: Logger): EtcdRegistry {
-  return etcdRegistry({ namespace: flags.namespace, endpoints: flags.endpoints?.split(","), logger });
+export function openEtcdRegistry(endpoints: string[], namespace: string | undefined, logger: Logger): EtcdRegistry {
+  return etcdRegistry({ namespace, endpoints, logger });
 }

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from "pg";
+import { hearErrors } from "../pg-errors";
 import { Barrier, BARRIER_TABLE, checkTableName, type BarrierDriver } from "./barrier";
 import { pruneSql } from "./prune";
 import { postgresBarrierSchema } from "./schema";
@@ -64,17 +65,3 @@ export function pgBarrier(pool: Pool, options: { table?: string } = {}): Barrier
   };
   return new Barrier(driver);
 }
-
-const heard = new WeakSet<object>();
-
-/**
- * A connection that dies while checked out (a server restart) emits "error" on its client, now
- * or after it went back to the pool; unheard, that crashes the process. The failed query
- * rejects anyway, which is what we act on, so the event itself needs only a listener.
- */
-function hearErrors(conn: { on(event: "error", fn: (err: Error) => void): unknown }): void {
-  if (heard.has(conn)) return;
-  heard.add(conn);
-  conn.on("error", () => undefined);
-}
-

@@ -1,6 +1,7 @@
 /** `protomesh tx list|show|retry|stop`: the coordinator's query API from the command line. */
 import { parseArgs } from "node:util";
-import { ExitCode, type CliIo, type Command } from "../../cli/command";
+import { ExitCode, printUsageError, type CliIo, type Command } from "../../cli/command";
+import { etcdEndpointsOf, noEtcdEndpoints } from "../../cli/etcd-endpoints";
 import { createClient } from "../../runtime/client";
 import { RpcError, codeName } from "../../runtime/errors";
 import { etcdRegistry } from "../../registry/etcd/registry";
@@ -95,8 +96,12 @@ export const txCommand: Command = {
     let discovery: ReturnType<typeof etcdRegistry> | undefined;
     try {
       if (target.startsWith("etcd:")) {
-        const endpoints = ((values.endpoints as string | undefined) ?? io.env.ETCD_ENDPOINTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-        if (endpoints.length === 0) return usage(io, `${target} needs etcd: pass --endpoints or set ETCD_ENDPOINTS (or --coordinator host:port)`);
+        const endpoints = etcdEndpointsOf(values.endpoints as string | undefined, io.env);
+        if (endpoints.length === 0) {
+          // The line was right; what is missing is the surroundings: a failure (1), as in every command that needs etcd.
+          io.err(`protomesh tx ${verb}: ${noEtcdEndpoints("--endpoints")} (or --coordinator host:port)\n`);
+          return ExitCode.failure;
+        }
         discovery = etcdRegistry({ endpoints, namespace: values.namespace as string | undefined });
       }
       const co = createClient(TxCoordinatorDefinition, target, { discovery, defaultDeadlineMs: 10_000 });
@@ -178,6 +183,5 @@ function describeTx(t: Transaction): string {
 }
 
 function usage(io: CliIo, message: string): number {
-  io.err(`protomesh tx: ${message}\n(protomesh tx --help lists commands and options)\n`);
-  return ExitCode.usage;
+  return printUsageError(io, "tx", message);
 }

@@ -1,6 +1,6 @@
 /** `protomesh tx-server`: runs one coordinator instance until SIGINT/SIGTERM. */
 import { parseArgs } from "node:util";
-import { CliError, ExitCode, UsageError, type CliIo, type Command } from "../../cli/command";
+import { CliError, ExitCode, printUsageError, UsageError, type CliIo, type Command } from "../../cli/command";
 import { etcdRegistry } from "../../registry/etcd/registry";
 import { setDefaultDiscovery } from "../../registry/etcd/resolver";
 import { createTxServer, DEFAULT_TX_SERVICE } from "../server/tx-server";
@@ -56,8 +56,7 @@ export const txServerCommand: Command = {
         allowPositionals: false,
       }).values;
     } catch (err) {
-      io.err(`protomesh tx-server: ${(err as Error).message}\n(protomesh tx-server --help lists options)\n`);
-      return ExitCode.usage;
+      return printUsageError(io, "tx-server", (err as Error).message);
     }
     if (v.help) {
       io.out(USAGE);
@@ -111,10 +110,7 @@ export const txServerCommand: Command = {
       return ExitCode.ok;
     } catch (err) {
       for (const close of opened) await close().catch(() => undefined);
-      if (err instanceof UsageError) {
-        io.err(`protomesh tx-server: ${err.message}\n(protomesh tx-server --help lists options)\n`);
-        return ExitCode.usage;
-      }
+      if (err instanceof UsageError) return printUsageError(io, "tx-server", err.message);
       io.err(`protomesh tx-server: ${err instanceof CliError || err instanceof Error ? err.message : String(err)}\n`);
       return ExitCode.failure;
     }

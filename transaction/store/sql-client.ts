@@ -7,6 +7,7 @@
 import type { Pool, PoolClient, PoolConfig } from "pg";
 import type { PGlite, Transaction as PGliteTransaction } from "@electric-sql/pglite";
 import { requireOptional } from "../../runtime/optional-dependency";
+import { hearErrors } from "../pg-errors";
 
 /** Result of one statement. */
 export interface SqlResult<R> {
@@ -145,17 +146,4 @@ function pgliteQueryable(tx: PGliteTransaction): SqlQueryable {
 export async function openPGlite(dataDir?: string): Promise<PGlite> {
   const mod = requireOptional<typeof import("@electric-sql/pglite")>("@electric-sql/pglite", "the embedded transaction store", PGLITE_RANGE);
   return mod.PGlite.create(dataDir);
-}
-
-const heard = new WeakSet<object>();
-
-/**
- * A connection that dies while checked out (a server restart) emits "error" on its client, now
- * or after it went back to the pool; unheard, that crashes the process. The failed query
- * rejects anyway, which is what we act on, so the event itself needs only a listener.
- */
-function hearErrors(conn: { on(event: "error", fn: () => void): unknown }): void {
-  if (heard.has(conn)) return;
-  heard.add(conn);
-  conn.on("error", () => undefined);
 }
