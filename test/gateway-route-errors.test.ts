@@ -38,7 +38,7 @@ function badFile(bindings: readonly Binding[]): FileDescriptorProto {
         method: bindings.map((b) => {
           const options = create(MethodOptionsSchema);
           const rule = create(HTTP_RULE, { pattern: { case: b.kind, value: b.path }, body: b.body ?? "" }) as Message;
-          setExtension(options, HTTP as DescExtension<typeof options, Message>, rule);
+          setExtension(options, HTTP, rule as never);
           return { name: b.method, inputType: ".examples.gateway.v1.HelloRequest", outputType: ".examples.gateway.v1.HelloReply", options };
         }),
       },
