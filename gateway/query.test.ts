@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { create, createFileRegistry, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import { create, createFileRegistry, fromBinary, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { HttpGreeterDefinition } from "../gen/examples/gateway/v1/greeter_http_protomesh";
 import { RpcError, Status } from "../runtime/errors";
@@ -117,6 +117,9 @@ describe("gateway query parameters", () => {
 
     it("fills maps with key[name]=value; a map or message named whole is a QueryError", () => {
       expect(message("attrs[a]=1&attrs[b+c]=2&attrs[]=empty&attrs[a]=3")).to.deep.equal({ attrs: { a: "3", "b c": "2", "": "empty" } });
+      // Any key text is an entry, `__proto__` included, all the way into the message.
+      const decoded = fromBinary(ECHO, encodeRequest(ECHO, apply("attrs[a]=1&attrs[__proto__]=2"), registry)) as unknown as { attrs: Record<string, string> };
+      expect(Object.entries(decoded.attrs)).to.deep.equal([["a", "1"], ["__proto__", "2"]]);
       expect(queryError(() => apply("attrs=1")).message).to.contain("attrs[key]=value");
       expect(queryError(() => apply("nested=1")).message).to.contain("nested.<field>");
       expect(resolveParam(ECHO, "tags[0]")).to.equal(undefined);
