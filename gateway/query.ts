@@ -134,9 +134,10 @@ export function setFieldValue(target: Record<string, JsonValue>, chain: readonly
       if (leaf.mapKind === "scalar") value = scalarJson(leaf.scalar, raw, key);
       else if (leaf.mapKind === "enum") value = enumJson(raw);
       else throw new QueryError(`query parameter ${JSON.stringify(key)} is a map of messages: send it in a body`);
-      const map = obj[leaf.jsonName];
-      if (typeof map === "object" && map !== null && !Array.isArray(map)) (map as Record<string, JsonValue>)[mapKey] = value;
-      else obj[leaf.jsonName] = { [mapKey]: value };
+      let map = obj[leaf.jsonName];
+      if (typeof map !== "object" || map === null || Array.isArray(map)) obj[leaf.jsonName] = map = {};
+      // Defined, not assigned: a key such as `__proto__` is an entry like any other, not the prototype's setter.
+      Object.defineProperty(map, mapKey, { value, enumerable: true, writable: true, configurable: true });
       return;
     }
   }
