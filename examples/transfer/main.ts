@@ -193,7 +193,7 @@ export async function runTransfers(ex: Example, say: (line: string) => void = co
   say("\ntransactions of this run (protomesh tx show GID):");
   for (const gid of [...transfers.map((t) => t.gid), ...messages.map((m) => m.gid)]) {
     const t = await tx.get(gid);
-    say(`  ${t.gid}  ${t.mode.padEnd(4)} ${t.status.padEnd(7)} ${t.lastError.slice(0, 70)}`);
+    say(`  ${t.gid}  ${t.mode.padEnd(4)} ${t.status.padEnd(7)} ${t.lastError.slice(0, 70)}`.trimEnd());
   }
 
   const { x, y } = await balances();
