@@ -20,6 +20,19 @@ export const ACCOUNT_SCHEMA = `CREATE TABLE IF NOT EXISTS account (
   incoming  bigint NOT NULL DEFAULT 0 CHECK (incoming >= 0)
 )`;
 
+/**
+ * The bank's statement: one line per transfer and account, written by the local transaction
+ * that sends the transfer's reliable message (main.ts), so the line and the message commit
+ * together. A second message for the same transfer fails on the primary key.
+ */
+export const STATEMENT_SCHEMA = `CREATE TABLE IF NOT EXISTS statement (
+  transfer text   NOT NULL,
+  account  text   NOT NULL,
+  amount   bigint NOT NULL,
+  memo     text   NOT NULL,
+  PRIMARY KEY (transfer, account)
+)`;
+
 async function exec(db: Queryable, sql: string, params: unknown[]): Promise<number> {
   const r = await db.query(sql, params);
   return r.rowCount ?? r.affectedRows ?? 0;

@@ -7,12 +7,11 @@
  * Without --postgres it keeps its accounts in PGlite, in memory.
  */
 import { parseArgs } from "node:util";
-import type { Pool } from "pg";
-import type { PGlite } from "@electric-sql/pglite";
 import { createServer, etcdRegistry, type Registrar, type Server } from "protomesh";
-import { pgBarrier, pgliteBarrier, queryPreparedHandler, TxProducerDefinition, type Barrier } from "protomesh/transaction";
+import { queryPreparedHandler, TxProducerDefinition, type Barrier } from "protomesh/transaction";
 import { AccountDefinition } from "../../gen/examples/transfer/v1/transfer_protomesh";
-import { ACCOUNT_SCHEMA, accountHandlers, type Queryable } from "./account-service";
+import { ACCOUNT_SCHEMA, accountHandlers, STATEMENT_SCHEMA, type Queryable } from "./account-service";
+import { barrierOn, openPool, type Database } from "./database";
 
 export interface Bank {
   readonly server: Server;
@@ -25,7 +24,7 @@ export interface Bank {
 export interface BankOptions {
   name: string;
   /** A `pg` pool, or a PGlite database; the bank creates its tables in it. */
-  database: { pool: Pool } | { pglite: PGlite };
+  database: Database;
   /** Opening balances, in cents. */
   accounts?: Record<string, number>;
   registry?: Registrar;
@@ -33,9 +32,9 @@ export interface BankOptions {
 }
 
 export async function startBank(o: BankOptions): Promise<Bank> {
-  const barrier = ("pool" in o.database ? pgBarrier(o.database.pool) : pgliteBarrier(o.database.pglite)) as unknown as Barrier<Queryable>;
-  const db: Queryable = "pool" in o.database ? o.database.pool : (o.database.pglite as unknown as Queryable);
+  const { barrier, db } = barrierOn(o.database);
   await db.query(ACCOUNT_SCHEMA);
+  await db.query(STATEMENT_SCHEMA);
   await barrier.driver.createTable();
   for (const [id, cents] of Object.entries(o.accounts ?? {})) {
     await db.query(`INSERT INTO account (id, available) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, [id, cents]);
@@ -62,10 +61,7 @@ async function main(): Promise<void> {
   const registry = etcdRegistry({ ttlSeconds: 2 });
   let database: BankOptions["database"];
   if (values.postgres) {
-    const { Pool } = await import("pg");
-    const pool = new Pool({ connectionString: values.postgres, max: 10 });
-    pool.on("error", () => undefined);
-    database = { pool };
+    database = { pool: await openPool(values.postgres) };
   } else {
     const { PGlite } = await import("@electric-sql/pglite");
     database = { pglite: await PGlite.create() };
