@@ -399,7 +399,8 @@ function toGlobal(r: RawGlobal): GlobalRow {
     gid: r.gid,
     mode: r.mode as GlobalRow["mode"],
     status: r.status as GlobalRow["status"],
-    settings: JSON.parse(r.settings) as GlobalRow["settings"],
+    // Settings stored before `maxAgeMs` existed have none: no age limit.
+    settings: { maxAgeMs: 0, ...(JSON.parse(r.settings) as Partial<GlobalRow["settings"]>) } as GlobalRow["settings"],
     queryTarget: r.query_target,
     traceparent: r.traceparent,
     owner: r.owner,

@@ -33,6 +33,8 @@ export interface TxSettings {
   requestTimeoutMs: number;
   concurrent: boolean;
   scheduleMs: number[];
+  /** Notification: no attempt once it is this old (from its creation); 0 = no age limit. */
+  maxAgeMs: number;
 }
 
 export interface GlobalRow {
