@@ -176,9 +176,10 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
         gid,
         async call(p, name, request) {
           const names = tccMethods(name);
-          p.method(names.try);
-          const confirmM = p.method(names.confirm);
-          const cancelM = p.method(names.cancel);
+          // Confirm and Cancel are sent the Try's request: they must take its type.
+          const tryM = p.method(names.try);
+          const confirmM = p.method(names.confirm, tryM);
+          const cancelM = p.method(names.cancel, tryM);
           const id = branchId(n++);
           const ops = [
             { branchId: id, op: "confirm", target: p.target, method: confirmM.path, payload: confirmM.requestSerialize(request as never) },
@@ -222,7 +223,8 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
         gid,
         step(p, action, compensate, request, so = {}) {
           const a = p.method(action);
-          const c = p.method(compensate);
+          // The compensation is sent the action's request: it must take its type.
+          const c = p.method(compensate, a);
           const id = branchId(steps++);
           const after = (so.after ?? []).map((i) => {
             if (!Number.isInteger(i) || i < 0 || i >= steps - 1) throw new TypeError(`saga step ${steps - 1}: after must name earlier steps (0..${steps - 2}), got ${i}`);
