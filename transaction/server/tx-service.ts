@@ -108,9 +108,9 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
           if (cur.status === "submitted" || cur.status === "succeed") return { gid, status: cur.status };
           throw new RpcError(Status.ABORTED, `transaction ${gid} cannot be submitted: it is ${cur.status}${cur.lastError ? ` (${cur.lastError})` : ""}`);
         }
-        // The first round gets the branches the commit read, when it could read them all.
+        // The first round gets the branches the commit read, when it could read them all (the commit counted the round).
         const { branches, ...row } = g;
-        return driveNow({ ...row, owner: co.id, rounds: g.rounds + 1 }, req.wait, branches);
+        return driveNow({ ...row, owner: co.id }, req.wait, branches);
       }
       const gid = checkGid(req.gid);
       const mode = checkMode(req.mode, ["saga", "notify"]);
