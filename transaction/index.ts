@@ -14,6 +14,7 @@ export {
   type TxClientOptions,
   type TxOptionsInput,
   type TxOutcome,
+  type NotificationRequest,
   type TccBranches,
   type Saga,
   type SagaStepOptions,

@@ -12,8 +12,13 @@ export interface Participant<C> {
   readonly target: string;
   /** A typed client on the target, made on first use. */
   client(): C & ClientHandle;
-  /** The method definition by local name (`tryDebit`); throws when the service has none. */
-  method(localName: string): MethodDefinition;
+  /**
+   * The method definition by local name (`tryDebit`); throws a TypeError when the service has
+   * none, and when `sameRequestAs` is given and the method takes another request message (one
+   * encoded request goes to both: a compensation, a Confirm or a Cancel must take its action's
+   * or Try's request type).
+   */
+  method(localName: string, sameRequestAs?: MethodDefinition): MethodDefinition;
   close(): void;
 }
 
@@ -30,10 +35,15 @@ export function participant<C>(definition: ServiceDefinition<unknown, C>, target
     definition,
     target,
     client: () => (client ??= createClient(definition, target, options)),
-    method(localName) {
+    method(localName, sameRequestAs) {
       const m = Object.hasOwn(definition.methods, localName) ? definition.methods[localName] : undefined;
       if (!m) throw new TypeError(`${definition.typeName} has no method ${localName}`);
       if (m.kind !== "unary") throw new TypeError(`${definition.typeName}.${m.name} is ${m.kind}; transaction branches must be unary methods`);
+      if (sameRequestAs && sameRequestAs.requestType !== m.requestType) {
+        throw new TypeError(
+          `${definition.typeName}.${m.name} takes ${m.requestType} but ${sameRequestAs.name} takes ${sameRequestAs.requestType}: both are sent the same request, so they must take the same request type`,
+        );
+      }
       return m;
     },
     close() {
@@ -54,25 +64,36 @@ export type RequestOf<C, K extends PropertyKey> = K extends keyof C ? (C[K] exte
 export type ResponseOf<C, K extends PropertyKey> = K extends keyof C ? (C[K] extends (request: never, options?: CallOptions) => Promise<infer R> ? R : never) : never;
 
 /**
- * The TCC operations of `C`: `debit` when `C` has `tryDebit`, `confirmDebit` and `cancelDebit`
- * taking the same request type.
+ * Whether `A` and `B` are the same type, not merely assignable one way: every field of a
+ * generated request is optional, so `{ account? }` and `{ account?, amount? }` are assignable
+ * both ways yet are different messages.
+ */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+
+/**
+ * The TCC operations of `C`: `debit` when `C` has unary `tryDebit`, `confirmDebit` and
+ * `cancelDebit` taking the same request type. (Two messages with the same fields are the same
+ * type to TypeScript; `TccBranches.call` also compares the proto type names at run time.)
  */
 export type TccName<C> = {
-  [K in keyof C & string]: K extends `try${infer N}`
-    ? `confirm${N}` extends keyof C
-      ? `cancel${N}` extends keyof C
-        ? RequestOf<C, K> extends RequestOf<C, `confirm${N}`>
-          ? RequestOf<C, K> extends RequestOf<C, `cancel${N}`>
+  [K in UnaryName<C>]: K extends `try${infer N}`
+    ? `confirm${N}` extends UnaryName<C>
+      ? `cancel${N}` extends UnaryName<C>
+        ? Same<RequestOf<C, K>, RequestOf<C, `confirm${N}`>> extends true
+          ? Same<RequestOf<C, K>, RequestOf<C, `cancel${N}`>> extends true
             ? Uncapitalize<N>
             : never
           : never
         : never
       : never
     : never;
-}[keyof C & string];
+}[UnaryName<C>];
 
-/** Methods of `C` that take the same request as `K` (candidates for its compensation). */
-export type SameRequest<C, K extends keyof C> = { [M in UnaryName<C>]: RequestOf<C, K> extends RequestOf<C, M> ? M : never }[UnaryName<C>];
+/**
+ * Methods of `C` that take exactly the request type of `K` (candidates for its compensation).
+ * As with `TccName`, `Saga.step` also compares the proto type names at run time.
+ */
+export type SameRequest<C, K extends keyof C> = { [M in UnaryName<C>]: Same<RequestOf<C, K>, RequestOf<C, M>> extends true ? M : never }[UnaryName<C>];
 
 export function tccMethods(name: string): { try: string; confirm: string; cancel: string } {
   const cap = name.charAt(0).toUpperCase() + name.slice(1);

@@ -33,6 +33,19 @@ export interface TxOutcome {
   readonly lastError: string;
 }
 
+/** What `notification` reads back: the request a notification's receiver is called with. */
+export interface NotificationRequest<T> {
+  readonly gid: string;
+  /** Where the notification stands (`submitted` while attempts remain). */
+  readonly status: string;
+  /** The receiver's method, `/package.Service/Method`. */
+  readonly method: string;
+  /** The request, decoded by the caller's `decode`. */
+  readonly request: T;
+  /** Calls made to the receiver so far. */
+  readonly attempts: number;
+}
+
 /** A transaction ended `failed`, or could not start. */
 export class TxFailedError extends Error {
   override readonly name = "TxFailedError";
@@ -99,9 +112,18 @@ export interface TxClient {
   saga(options?: TxOptionsInput & { gid?: string }): Saga;
   /** A reliable message; `producer` is the target serving TxProducer/QueryPrepared for it. */
   message(producer: string, options?: TxOptionsInput & { gid?: string }): Message;
-  /** Best-effort notification of one receiver on the `scheduleMs` retry schedule. */
+  /** Best-effort notification of one receiver on the `scheduleMs` retry schedule (and up to `maxAgeMs` old). */
   notify<C, M extends UnaryName<C>>(p: Participant<C>, method: M, request: RequestOf<C, M>, options?: TxOptionsInput & { gid?: string; wait?: boolean }): Promise<TxOutcome>;
-  get(gid: string): Promise<Transaction>;
+  /**
+   * The original request of a notification, for its receiver: the gid comes with every call it
+   * gets (`branchCallOf(ctx).gid`, metadata `x-protomesh-tx-gid`). The coordinator keeps the
+   * request as the sender encoded it, the wire bytes of the method's request message; `decode`
+   * is the receiver's own generated type (`TransferNotice.decode`, or the method definition's
+   * `requestDeserialize`).
+   */
+  notification<T>(gid: string, decode: (bytes: Buffer) => T): Promise<NotificationRequest<T>>;
+  /** A transaction with its branches and recorded attempts; with `payloads`, each branch's encoded request too. */
+  get(gid: string, options?: { payloads?: boolean }): Promise<Transaction>;
   /** The client to the coordinator, for the query API (`list`, `retry`, `stop`). */
   readonly coordinator: TxCoordinatorClient & ClientHandle;
   close(): void;
@@ -132,7 +154,15 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
   return {
     coordinator: co,
     close: () => co.$close(),
-    get: (gid) => co.get({ gid }),
+    get: (gid, go = {}) => co.get({ gid, includePayloads: go.payloads ?? false }),
+
+    async notification(gid, decode) {
+      const t = await co.get({ gid, includePayloads: true });
+      const b = t.mode === "notify" ? t.branches.find((x) => x.op === "notify") : undefined;
+      if (!b) throw new TypeError(`transaction ${gid} is a ${t.mode}, not a notification`);
+      const bytes = Buffer.from(b.payload.buffer, b.payload.byteOffset, b.payload.byteLength);
+      return { gid, status: t.status, method: b.method, request: decode(bytes), attempts: b.attempts };
+    },
 
     async tcc(body, o = {}) {
       const gid = o.gid ?? newGid();
@@ -146,9 +176,10 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
         gid,
         async call(p, name, request) {
           const names = tccMethods(name);
-          p.method(names.try);
-          const confirmM = p.method(names.confirm);
-          const cancelM = p.method(names.cancel);
+          // Confirm and Cancel are sent the Try's request: they must take its type.
+          const tryM = p.method(names.try);
+          const confirmM = p.method(names.confirm, tryM);
+          const cancelM = p.method(names.cancel, tryM);
           const id = branchId(n++);
           const ops = [
             { branchId: id, op: "confirm", target: p.target, method: confirmM.path, payload: confirmM.requestSerialize(request as never) },
@@ -192,7 +223,8 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
         gid,
         step(p, action, compensate, request, so = {}) {
           const a = p.method(action);
-          const c = p.method(compensate);
+          // The compensation is sent the action's request: it must take its type.
+          const c = p.method(compensate, a);
           const id = branchId(steps++);
           const after = (so.after ?? []).map((i) => {
             if (!Number.isInteger(i) || i < 0 || i >= steps - 1) throw new TypeError(`saga step ${steps - 1}: after must name earlier steps (0..${steps - 2}), got ${i}`);

@@ -2,8 +2,11 @@
  * Best-effort notification: one call to the receiver per round, on the transaction's
  * `scheduleMs` (1 s, 5 s, 30 s, 1 min, 5 min, 30 min, 1 h, 2 h, 6 h by default). OK ends it
  * `succeed`; ABORTED (the receiver refuses it for good) or the end of the schedule ends it
- * `failed`. Every attempt is recorded.
+ * `failed`. With `maxAgeMs`, no attempt is made once the notification is that old: it ends
+ * `failed` after the last attempt that fits, or without calling when a round comes late (after
+ * an outage of the coordinators, say). Every attempt is recorded.
  */
+import type { BranchRow, GlobalRow } from "../store/types";
 import { describe, FINAL, type Mode, type RoundContext, type RoundResult } from "./round";
 
 export const notifyMode: Mode = {
@@ -11,6 +14,11 @@ export const notifyMode: Mode = {
     const b = ctx.branches.find((x) => x.op === "notify");
     if (!b) {
       await ctx.move(["submitted", "prepared", "aborting"], "failed", "no receiver");
+      return FINAL;
+    }
+    const expiresAt = expiryOf(ctx.global);
+    if (ctx.now() >= expiresAt) {
+      await ctx.move(["submitted"], "failed", tooOld(ctx.global, b, b.lastError ? `last answer: ${b.lastError}` : "never called"));
       return FINAL;
     }
     const o = await ctx.call(b);
@@ -25,6 +33,22 @@ export const notifyMode: Mode = {
       await ctx.move(["submitted"], "failed", waitMs === undefined ? `gave up after ${ctx.global.rounds} attempts: ${error}` : error);
       return FINAL;
     }
-    return { kind: "wait", at: ctx.now() + waitMs, error };
+    const at = ctx.now() + waitMs;
+    // The next attempt would come too late: end it now rather than wait only to fail.
+    if (at >= expiresAt) {
+      await ctx.move(["submitted"], "failed", tooOld(ctx.global, b, error));
+      return FINAL;
+    }
+    return { kind: "wait", at, error };
   },
 };
+
+/** When a notification stops being attempted (`Infinity` without an age limit). */
+export function expiryOf(g: Pick<GlobalRow, "createdAt" | "settings">): number {
+  const maxAge = g.settings.maxAgeMs;
+  return maxAge > 0 ? g.createdAt + maxAge : Infinity;
+}
+
+function tooOld(g: GlobalRow, b: BranchRow, last: string): string {
+  return `gave up after ${b.attempts} attempts: the notification reached its maximum age (maxAgeMs ${g.settings.maxAgeMs}); ${last}`;
+}

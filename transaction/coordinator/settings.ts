@@ -15,6 +15,8 @@ export const DEFAULT_SETTINGS: TxSettings = {
   concurrent: false,
   /** 1 s, 5 s, 30 s, 1 min, 5 min, 30 min, 1 h, 2 h, 6 h: the notification fails after the ninth retry (~10 h). */
   scheduleMs: [1_000, 5_000, 30_000, 60_000, 300_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000],
+  /** No age limit: the schedule alone decides when a notification gives up. */
+  maxAgeMs: 0,
 };
 
 /** Longest timeout accepted (a week): a prepared transaction must not outlive anyone's memory of it. */
@@ -31,12 +33,14 @@ export function resolveSettings(options: Partial<TxOptions> | undefined, default
     requestTimeoutMs: pick(options?.requestTimeoutMs, defaults.requestTimeoutMs),
     concurrent: options?.concurrent ?? defaults.concurrent,
     scheduleMs: options?.scheduleMs && options.scheduleMs.length > 0 ? [...options.scheduleMs] : [...defaults.scheduleMs],
+    maxAgeMs: pick(options?.maxAgeMs, defaults.maxAgeMs),
   };
   if (s.timeoutMs > MAX_TIMEOUT_MS) throw new Error(`timeoutMs ${s.timeoutMs} is over the limit of ${MAX_TIMEOUT_MS} ms`);
   if (s.retryIntervalMs < 10) throw new Error(`retryIntervalMs must be at least 10 ms, got ${s.retryIntervalMs}`);
   if (s.maxRetryIntervalMs < s.retryIntervalMs) s.maxRetryIntervalMs = s.retryIntervalMs;
   if (s.requestTimeoutMs < 10) throw new Error(`requestTimeoutMs must be at least 10 ms, got ${s.requestTimeoutMs}`);
   if (s.scheduleMs.length > 100 || s.scheduleMs.some((ms) => ms < 10)) throw new Error("scheduleMs takes at most 100 waits of at least 10 ms each");
+  if (s.maxAgeMs !== 0 && s.maxAgeMs < 10) throw new Error(`maxAgeMs must be 0 (no limit) or at least 10 ms, got ${s.maxAgeMs}`);
   return s;
 }
 

@@ -2,8 +2,11 @@ import type { DeepPartial } from "../../runtime/definition";
 import type { Transaction } from "../../gen/protomesh/transaction/v1/coordinator";
 import type { AttemptRow, BranchRow, GlobalRow } from "../store/types";
 
-/** A stored transaction as the API's `Transaction` message (payloads are left out; their size is kept). */
-export function toTransaction(g: GlobalRow, branches: readonly BranchRow[], attempts: readonly AttemptRow[]): DeepPartial<Transaction> {
+/**
+ * A stored transaction as the API's `Transaction` message. Payloads (the encoded requests) are
+ * left out, their size kept, unless `payloads` is asked for.
+ */
+export function toTransaction(g: GlobalRow, branches: readonly BranchRow[], attempts: readonly AttemptRow[], options: { payloads?: boolean } = {}): DeepPartial<Transaction> {
   return {
     gid: g.gid,
     mode: g.mode,
@@ -18,7 +21,7 @@ export function toTransaction(g: GlobalRow, branches: readonly BranchRow[], atte
     lastError: g.lastError,
     queryTarget: g.queryTarget,
     finishedAtMs: g.finishedAt,
-    branches: branches.map((b) => ({ branchId: b.branchId, op: b.op, target: b.target, method: b.method, status: b.status, attempts: b.attempts, lastError: b.lastError, updatedAtMs: b.updatedAt, payloadBytes: b.payload.length, after: b.after })),
+    branches: branches.map((b) => ({ branchId: b.branchId, op: b.op, target: b.target, method: b.method, status: b.status, attempts: b.attempts, lastError: b.lastError, updatedAtMs: b.updatedAt, payloadBytes: b.payload.length, after: b.after, ...(options.payloads ? { payload: Buffer.from(b.payload.buffer, b.payload.byteOffset, b.payload.byteLength) } : {}) })),
     attempts: attempts.map((a) => ({ branchId: a.branchId, op: a.op, atMs: a.at, code: a.code, error: a.error })),
   };
 }

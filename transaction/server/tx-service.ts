@@ -10,6 +10,7 @@ import type { TxCoordinatorHandlers } from "../../gen/protomesh/transaction/v1/c
 import type { ListReply, SubmitReply, Transaction } from "../../gen/protomesh/transaction/v1/coordinator";
 import type { Coordinator } from "../coordinator/coordinator";
 import { leaseMs, resolveSettings } from "../coordinator/settings";
+import { expiryOf } from "../coordinator/mode-notify";
 import type { BranchRow, GlobalRow, TxSettings, TxStatus } from "../store/types";
 import { TX_MODES, TX_STATUSES, UNFINISHED } from "../store/types";
 import { bad, checkBranches, checkGid, checkMode } from "./validate";
@@ -107,9 +108,9 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
           if (cur.status === "submitted" || cur.status === "succeed") return { gid, status: cur.status };
           throw new RpcError(Status.ABORTED, `transaction ${gid} cannot be submitted: it is ${cur.status}${cur.lastError ? ` (${cur.lastError})` : ""}`);
         }
-        // The first round gets the branches the commit read, when it could read them all.
+        // The first round gets the branches the commit read, when it could read them all (the commit counted the round).
         const { branches, ...row } = g;
-        return driveNow({ ...row, owner: co.id, rounds: g.rounds + 1 }, req.wait, branches);
+        return driveNow({ ...row, owner: co.id }, req.wait, branches);
       }
       const gid = checkGid(req.gid);
       const mode = checkMode(req.mode, ["saga", "notify"]);
@@ -147,7 +148,7 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
 
     async get(req) {
       const g = await mustGet(req.gid);
-      return toTransaction(g, await store.branches(g.gid), await store.attempts(g.gid, 200));
+      return toTransaction(g, await store.branches(g.gid), await store.attempts(g.gid, 200), { payloads: req.includePayloads });
     },
 
     async list(req) {
@@ -181,6 +182,9 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
       const g = await mustGet(req.gid);
       const now = Date.now();
       if (g.status === "succeed") throw new RpcError(Status.FAILED_PRECONDITION, `transaction ${g.gid} succeeded; nothing to retry`);
+      if (g.mode === "notify" && now >= expiryOf(g)) {
+        throw new RpcError(Status.FAILED_PRECONDITION, `notification ${g.gid} is past its maximum age (maxAgeMs ${g.settings.maxAgeMs}); it is not attempted any more: send a new one`);
+      }
       if (g.status === "failed") {
         // Only a transaction that gave up mid-way goes back; one that finished rolling back is done.
         const back: TxStatus | undefined = g.lastError.startsWith("gave up") ? guessUnfinished(await store.branches(g.gid), g) : undefined;

@@ -255,7 +255,8 @@ class SqlStore implements TxStore {
    */
   private async submitMany(items: ReadonlyArray<{ gid: string; modes: readonly TxMode[]; now: number }>): Promise<Array<SubmittedRow | undefined>> {
     // next_at = now + leaseMs(settings, 1), from the stored settings: max(retry interval, request timeout + 1 s).
-    const set = `status = 'submitted', updated_at = v.now,
+    // rounds + 1: the committing instance drives the first round itself, without a claim (which would count it).
+    const set = `status = 'submitted', updated_at = v.now, rounds = t.rounds + 1,
          next_at = v.now + GREATEST((t.settings::jsonb->>'retryIntervalMs')::bigint, (t.settings::jsonb->>'requestTimeoutMs')::bigint + 1000)`;
     const branchColumns = `b.branch_id AS b_branch_id, b.op AS b_op, b.seq AS b_seq, b.target AS b_target, b.method AS b_method, b.payload AS b_payload,
               b.after_ids AS b_after_ids, b.status AS b_status, b.attempts AS b_attempts, b.last_error AS b_last_error, b.updated_at AS b_updated_at`;
@@ -399,7 +400,8 @@ function toGlobal(r: RawGlobal): GlobalRow {
     gid: r.gid,
     mode: r.mode as GlobalRow["mode"],
     status: r.status as GlobalRow["status"],
-    settings: JSON.parse(r.settings) as GlobalRow["settings"],
+    // Settings stored before `maxAgeMs` existed have none: no age limit.
+    settings: { maxAgeMs: 0, ...(JSON.parse(r.settings) as Partial<GlobalRow["settings"]>) } as GlobalRow["settings"],
     queryTarget: r.query_target,
     traceparent: r.traceparent,
     owner: r.owner,

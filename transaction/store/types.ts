@@ -33,6 +33,8 @@ export interface TxSettings {
   requestTimeoutMs: number;
   concurrent: boolean;
   scheduleMs: number[];
+  /** Notification: no attempt once it is this old (from its creation); 0 = no age limit. */
+  maxAgeMs: number;
 }
 
 export interface GlobalRow {
@@ -163,7 +165,7 @@ export interface TxStore {
   setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields?: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] }): Promise<boolean>;
   /**
    * Commits a prepared transaction: `prepared` → `submitted`, held for this instance for the
-   * first round's lease (`leaseMs(settings, 1)`). Returns the row, or undefined when it was
+   * first round's lease (`leaseMs(settings, 1)`), that round counted in `rounds`. Returns the row, or undefined when it was
    * not prepared (or not of one of `modes`); with its branches when the same statement could
    * read all of them (see `SubmittedRow`).
    */
