@@ -1,10 +1,14 @@
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { RpcError, Status, type Server } from "protomesh";
-import type { Gateway } from "../gateway";
-import { deadPort } from "./helpers/etcd";
+import { createServer, RpcError, Status, type Server } from "protomesh";
+import { httpGreeterHandlers } from "../examples/gateway/service";
+import { createGateway, type Gateway } from "../gateway";
+import { etcdRegistry, type EtcdRegistry } from "../registry/etcd";
+import { deadPort, uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
 import { HttpGreeterDefinition, rawHttp, startGateway, startHttpGreeter } from "./helpers/gateway";
 import { waitFor } from "./helpers/wait";
+
+const ECHO = "examples.gateway.v1.HttpGreeter.Echo";
 
 interface StatusBody {
   code: number;
@@ -195,9 +199,75 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
     }
   });
 
+  it("answers a JWT cookie that cannot be percent-decoded 401 invalid_token, like any bad token", async () => {
+    const guarded = await startGateway(greeter.address, {
+      policy: { methods: { [ECHO]: { auth: "jwt" } }, jwt: { secret: "a-test-secret-of-enough-length", cookie: "jwt", queryParam: "access_token" } },
+    });
+    try {
+      const res = await fetch(`${guarded.url}/v1/echo/a/b`, { headers: { cookie: "jwt=%E0%A4%A" } });
+      expect(res.status).to.equal(401);
+      expect(res.headers.get("www-authenticate")).to.match(/^Bearer realm="protomesh", error="invalid_token"/);
+      expect((await failure(res)).code).to.equal(Status.UNAUTHENTICATED);
+      // The same bytes as the query token: the query string itself is malformed, 400 before any authentication.
+      const query = await fetch(`${guarded.url}/v1/echo/a/b?access_token=%E0%A4%A`);
+      expect(query.status).to.equal(400);
+      expect((await failure(query)).message).to.match(/malformed percent-escape in query parameter/);
+    } finally {
+      await guarded.gateway.close();
+    }
+  });
+
   it("still serves after all of the above", async () => {
     const res = await fetch(`${gw.url}/v1/hello/Ada`);
     expect(res.status).to.equal(200);
     expect(new RpcError(Status.OK, "").code).to.equal(0);
+  });
+});
+
+describe("gateway bad input under a traffic rule (real etcd, registered instances)", function () {
+  this.timeout(60_000);
+  let registry: EtcdRegistry;
+  let gateway: Gateway | undefined;
+  const servers: Server[] = [];
+  // Registered before the etcd fixture's own hook, so it runs first: instances leave while etcd is up.
+  after(async () => {
+    await gateway?.close();
+    for (const s of servers) await s.shutdown();
+    await registry?.close();
+  });
+  const etcd = useEmbeddedEtcd();
+
+  before(async () => {
+    const namespace = uniqueNamespace();
+    registry = etcdRegistry({ endpoints: etcd.endpoints, namespace });
+    for (const [servedBy, version] of [["stable-instance", "v1"], ["canary-instance", "v2"]]) {
+      const server = createServer({ name: "http-greeter", registry, instance: { version } });
+      server.add(HttpGreeterDefinition, httpGreeterHandlers(servedBy));
+      await server.listen("127.0.0.1:0");
+      servers.push(server);
+    }
+    gateway = await createGateway({ etcd: { endpoints: etcd.endpoints, namespace }, upstreams: [{ target: "etcd:///http-greeter", definitions: [HttpGreeterDefinition] }], accessLog: false });
+    gateway.setPolicy({
+      traffic: {
+        "http-greeter": {
+          subsets: { stable: { labels: { version: "v1" } }, canary: { labels: { version: "v2" } } },
+          routes: [
+            { name: "beta-cookie", match: { attributes: { "cookie.beta": "1" } }, to: [{ subset: "canary" }] },
+            { name: "everyone", to: [{ subset: "stable" }] },
+          ],
+        },
+      },
+    });
+  });
+
+  it("treats a cookie.* value that cannot be percent-decoded as absent (the rule's other routes apply)", async () => {
+    const url = `http://127.0.0.1:${await gateway!.listen(0)}`;
+    const servedBy = async (cookie: string) => {
+      const r = await fetch(`${url}/v1/hello/a`, { headers: { cookie } });
+      expect(r.status, cookie).to.equal(200);
+      return { by: ((await r.json()) as { servedBy: string }).servedBy, route: r.headers.get("x-protomesh-route") };
+    };
+    await waitFor(async () => (await servedBy("beta=1")).by === "canary-instance", { timeoutMs: 15_000, what: "canary reachable" });
+    expect(await servedBy("a=b; beta=%E0%A4%A")).to.deep.equal({ by: "stable-instance", route: "everyone" });
   });
 });
