@@ -6,6 +6,8 @@ import { createGateway, type Gateway } from "../gateway";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd";
 import { deadPort, uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
 import { HttpGreeterDefinition, rawHttp, startGateway, startHttpGreeter } from "./helpers/gateway";
+import { VALUE_TYPE_URL } from "../gateway/http-errors";
+import { captureLogger } from "./helpers/capture-logger";
 import { waitFor } from "./helpers/wait";
 
 const ECHO = "examples.gateway.v1.HttpGreeter.Echo";
@@ -14,6 +16,13 @@ interface StatusBody {
   code: number;
   message: string;
   details: unknown[];
+}
+
+/** No IP address or host:port in `text` (internal addresses stay in the log). */
+function noAddressIn(text: string): void {
+  expect(text).not.to.match(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/);
+  expect(text).not.to.match(/(localhost|\]):\d+/);
+  expect(text).not.to.match(/remote_addr|ECONNREFUSED/);
 }
 
 async function failure(res: Response): Promise<StatusBody> {
@@ -28,12 +37,19 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
   let greeter: { server: Server; address: string };
   let gw: { gateway: Gateway; url: string; port: number };
   const aborted: string[] = [];
+  const log = captureLogger();
 
   before(async () => {
     greeter = await startHttpGreeter({
       async sayHello(req, ctx) {
         if (req.name === "slow") await new Promise((r) => setTimeout(r, 5_000).unref());
         if (req.name === "boom") throw new Error("secret internal detail");
+        if (req.name === "down") throw new RpcError(Status.UNAVAILABLE, "billing db is down", { retryInMs: 100 });
+        if (req.name === "late") throw new RpcError(Status.DEADLINE_EXCEEDED, "the ledger did not answer in time");
+        if (req.name === "headed") {
+          ctx.responseHeader.set("x-shard", "7");
+          throw new RpcError(Status.UNAVAILABLE, "shard 7 is rebalancing");
+        }
         return { message: `Hello, ${req.name}!`, servedBy: String(ctx.deadline ?? "") };
       },
       async *streamHellos(req, ctx) {
@@ -48,6 +64,7 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
       },
     });
     const started = await startGateway(greeter.address, {
+      logger: log,
       headersTimeoutMs: 800,
       requestTimeoutMs: 1500,
       maxHeaderBytes: 2048,
@@ -149,7 +166,16 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
   it("answers 504 when the upstream is slower than the client's deadline, and caps the deadline", async () => {
     const res = await fetch(`${gw.url}/v1/hello/slow`, { headers: { "x-request-timeout": "300ms" } });
     expect(res.status).to.equal(504);
-    expect((await failure(res)).code).to.equal(Status.DEADLINE_EXCEEDED);
+    const requestId = res.headers.get("x-request-id")!;
+    const body = await failure(res);
+    expect(body.code).to.equal(Status.DEADLINE_EXCEEDED);
+    // grpc-js's own text ("Deadline exceeded after 0.301s,remote_addr=127.0.0.1:…") stays in the log.
+    expect(body.message).to.equal("upstream deadline exceeded");
+    expect(body.details).to.deep.equal([{ "@type": VALUE_TYPE_URL, value: { requestId } }]);
+    noAddressIn(JSON.stringify(body));
+    const logged = log.matching("upstream call failed").find((e) => e.fields.requestId === requestId);
+    expect(logged?.level).to.equal("warn");
+    expect(String(logged?.fields.err)).to.match(/Deadline exceeded/);
     const bad = await fetch(`${gw.url}/v1/hello/a`, { headers: { "grpc-timeout": "soon" } });
     expect(bad.status).to.equal(400);
   });
@@ -170,14 +196,53 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
   });
 
   it("answers 503 when the upstream is down", async () => {
-    const down = await startGateway(`127.0.0.1:${await deadPort()}`);
+    const downLog = captureLogger();
+    const down = await startGateway(`127.0.0.1:${await deadPort()}`, { logger: downLog });
     try {
       const res = await fetch(`${down.url}/v1/hello/a`, { headers: { "x-request-timeout": "5s" } });
       expect(res.status).to.equal(503);
-      expect((await failure(res)).code).to.equal(Status.UNAVAILABLE);
+      const requestId = res.headers.get("x-request-id")!;
+      const body = await failure(res);
+      expect(body.code).to.equal(Status.UNAVAILABLE);
+      // grpc-js's own text ("No connection established. Last error: … ECONNREFUSED 127.0.0.1:…") stays in the log.
+      expect(body.message).to.equal("upstream unavailable");
+      expect(body.details).to.deep.equal([{ "@type": VALUE_TYPE_URL, value: { requestId } }]);
+      noAddressIn(JSON.stringify(body));
+      const logged = downLog.matching("upstream call failed").find((e) => e.fields.requestId === requestId);
+      expect(logged?.level).to.equal("warn");
+      expect(String(logged?.fields.err)).to.match(/ECONNREFUSED/);
     } finally {
       await down.gateway.close();
     }
+  });
+
+  it("passes on an UNAVAILABLE or DEADLINE_EXCEEDED the upstream service itself returned, with its message and details", async () => {
+    const down = await fetch(`${gw.url}/v1/hello/down`);
+    expect(down.status).to.equal(503);
+    const body = await failure(down);
+    expect(body.message).to.equal("billing db is down");
+    expect(body.details).to.deep.equal([{ "@type": VALUE_TYPE_URL, value: { retryInMs: 100 } }]);
+    const late = await fetch(`${gw.url}/v1/hello/late`, { headers: { "x-request-timeout": "5s" } });
+    expect(late.status).to.equal(504);
+    expect((await failure(late)).message).to.equal("the ledger did not answer in time");
+    // Sent after the service's response headers rather than as a Trailers-Only response.
+    const headed = await fetch(`${gw.url}/v1/hello/headed`);
+    expect(headed.status).to.equal(503);
+    expect(headed.headers.get("grpc-metadata-x-shard")).to.equal("7");
+    expect((await failure(headed)).message).to.equal("shard 7 is rebalancing");
+  });
+
+  it("ends a stream cut by the deadline with a generic error frame, not grpc-js's text", async () => {
+    const res = await fetch(`${gw.url}/v1/hello/deadline/stream`, { headers: { "x-request-timeout": "400ms" } });
+    expect(res.status).to.equal(200);
+    const requestId = res.headers.get("x-request-id")!;
+    const lines = (await res.text()).trim().split("\n").map((l) => JSON.parse(l) as { result?: unknown; error?: StatusBody });
+    expect(lines[0].result).to.not.equal(undefined);
+    const last = lines[lines.length - 1].error;
+    expect(last?.code).to.equal(Status.DEADLINE_EXCEEDED);
+    expect(last?.message).to.equal("upstream deadline exceeded");
+    noAddressIn(JSON.stringify(lines));
+    expect(log.matching("upstream call failed").some((e) => e.fields.requestId === requestId)).to.equal(true);
   });
 
   it("answers 500 with a logged reason when the upstream's reply cannot be converted", async () => {
