@@ -107,6 +107,8 @@ class UnaryExchange {
   private gone = false;
   /** The upstream's header metadata, kept until the answer is written. */
   private header: Metadata | undefined;
+  /** The trailers of the OK status; they arrive before the answer is written. */
+  private trailer: Metadata | undefined;
 
   constructor(
     private readonly c: UpstreamCall,
@@ -126,6 +128,9 @@ class UnaryExchange {
       onHeader: (h) => {
         this.header = h;
       },
+      onTrailer: (t) => {
+        this.trailer = t;
+      },
     });
     let answer: JsonValue;
     try {
@@ -139,6 +144,7 @@ class UnaryExchange {
     const body = JSON.stringify(pickResponseBody(route, answer));
     const head: Record<string, string | number> = { "x-request-id": this.c.requestId };
     if (this.header) metadataInto(this.header, head, this.c.headerPrefix);
+    if (this.trailer) metadataInto(this.trailer, head, this.c.headerPrefix);
     head["content-type"] = "application/json";
     head["content-length"] = Buffer.byteLength(body);
     res.writeHead(200, head);
@@ -182,6 +188,8 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
     headerSeen = true;
     if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, c.headerPrefix));
   };
+  // The OK trailers come with the status, before the answer is written.
+  const onTrailer = onHeader;
   const attempt = async (n: number): Promise<number> => {
     for (const name of attemptHeaders) res.removeHeader(name);
     attemptHeaders = [];
@@ -199,6 +207,7 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
         registry: route.registry,
         emitDefaults: policy.emitDefaults === true,
         onHeader,
+        onTrailer,
       });
       let answer: JsonValue;
       try {
@@ -257,6 +266,13 @@ export async function callStreaming(c: UpstreamCall, req: IncomingMessage, reque
             headerSeen = true;
             if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, c.headerPrefix));
           },
+          // A single answer (client streaming) is written after its trailers arrive; a stream's
+          // head is sent before they exist, so they are not forwarded there.
+          onTrailer: streaming
+            ? undefined
+            : (t) => {
+                if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(t, res, c.headerPrefix));
+              },
         });
         const responses = mapFailures(call, c, () => headerSeen);
         if (streaming) {

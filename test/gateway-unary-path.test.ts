@@ -35,7 +35,18 @@ describe("gateway unary path", function () {
           throw new RpcError(Status.CANCELLED, "gone");
         }
         ctx.responseHeader.set("x-shard", "7");
+        if (req.name === "trailed") ctx.responseTrailer.set("x-cost", "3");
         return { message: `Hello, ${req.name}!`, servedBy: "g1" };
+      },
+      async collectHellos(requests, ctx) {
+        const names: string[] = [];
+        for await (const r of requests) names.push(r.name);
+        ctx.responseTrailer.set("x-cost", String(names.length));
+        return { message: `Hello, ${names.join(", ")}!`, servedBy: "g1" };
+      },
+      async *streamHellos(req, ctx) {
+        ctx.responseTrailer.set("x-cost", "1");
+        for (let i = 0; i < (req.count || 1); i++) yield { message: `Hello #${i + 1}, ${req.name}!`, servedBy: "g1" };
       },
     });
     gw = await startGateway(greeter.address);
@@ -103,6 +114,31 @@ describe("gateway unary path", function () {
     } finally {
       await policied.gateway.close();
     }
+  });
+
+  it("passes the trailers of a unary answer as headers under the same prefix (fast, retried and client-streaming paths)", async () => {
+    const fast = await fetch(`${gw.url}/v1/hello`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "trailed" }) });
+    expect(fast.status).to.equal(200);
+    expect(fast.headers.get("grpc-metadata-x-shard")).to.equal("7");
+    expect(fast.headers.get("grpc-metadata-x-cost")).to.equal("3");
+    // The protocol's own trailers (grpc-status, grpc-message) are not passed on.
+    expect([...fast.headers.keys()].filter((k) => k.startsWith("grpc-metadata-")).sort()).to.deep.equal(["grpc-metadata-x-cost", "grpc-metadata-x-shard"]);
+    const policied = await startGateway(greeter.address, { policy: { defaults: { retry: { attempts: 2 } } } });
+    try {
+      const retried = await fetch(`${policied.url}/v1/hello/trailed`);
+      expect(retried.status).to.equal(200);
+      expect(retried.headers.get("grpc-metadata-x-cost")).to.equal("3");
+    } finally {
+      await policied.gateway.close();
+    }
+    const collect = await fetch(`${gw.url}/v1/hellos:collect`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify([{ name: "a" }, { name: "b" }]) });
+    expect(collect.status).to.equal(200);
+    expect(collect.headers.get("grpc-metadata-x-cost")).to.equal("2");
+    // A server stream's head is sent before its trailers exist: they are not forwarded.
+    const stream = await fetch(`${gw.url}/v1/hello/Eve/stream`);
+    expect(stream.status).to.equal(200);
+    expect(stream.headers.get("grpc-metadata-x-cost")).to.equal(null);
+    expect((await stream.text()).trim().split("\n")).to.have.length(1);
   });
 
   it("passes the header metadata an upstream sent before failing on the error answer", async () => {
