@@ -163,7 +163,35 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
     expect(Date.now() - started).to.be.below(10_000);
   });
 
-  it("answers 504 when the upstream is slower than the client's deadline, and caps the deadline", async () => {
+  it("cuts off a client that sends its headers and then the body too slowly: 408 after requestTimeoutMs, connection closed", async () => {
+    const started = Date.now();
+    // Headers at once, then a body that never completes: content-length promises 100 bytes, 9 come.
+    const res = await rawHttp(gw.port, `POST /v1/hello HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"name": `);
+    const took = Date.now() - started;
+    expect(res.status).to.equal(408);
+    expect(res.headers.connection).to.equal("close");
+    expect((JSON.parse(res.body) as StatusBody).code).to.equal(Status.DEADLINE_EXCEEDED);
+    // requestTimeoutMs is 1500 (checked on an interval of a quarter of headersTimeoutMs).
+    expect(took).to.be.within(1400, 10_000);
+  });
+
+  it("caps the deadline the client asks for at the route's maxTimeoutMs", async () => {
+    const capped = await startGateway(greeter.address, { policy: { defaults: { maxTimeoutMs: 1000 } } });
+    try {
+      const before = Date.now();
+      const res = await fetch(`${capped.url}/v1/hello/a`, { headers: { "x-request-timeout": "30s" } });
+      expect(res.status).to.equal(200);
+      // The greeter answers with the deadline its call carried (epoch ms).
+      const deadline = Number(((await res.json()) as { servedBy: string }).servedBy);
+      expect(deadline - before).to.be.within(1, 1000 + 250);
+      const uncapped = await fetch(`${gw.url}/v1/hello/a`, { headers: { "x-request-timeout": "3s" } });
+      expect(Number(((await uncapped.json()) as { servedBy: string }).servedBy) - Date.now()).to.be.above(1500);
+    } finally {
+      await capped.gateway.close();
+    }
+  });
+
+  it("answers 504 when the upstream is slower than the client's deadline, and 400 for a malformed grpc-timeout", async () => {
     const res = await fetch(`${gw.url}/v1/hello/slow`, { headers: { "x-request-timeout": "300ms" } });
     expect(res.status).to.equal(504);
     const requestId = res.headers.get("x-request-id")!;
@@ -253,11 +281,21 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
       { sayHello: (_call: unknown, cb: (e: null, v: Buffer) => void) => cb(null, Buffer.from([0x0a, 0xff, 0xff, 0xff])) },
     );
     const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-    const broken = await startGateway(`127.0.0.1:${port}`);
+    const brokenLog = captureLogger();
+    const broken = await startGateway(`127.0.0.1:${port}`, { logger: brokenLog });
     try {
       const res = await fetch(`${broken.url}/v1/hello/a`);
       expect(res.status).to.equal(500);
-      expect((await failure(res)).code).to.equal(Status.INTERNAL);
+      const body = await failure(res);
+      expect(body.code).to.equal(Status.INTERNAL);
+      expect(body.message).to.equal("internal error");
+      // The reason (the protobuf decoder's) is in the log line, with the request id the caller got.
+      const requestId = res.headers.get("x-request-id");
+      const logged = brokenLog.matching("gateway: request failed");
+      expect(logged).to.have.length(1);
+      expect(logged[0].level).to.equal("error");
+      expect(logged[0].fields.requestId).to.equal(requestId);
+      expect(String(logged[0].fields.err)).to.match(/premature EOF/);
     } finally {
       await broken.gateway.close();
       server.forceShutdown();
