@@ -48,6 +48,9 @@ const GENERIC: Partial<Record<number, string>> = {
   [Status.DEADLINE_EXCEEDED]: "upstream deadline exceeded",
 };
 
+/** grpc-js's deadline timer and the wall clock may disagree by a little. */
+const DEADLINE_SLACK_MS = 20;
+
 /**
  * The error the caller gets for a failed upstream call. A status the upstream *service* sent
  * (code, message, details of its choosing) is passed on as it is. One that grpc-js made itself
@@ -66,7 +69,7 @@ export function fromUpstream(err: unknown, c: UpstreamCall, headerSeen: boolean)
   if (!(err instanceof RpcError) || err instanceof GatewayError || err instanceof UpstreamFailure) return err;
   if (err.code === Status.CANCELLED || err.code === Status.INVALID_ARGUMENT) return err;
   if (err.metadata.get("content-type").length > 0) return err;
-  if (headerSeen && !(err.code === Status.DEADLINE_EXCEEDED && Date.now() >= c.deadline)) return err;
+  if (headerSeen && !(err.code === Status.DEADLINE_EXCEEDED && Date.now() >= c.deadline - DEADLINE_SLACK_MS)) return err;
   c.logger.warn("gateway: upstream call failed", { requestId: c.requestId, grpc: c.route.grpcPath, code: codeName(err.code), err: err.rawMessage });
   return new UpstreamFailure(err.code, GENERIC[err.code] ?? "upstream call failed", { requestId: c.requestId }, { cause: err });
 }
@@ -189,7 +192,9 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
     if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, c.headerPrefix));
   };
   // The OK trailers come with the status, before the answer is written.
-  const onTrailer = onHeader;
+  const onTrailer = (t: Metadata) => {
+    if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(t, res, c.headerPrefix));
+  };
   const attempt = async (n: number): Promise<number> => {
     for (const name of attemptHeaders) res.removeHeader(name);
     attemptHeaders = [];

@@ -239,6 +239,18 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
       const logged = downLog.matching("upstream call failed").find((e) => e.fields.requestId === requestId);
       expect(logged?.level).to.equal("warn");
       expect(String(logged?.fields.err)).to.match(/ECONNREFUSED/);
+      // The same on the streaming path and, with retries, after the last attempt.
+      const stream = await fetch(`${down.url}/v1/hello/a/stream`, { headers: { "x-request-timeout": "5s" } });
+      expect(stream.status).to.equal(503);
+      const streamBody = await failure(stream);
+      expect(streamBody.message).to.equal("upstream unavailable");
+      noAddressIn(JSON.stringify(streamBody));
+      down.gateway.setPolicy({ defaults: { retry: { attempts: 2, backoffMs: 10 } } });
+      const retried = await fetch(`${down.url}/v1/hello/a`, { headers: { "x-request-timeout": "5s" } });
+      expect(retried.status).to.equal(503);
+      const retriedBody = await failure(retried);
+      expect(retriedBody.message).to.equal("upstream unavailable");
+      noAddressIn(JSON.stringify(retriedBody));
     } finally {
       await down.gateway.close();
     }
