@@ -3,6 +3,7 @@ import { promises as fs } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { Status } from "../runtime/errors";
+import { cookieValue } from "./headers";
 import { GatewayError } from "./http-errors";
 import type { JwtSettings } from "./policy";
 
@@ -55,7 +56,12 @@ export class JwtVerifier {
     if (this.settings.cookie && typeof req.headers.cookie === "string") {
       for (const part of req.headers.cookie.split(";")) {
         const eq = part.indexOf("=");
-        if (eq !== -1 && part.slice(0, eq).trim() === this.settings.cookie) return decodeURIComponent(part.slice(eq + 1).trim());
+        if (eq !== -1 && part.slice(0, eq).trim() === this.settings.cookie) {
+          const value = cookieValue(part.slice(eq + 1).trim());
+          // A cookie that cannot be decoded is no token: refused like any malformed one.
+          if (value === undefined) throw unauthenticated("malformed token");
+          return value;
+        }
       }
     }
     if (this.settings.queryParam) return query.find(([k]) => k === this.settings.queryParam)?.[1];

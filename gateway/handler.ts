@@ -7,7 +7,7 @@ import { ANONYMOUS, authenticate, requiresCredentials, type AuthContext } from "
 import { checkContentType, hasBody, parseJsonBody, parseJsonStream, readBody } from "./body";
 import { applyCors, preflight } from "./cors";
 import { requestedTimeoutMs, requestMetadata } from "./headers";
-import { GatewayError, httpStatusOfError, statusJson } from "./http-errors";
+import { GatewayError, httpStatusOfError, statusJson, UpstreamFailure } from "./http-errors";
 import { endRequestSpan, recordRequest, startRequestSpan, type GatewayMetrics, type RequestSpan } from "./observe";
 import { PathError } from "./path-match";
 import { routePolicy, type GatewayPolicy, type RoutePolicy } from "./policy";
@@ -91,7 +91,7 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     const body = reading === undefined ? undefined : await reading;
     const requests = unary ? unaryRequest(route, match.variables, body, query, policy, whole) : requestsOf(route, match.variables, body, query, policy, whole);
     const client = deps.traffic.direct(route.target) ?? deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
-    const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix, requestId };
+    const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix, requestId, logger: deps.logger };
     status = unary ? await callUnary(call, requests as JsonValue) : await callStreaming(call, req, requests as JsonValue[]);
   } catch (err) {
     const e = toRpcError(err, deps.logger, requestId);
@@ -183,6 +183,8 @@ function sendError(res: ServerResponse, e: RpcError, status: number, requestId: 
 /** Any failure as an RpcError; unexpected ones are logged with the request id and answered without internals. */
 function toRpcError(err: unknown, logger: Logger, requestId: string): RpcError {
   if (err instanceof RpcError) {
+    // An upstream failure was logged, with its original text, where it was recognised.
+    if (err instanceof UpstreamFailure) return err;
     if (err.code === Status.INTERNAL || err.code === Status.UNKNOWN) logger.warn("gateway: upstream failed", { requestId, err: err.message, cause: String(err.cause ?? "") });
     return err;
   }

@@ -48,6 +48,16 @@ function forward(req: IncomingMessage, md: Metadata, name: string): void {
   else for (const v of value) md.add(name, v);
 }
 
+/** A cookie value with its percent-escapes decoded; undefined when they are malformed (or not UTF-8). */
+export function cookieValue(raw: string): string | undefined {
+  if (!raw.includes("%")) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 

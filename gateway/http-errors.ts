@@ -61,6 +61,13 @@ export class GatewayError extends RpcError {
   }
 }
 
+/**
+ * A failure of the upstream call that the channel or transport made, not the upstream service
+ * (no server, connection lost, the deadline passed): its code, a generic message, and the
+ * request id as its detail. The original (which names internal addresses) is its cause, logged.
+ */
+export class UpstreamFailure extends RpcError {}
+
 /** The HTTP status for any error the gateway answers with. */
 export function httpStatusOfError(err: RpcError): number {
   return err instanceof GatewayError ? err.httpStatus : httpStatusOf(err.code);

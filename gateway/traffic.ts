@@ -5,6 +5,7 @@ import type { InstanceInfo } from "../runtime/balancing/instances";
 import type { Discovery } from "../registry/registry";
 import { Status } from "../runtime/errors";
 import type { Logger } from "../runtime/logger";
+import { cookieValue } from "./headers";
 import { GatewayError } from "./http-errors";
 import type { Upstreams } from "./upstreams";
 
@@ -119,7 +120,8 @@ function attributeOf(name: string, request: TrafficRequest): string | undefined 
     const wanted = name.slice(7);
     for (const part of String(request.req.headers.cookie ?? "").split(";")) {
       const eq = part.indexOf("=");
-      if (eq !== -1 && part.slice(0, eq).trim() === wanted) return decodeURIComponent(part.slice(eq + 1).trim());
+      // A value that cannot be decoded is treated as absent (no rule matches on it).
+      if (eq !== -1 && part.slice(0, eq).trim() === wanted) return cookieValue(part.slice(eq + 1).trim());
     }
     return undefined;
   }

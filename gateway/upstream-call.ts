@@ -3,8 +3,10 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import type { Metadata } from "@grpc/grpc-js";
 import { dynamicCall, startUnaryCall, type UnaryCall } from "../runtime/dynamic-call";
-import { RpcError, Status } from "../runtime/errors";
+import { codeName, RpcError, Status } from "../runtime/errors";
+import type { Logger } from "../runtime/logger";
 import { metadataInto, metadataToHeaders } from "./headers";
+import { GatewayError, UpstreamFailure } from "./http-errors";
 import { endUpstreamSpan, injectTrace, startUpstreamSpan, type RequestSpan } from "./observe";
 import type { RoutePolicy } from "./policy";
 import { pickResponseBody } from "./response-body";
@@ -36,6 +38,54 @@ export interface UpstreamCall {
    * the head in one `writeHead`; the other paths set it on the response when they start.
    */
   readonly requestId: string;
+  /** Where a failure of the channel or transport is logged (with the request id) before the caller gets a generic one. */
+  readonly logger: Logger;
+}
+
+/** What the caller is told in place of a failure the channel or transport made (see {@link fromUpstream}). */
+const GENERIC: Partial<Record<number, string>> = {
+  [Status.UNAVAILABLE]: "upstream unavailable",
+  [Status.DEADLINE_EXCEEDED]: "upstream deadline exceeded",
+};
+
+/** grpc-js's deadline timer and the wall clock may disagree by a little. */
+const DEADLINE_SLACK_MS = 20;
+
+/**
+ * The error the caller gets for a failed upstream call. A status the upstream *service* sent
+ * (code, message, details of its choosing) is passed on as it is. One that grpc-js made itself
+ * (no connection, the deadline passed, the stream was reset) names internal addresses
+ * ("connect ECONNREFUSED 10.0.0.7:50051", "remote_addr=…"): it is logged with the request id,
+ * and the caller gets the same code with a generic message and the request id as its detail.
+ *
+ * Telling them apart: a server's status arrives either as a Trailers-Only response, whose
+ * `content-type` the gRPC HTTP/2 protocol requires (grpc-js keeps it in the status metadata,
+ * and never puts one in a status it makes), or after the server's response headers (`headerSeen`).
+ * After the headers only a deadline that has passed (ours, so grpc-js's timer) counts as the
+ * channel's. The gateway's own errors (refusals, a request that does not encode, the client
+ * going away) are not upstream failures and pass as they are.
+ */
+export function fromUpstream(err: unknown, c: UpstreamCall, headerSeen: boolean): unknown {
+  if (!(err instanceof RpcError) || err instanceof GatewayError || err instanceof UpstreamFailure) return err;
+  if (err.code === Status.CANCELLED || err.code === Status.INVALID_ARGUMENT) return err;
+  if (err.metadata.get("content-type").length > 0) return err;
+  if (headerSeen && !(err.code === Status.DEADLINE_EXCEEDED && Date.now() >= c.deadline - DEADLINE_SLACK_MS)) return err;
+  c.logger.warn("gateway: upstream call failed", { requestId: c.requestId, grpc: c.route.grpcPath, code: codeName(err.code), err: err.rawMessage });
+  return new UpstreamFailure(err.code, GENERIC[err.code] ?? "upstream call failed", { requestId: c.requestId }, { cause: err });
+}
+
+/** The upstream span records what grpc-js said: it stays inside, with the log. */
+function spanError(err: unknown): unknown {
+  return err instanceof UpstreamFailure ? err.cause : err;
+}
+
+/** The responses of a streaming call, a failure of the call mapped by {@link fromUpstream}. */
+async function* mapFailures(responses: AsyncIterable<JsonValue>, c: UpstreamCall, headerSeen: () => boolean): AsyncGenerator<JsonValue> {
+  try {
+    yield* responses;
+  } catch (err) {
+    throw fromUpstream(err, c, headerSeen());
+  }
 }
 
 /**
@@ -60,6 +110,8 @@ class UnaryExchange {
   private gone = false;
   /** The upstream's header metadata, kept until the answer is written. */
   private header: Metadata | undefined;
+  /** The trailers of the OK status; they arrive before the answer is written. */
+  private trailer: Metadata | undefined;
 
   constructor(
     private readonly c: UpstreamCall,
@@ -79,6 +131,9 @@ class UnaryExchange {
       onHeader: (h) => {
         this.header = h;
       },
+      onTrailer: (t) => {
+        this.trailer = t;
+      },
     });
     let answer: JsonValue;
     try {
@@ -86,12 +141,13 @@ class UnaryExchange {
     } catch (err) {
       // The error answer carries the header metadata the upstream sent before it failed.
       if (this.header && !res.headersSent) metadataToHeaders(this.header, res, this.c.headerPrefix);
-      throw err;
+      throw fromUpstream(err, this.c, this.header !== undefined);
     }
     if (this.gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
     const body = JSON.stringify(pickResponseBody(route, answer));
     const head: Record<string, string | number> = { "x-request-id": this.c.requestId };
     if (this.header) metadataInto(this.header, head, this.c.headerPrefix);
+    if (this.trailer) metadataInto(this.trailer, head, this.c.headerPrefix);
     head["content-type"] = "application/json";
     head["content-length"] = Buffer.byteLength(body);
     res.writeHead(200, head);
@@ -130,12 +186,19 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
   // Response headers an attempt copied from its upstream's header metadata: a retry drops them,
   // so the client sees only the headers of the attempt that answers.
   let attemptHeaders: string[] = [];
+  let headerSeen = false;
   const onHeader = (h: Metadata) => {
+    headerSeen = true;
     if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, c.headerPrefix));
+  };
+  // The OK trailers come with the status, before the answer is written.
+  const onTrailer = (t: Metadata) => {
+    if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(t, res, c.headerPrefix));
   };
   const attempt = async (n: number): Promise<number> => {
     for (const name of attemptHeaders) res.removeHeader(name);
     attemptHeaders = [];
+    headerSeen = false;
     // One client span per attempt, child of the request's span; the upstream's server span is its child.
     const up = rs ? startUpstreamSpan(rs, route.grpcPath, n) : undefined;
     let attemptMd = md;
@@ -149,14 +212,20 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
         registry: route.registry,
         emitDefaults: policy.emitDefaults === true,
         onHeader,
+        onTrailer,
       });
-      const answer = await current.response;
+      let answer: JsonValue;
+      try {
+        answer = await current.response;
+      } catch (err) {
+        throw fromUpstream(err, c, headerSeen);
+      }
       if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
       if (up) endUpstreamSpan(up, undefined);
       writeJson(res, pickResponseBody(route, answer));
       return 200;
     } catch (err) {
-      if (up) endUpstreamSpan(up, err);
+      if (up) endUpstreamSpan(up, spanError(err));
       throw err;
     }
   };
@@ -190,17 +259,27 @@ export async function callStreaming(c: UpstreamCall, req: IncomingMessage, reque
       const up = rs ? startUpstreamSpan(rs, route.grpcPath, attempt) : undefined;
       const attemptMd = md.clone();
       if (up) injectTrace(up, attemptMd);
+      let headerSeen = false;
       try {
-        const responses = dynamicCall(client, route.method, requests, {
+        const call = dynamicCall(client, route.method, requests, {
           metadata: attemptMd,
           deadline,
           registry: route.registry,
           emitDefaults: policy.emitDefaults === true,
           signal: abort.signal,
           onHeader: (h) => {
+            headerSeen = true;
             if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, c.headerPrefix));
           },
+          // A single answer (client streaming) is written after its trailers arrive; a stream's
+          // head is sent before they exist, so they are not forwarded there.
+          onTrailer: streaming
+            ? undefined
+            : (t) => {
+                if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(t, res, c.headerPrefix));
+              },
         });
+        const responses = mapFailures(call, c, () => headerSeen);
         if (streaming) {
           const status = await streamResponses(responses, req, res, route);
           if (up) endUpstreamSpan(up, status < 400 ? undefined : `HTTP ${status}`);
@@ -213,7 +292,7 @@ export async function callStreaming(c: UpstreamCall, req: IncomingMessage, reque
         writeJson(res, pickResponseBody(route, answer ?? {}));
         return 200;
       } catch (err) {
-        if (up) endUpstreamSpan(up, err);
+        if (up) endUpstreamSpan(up, spanError(err));
         throw err;
       }
     });

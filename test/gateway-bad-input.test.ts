@@ -1,15 +1,28 @@
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { RpcError, Status, type Server } from "protomesh";
-import type { Gateway } from "../gateway";
-import { deadPort } from "./helpers/etcd";
+import { createServer, RpcError, Status, type Server } from "protomesh";
+import { httpGreeterHandlers } from "../examples/gateway/service";
+import { createGateway, type Gateway } from "../gateway";
+import { etcdRegistry, type EtcdRegistry } from "../registry/etcd";
+import { deadPort, uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
 import { HttpGreeterDefinition, rawHttp, startGateway, startHttpGreeter } from "./helpers/gateway";
+import { VALUE_TYPE_URL } from "../gateway/http-errors";
+import { captureLogger } from "./helpers/capture-logger";
 import { waitFor } from "./helpers/wait";
+
+const ECHO = "examples.gateway.v1.HttpGreeter.Echo";
 
 interface StatusBody {
   code: number;
   message: string;
   details: unknown[];
+}
+
+/** No IP address or host:port in `text` (internal addresses stay in the log). */
+function noAddressIn(text: string): void {
+  expect(text).not.to.match(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/);
+  expect(text).not.to.match(/(localhost|\]):\d+/);
+  expect(text).not.to.match(/remote_addr|ECONNREFUSED/);
 }
 
 async function failure(res: Response): Promise<StatusBody> {
@@ -24,12 +37,19 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
   let greeter: { server: Server; address: string };
   let gw: { gateway: Gateway; url: string; port: number };
   const aborted: string[] = [];
+  const log = captureLogger();
 
   before(async () => {
     greeter = await startHttpGreeter({
       async sayHello(req, ctx) {
         if (req.name === "slow") await new Promise((r) => setTimeout(r, 5_000).unref());
         if (req.name === "boom") throw new Error("secret internal detail");
+        if (req.name === "down") throw new RpcError(Status.UNAVAILABLE, "billing db is down", { retryInMs: 100 });
+        if (req.name === "late") throw new RpcError(Status.DEADLINE_EXCEEDED, "the ledger did not answer in time");
+        if (req.name === "headed") {
+          ctx.responseHeader.set("x-shard", "7");
+          throw new RpcError(Status.UNAVAILABLE, "shard 7 is rebalancing");
+        }
         return { message: `Hello, ${req.name}!`, servedBy: String(ctx.deadline ?? "") };
       },
       async *streamHellos(req, ctx) {
@@ -44,6 +64,7 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
       },
     });
     const started = await startGateway(greeter.address, {
+      logger: log,
       headersTimeoutMs: 800,
       requestTimeoutMs: 1500,
       maxHeaderBytes: 2048,
@@ -142,10 +163,47 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
     expect(Date.now() - started).to.be.below(10_000);
   });
 
-  it("answers 504 when the upstream is slower than the client's deadline, and caps the deadline", async () => {
+  it("cuts off a client that sends its headers and then the body too slowly: 408 after requestTimeoutMs, connection closed", async () => {
+    const started = Date.now();
+    // Headers at once, then a body that never completes: content-length promises 100 bytes, 9 come.
+    const res = await rawHttp(gw.port, `POST /v1/hello HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"name": `);
+    const took = Date.now() - started;
+    expect(res.status).to.equal(408);
+    expect(res.headers.connection).to.equal("close");
+    expect((JSON.parse(res.body) as StatusBody).code).to.equal(Status.DEADLINE_EXCEEDED);
+    // requestTimeoutMs is 1500 (checked on an interval of a quarter of headersTimeoutMs).
+    expect(took).to.be.within(1400, 10_000);
+  });
+
+  it("caps the deadline the client asks for at the route's maxTimeoutMs", async () => {
+    const capped = await startGateway(greeter.address, { policy: { defaults: { maxTimeoutMs: 1000 } } });
+    try {
+      const before = Date.now();
+      const res = await fetch(`${capped.url}/v1/hello/a`, { headers: { "x-request-timeout": "30s" } });
+      expect(res.status).to.equal(200);
+      // The greeter answers with the deadline its call carried (epoch ms).
+      const deadline = Number(((await res.json()) as { servedBy: string }).servedBy);
+      expect(deadline - before).to.be.within(1, 1000 + 250);
+      const uncapped = await fetch(`${gw.url}/v1/hello/a`, { headers: { "x-request-timeout": "3s" } });
+      expect(Number(((await uncapped.json()) as { servedBy: string }).servedBy) - Date.now()).to.be.above(1500);
+    } finally {
+      await capped.gateway.close();
+    }
+  });
+
+  it("answers 504 when the upstream is slower than the client's deadline, and 400 for a malformed grpc-timeout", async () => {
     const res = await fetch(`${gw.url}/v1/hello/slow`, { headers: { "x-request-timeout": "300ms" } });
     expect(res.status).to.equal(504);
-    expect((await failure(res)).code).to.equal(Status.DEADLINE_EXCEEDED);
+    const requestId = res.headers.get("x-request-id")!;
+    const body = await failure(res);
+    expect(body.code).to.equal(Status.DEADLINE_EXCEEDED);
+    // grpc-js's own text ("Deadline exceeded after 0.301s,remote_addr=127.0.0.1:…") stays in the log.
+    expect(body.message).to.equal("upstream deadline exceeded");
+    expect(body.details).to.deep.equal([{ "@type": VALUE_TYPE_URL, value: { requestId } }]);
+    noAddressIn(JSON.stringify(body));
+    const logged = log.matching("upstream call failed").find((e) => e.fields.requestId === requestId);
+    expect(logged?.level).to.equal("warn");
+    expect(String(logged?.fields.err)).to.match(/Deadline exceeded/);
     const bad = await fetch(`${gw.url}/v1/hello/a`, { headers: { "grpc-timeout": "soon" } });
     expect(bad.status).to.equal(400);
   });
@@ -166,14 +224,65 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
   });
 
   it("answers 503 when the upstream is down", async () => {
-    const down = await startGateway(`127.0.0.1:${await deadPort()}`);
+    const downLog = captureLogger();
+    const down = await startGateway(`127.0.0.1:${await deadPort()}`, { logger: downLog });
     try {
       const res = await fetch(`${down.url}/v1/hello/a`, { headers: { "x-request-timeout": "5s" } });
       expect(res.status).to.equal(503);
-      expect((await failure(res)).code).to.equal(Status.UNAVAILABLE);
+      const requestId = res.headers.get("x-request-id")!;
+      const body = await failure(res);
+      expect(body.code).to.equal(Status.UNAVAILABLE);
+      // grpc-js's own text ("No connection established. Last error: … ECONNREFUSED 127.0.0.1:…") stays in the log.
+      expect(body.message).to.equal("upstream unavailable");
+      expect(body.details).to.deep.equal([{ "@type": VALUE_TYPE_URL, value: { requestId } }]);
+      noAddressIn(JSON.stringify(body));
+      const logged = downLog.matching("upstream call failed").find((e) => e.fields.requestId === requestId);
+      expect(logged?.level).to.equal("warn");
+      expect(String(logged?.fields.err)).to.match(/ECONNREFUSED/);
+      // The same on the streaming path and, with retries, after the last attempt.
+      const stream = await fetch(`${down.url}/v1/hello/a/stream`, { headers: { "x-request-timeout": "5s" } });
+      expect(stream.status).to.equal(503);
+      const streamBody = await failure(stream);
+      expect(streamBody.message).to.equal("upstream unavailable");
+      noAddressIn(JSON.stringify(streamBody));
+      down.gateway.setPolicy({ defaults: { retry: { attempts: 2, backoffMs: 10 } } });
+      const retried = await fetch(`${down.url}/v1/hello/a`, { headers: { "x-request-timeout": "5s" } });
+      expect(retried.status).to.equal(503);
+      const retriedBody = await failure(retried);
+      expect(retriedBody.message).to.equal("upstream unavailable");
+      noAddressIn(JSON.stringify(retriedBody));
     } finally {
       await down.gateway.close();
     }
+  });
+
+  it("passes on an UNAVAILABLE or DEADLINE_EXCEEDED the upstream service itself returned, with its message and details", async () => {
+    const down = await fetch(`${gw.url}/v1/hello/down`);
+    expect(down.status).to.equal(503);
+    const body = await failure(down);
+    expect(body.message).to.equal("billing db is down");
+    expect(body.details).to.deep.equal([{ "@type": VALUE_TYPE_URL, value: { retryInMs: 100 } }]);
+    const late = await fetch(`${gw.url}/v1/hello/late`, { headers: { "x-request-timeout": "5s" } });
+    expect(late.status).to.equal(504);
+    expect((await failure(late)).message).to.equal("the ledger did not answer in time");
+    // Sent after the service's response headers rather than as a Trailers-Only response.
+    const headed = await fetch(`${gw.url}/v1/hello/headed`);
+    expect(headed.status).to.equal(503);
+    expect(headed.headers.get("grpc-metadata-x-shard")).to.equal("7");
+    expect((await failure(headed)).message).to.equal("shard 7 is rebalancing");
+  });
+
+  it("ends a stream cut by the deadline with a generic error frame, not grpc-js's text", async () => {
+    const res = await fetch(`${gw.url}/v1/hello/deadline/stream`, { headers: { "x-request-timeout": "400ms" } });
+    expect(res.status).to.equal(200);
+    const requestId = res.headers.get("x-request-id")!;
+    const lines = (await res.text()).trim().split("\n").map((l) => JSON.parse(l) as { result?: unknown; error?: StatusBody });
+    expect(lines[0].result).to.not.equal(undefined);
+    const last = lines[lines.length - 1].error;
+    expect(last?.code).to.equal(Status.DEADLINE_EXCEEDED);
+    expect(last?.message).to.equal("upstream deadline exceeded");
+    noAddressIn(JSON.stringify(lines));
+    expect(log.matching("upstream call failed").some((e) => e.fields.requestId === requestId)).to.equal(true);
   });
 
   it("answers 500 with a logged reason when the upstream's reply cannot be converted", async () => {
@@ -184,14 +293,42 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
       { sayHello: (_call: unknown, cb: (e: null, v: Buffer) => void) => cb(null, Buffer.from([0x0a, 0xff, 0xff, 0xff])) },
     );
     const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-    const broken = await startGateway(`127.0.0.1:${port}`);
+    const brokenLog = captureLogger();
+    const broken = await startGateway(`127.0.0.1:${port}`, { logger: brokenLog });
     try {
       const res = await fetch(`${broken.url}/v1/hello/a`);
       expect(res.status).to.equal(500);
-      expect((await failure(res)).code).to.equal(Status.INTERNAL);
+      const body = await failure(res);
+      expect(body.code).to.equal(Status.INTERNAL);
+      expect(body.message).to.equal("internal error");
+      // The reason (the protobuf decoder's) is in the log line, with the request id the caller got.
+      const requestId = res.headers.get("x-request-id");
+      const logged = brokenLog.matching("gateway: request failed");
+      expect(logged).to.have.length(1);
+      expect(logged[0].level).to.equal("error");
+      expect(logged[0].fields.requestId).to.equal(requestId);
+      expect(String(logged[0].fields.err)).to.match(/premature EOF/);
     } finally {
       await broken.gateway.close();
       server.forceShutdown();
+    }
+  });
+
+  it("answers a JWT cookie that cannot be percent-decoded 401 invalid_token, like any bad token", async () => {
+    const guarded = await startGateway(greeter.address, {
+      policy: { methods: { [ECHO]: { auth: "jwt" } }, jwt: { secret: "a-test-secret-of-enough-length", cookie: "jwt", queryParam: "access_token" } },
+    });
+    try {
+      const res = await fetch(`${guarded.url}/v1/echo/a/b`, { headers: { cookie: "jwt=%E0%A4%A" } });
+      expect(res.status).to.equal(401);
+      expect(res.headers.get("www-authenticate")).to.match(/^Bearer realm="protomesh", error="invalid_token"/);
+      expect((await failure(res)).code).to.equal(Status.UNAUTHENTICATED);
+      // The same bytes as the query token: the query string itself is malformed, 400 before any authentication.
+      const query = await fetch(`${guarded.url}/v1/echo/a/b?access_token=%E0%A4%A`);
+      expect(query.status).to.equal(400);
+      expect((await failure(query)).message).to.match(/malformed percent-escape in query parameter/);
+    } finally {
+      await guarded.gateway.close();
     }
   });
 
@@ -199,5 +336,53 @@ describe("gateway bad input (every refusal is a google.rpc.Status JSON body; not
     const res = await fetch(`${gw.url}/v1/hello/Ada`);
     expect(res.status).to.equal(200);
     expect(new RpcError(Status.OK, "").code).to.equal(0);
+  });
+});
+
+describe("gateway bad input under a traffic rule (real etcd, registered instances)", function () {
+  this.timeout(60_000);
+  let registry: EtcdRegistry;
+  let gateway: Gateway | undefined;
+  const servers: Server[] = [];
+  // Registered before the etcd fixture's own hook, so it runs first: instances leave while etcd is up.
+  after(async () => {
+    await gateway?.close();
+    for (const s of servers) await s.shutdown();
+    await registry?.close();
+  });
+  const etcd = useEmbeddedEtcd();
+
+  before(async () => {
+    const namespace = uniqueNamespace();
+    registry = etcdRegistry({ endpoints: etcd.endpoints, namespace });
+    for (const [servedBy, version] of [["stable-instance", "v1"], ["canary-instance", "v2"]]) {
+      const server = createServer({ name: "http-greeter", registry, instance: { version } });
+      server.add(HttpGreeterDefinition, httpGreeterHandlers(servedBy));
+      await server.listen("127.0.0.1:0");
+      servers.push(server);
+    }
+    gateway = await createGateway({ etcd: { endpoints: etcd.endpoints, namespace }, upstreams: [{ target: "etcd:///http-greeter", definitions: [HttpGreeterDefinition] }], accessLog: false });
+    gateway.setPolicy({
+      traffic: {
+        "http-greeter": {
+          subsets: { stable: { labels: { version: "v1" } }, canary: { labels: { version: "v2" } } },
+          routes: [
+            { name: "beta-cookie", match: { attributes: { "cookie.beta": "1" } }, to: [{ subset: "canary" }] },
+            { name: "everyone", to: [{ subset: "stable" }] },
+          ],
+        },
+      },
+    });
+  });
+
+  it("treats a cookie.* value that cannot be percent-decoded as absent (the rule's other routes apply)", async () => {
+    const url = `http://127.0.0.1:${await gateway!.listen(0)}`;
+    const servedBy = async (cookie: string) => {
+      const r = await fetch(`${url}/v1/hello/a`, { headers: { cookie } });
+      expect(r.status, cookie).to.equal(200);
+      return { by: ((await r.json()) as { servedBy: string }).servedBy, route: r.headers.get("x-protomesh-route") };
+    };
+    await waitFor(async () => (await servedBy("beta=1")).by === "canary-instance", { timeoutMs: 15_000, what: "canary reachable" });
+    expect(await servedBy("a=b; beta=%E0%A4%A")).to.deep.equal({ by: "stable-instance", route: "everyone" });
   });
 });
