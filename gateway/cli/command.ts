@@ -43,6 +43,10 @@ options:
   --tls-cert FILE          serve HTTPS with this certificate ...
   --tls-key FILE           ... and key
   --method-override        honour X-HTTP-Method-Override (off: a filter-bypass risk)
+  --balancer NAME          round_robin, p2c, least_request or consistent_hash over each service's
+                           instances (default: grpc-js round_robin)
+  --outlier-detection      circuit breaking: eject an instance failing half of 20+ calls a second
+                           (a client's outlierDetection defaults; settings in --config)
   -f, --file FILE          policy file for "policy apply"
   --comment TEXT           why: recorded with a policy version
   --scopes LIST            scopes granted to a new API key
@@ -72,6 +76,8 @@ export interface GatewayFlags {
   "tls-cert"?: string;
   "tls-key"?: string;
   "method-override"?: boolean;
+  balancer?: string;
+  "outlier-detection"?: boolean;
   file?: string;
   comment?: string;
   scopes?: string;
@@ -123,6 +129,8 @@ export const gatewayCommand: Command = {
           "tls-cert": { type: "string" },
           "tls-key": { type: "string" },
           "method-override": { type: "boolean" },
+          balancer: { type: "string" },
+          "outlier-detection": { type: "boolean" },
           file: { type: "string", short: "f" },
           comment: { type: "string" },
           scopes: { type: "string" },

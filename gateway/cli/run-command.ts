@@ -4,6 +4,7 @@ import { parse as parseYaml } from "yaml";
 import { CliError, ExitCode, UsageError, type CliIo } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
 import { etcdRegistry } from "../../registry/etcd/registry";
+import { buildLoadBalancingConfig, type BalancerOption, type OutlierDetectionOption } from "../../runtime/balancing/service-config";
 import { getLogger } from "../../runtime/logger";
 import { RegistryRoutes } from "../discovery";
 import { createGateway, type GatewayOptions } from "../gateway";
@@ -21,10 +22,15 @@ interface FileConfig extends Partial<Record<keyof GatewayFlags, unknown>> {
 /** What `--config FILE` may hold: the options of `protomesh gateway run`, and a start-up `policy`. */
 const CONFIG_KEYS: readonly string[] = [
   "port", "host", "etcd", "namespace", "name", "env", "descriptor-set", "target", "no-discover", "services",
-  "unannotated", "redis", "tls-cert", "tls-key", "method-override", "policy",
+  "unannotated", "redis", "tls-cert", "tls-key", "method-override", "balancer", "outlier-detection", "policy",
 ];
 
-function readConfig(flags: GatewayFlags, io: CliIo): GatewayFlags & { policy?: unknown } {
+/** Keys whose value in `--config` may be a mapping, kept as given (a flag gives the simple form). */
+const STRUCTURED_KEYS: readonly string[] = ["policy", "balancer", "outlier-detection"];
+
+type RunFlags = Omit<GatewayFlags, "balancer" | "outlier-detection"> & { policy?: unknown; balancer?: unknown; "outlier-detection"?: unknown };
+
+function readConfig(flags: GatewayFlags, io: CliIo): RunFlags {
   if (!flags.config) return flags;
   const file = path.resolve(io.cwd, flags.config);
   let data: unknown;
@@ -40,13 +46,29 @@ function readConfig(flags: GatewayFlags, io: CliIo): GatewayFlags & { policy?: u
   }
   const fromFile: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data as FileConfig)) {
-    if (k === "policy") continue;
-    fromFile[k] = typeof v === "boolean" ? v : Array.isArray(v) ? v.join(",") : String(v);
+    fromFile[k] = STRUCTURED_KEYS.includes(k) || typeof v === "boolean" ? v : Array.isArray(v) ? v.join(",") : String(v);
   }
-  return { ...(fromFile as GatewayFlags), ...flags, policy: (data as FileConfig).policy };
+  return { ...(fromFile as RunFlags), ...flags };
 }
 
-function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): GatewayOptions {
+/** `--balancer NAME` (or `balancer:` in `--config`, which may also be a client's `balancer` object). */
+function balancerOf(value: unknown): BalancerOption | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "object" && value !== null) return value as BalancerOption;
+  const names: Record<string, BalancerOption> = { round_robin: "round_robin", p2c: "p2c", least_request: "least_request", consistent_hash: { consistentHash: {} }, pick_first: "pick_first" };
+  const name = String(value);
+  if (!Object.hasOwn(names, name)) throw new UsageError(`--balancer must be one of ${Object.keys(names).join(", ")}, got ${JSON.stringify(name)}`);
+  return names[name];
+}
+
+/** `--outlier-detection` (or `outlier-detection:` in `--config`: true, false, or a client's `outlierDetection` settings). */
+function outlierDetectionOf(value: unknown): OutlierDetectionOption | boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as OutlierDetectionOption;
+  throw new UsageError(`outlier-detection must be true, false or a mapping of settings (intervalMs, threshold, requestVolume, …), got ${JSON.stringify(value)}`);
+}
+
+function gatewayOptions(flags: RunFlags, io: CliIo): GatewayOptions {
   const endpoints = flags.etcd ?? io.env.ETCD_ENDPOINTS;
   const etcd = endpoints ? { endpoints: endpoints.split(",").map((e) => e.trim()).filter((e) => e !== ""), namespace: flags.namespace ?? io.env.PROTOMESH_NAMESPACE } : undefined;
   const upstreams: NonNullable<GatewayOptions["upstreams"]>[number][] = [];
@@ -68,6 +90,14 @@ function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): 
     // Checked now: a bad address would show only as every cluster limit falling back to its local bucket.
     throw new UsageError(`--redis must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(flags.redis)}`);
   }
+  const balancer = balancerOf(flags.balancer);
+  const outlierDetection = outlierDetectionOf(flags["outlier-detection"]);
+  try {
+    buildLoadBalancingConfig({ balancer, outlierDetection });
+  } catch (err) {
+    // A setting out of range, from --config: one line naming it, before anything starts.
+    throw new CliError((err as Error).message);
+  }
   return {
     upstreams,
     etcd,
@@ -78,6 +108,8 @@ function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): 
     unannotated: flags.unannotated === true,
     redis: flags.redis,
     methodOverride: flags["method-override"] === true,
+    balancer,
+    outlierDetection,
     tls: flags["tls-cert"] ? tlsFiles(path.resolve(io.cwd, flags["tls-cert"]), path.resolve(io.cwd, flags["tls-key"]!)) : undefined,
   };
 }
