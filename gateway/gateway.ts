@@ -78,8 +78,12 @@ export interface GatewayOptions {
    * included. Off by default, as for clients; set per gateway, since channels are shared by routes.
    */
   readonly outlierDetection?: OutlierDetectionOption | boolean;
-  /** One JSON line per request (default true). */
-  readonly accessLog?: boolean;
+  /**
+   * One JSON line per request, with its `requestId`: `true` (default) writes it through `logger`
+   * at `info`; a `Logger` writes it there instead (`protomesh gateway` prints it on stdout
+   * whatever the log level); `false` writes none.
+   */
+  readonly accessLog?: boolean | Logger;
   readonly logger?: Logger;
 }
 
@@ -192,7 +196,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     limiter,
     metrics: gatewayMetrics(),
     logger,
-    accessLog: options.accessLog !== false,
+    accessLog: options.accessLog === false ? undefined : options.accessLog === true || options.accessLog === undefined ? logger : options.accessLog,
     responseHeaderPrefix: options.responseHeaderPrefix ?? "grpc-metadata-",
     methodOverride: options.methodOverride === true,
     secure: options.tls !== undefined,

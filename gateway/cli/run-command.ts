@@ -5,7 +5,8 @@ import { CliError, ExitCode, UsageError, type CliIo } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
 import { etcdRegistry } from "../../registry/etcd/registry";
 import { buildLoadBalancingConfig, type BalancerOption, type OutlierDetectionOption } from "../../runtime/balancing/service-config";
-import { getLogger } from "../../runtime/logger";
+import { createJsonLogger, getLogger } from "../../runtime/logger";
+import { serveMetrics } from "../../runtime/metrics-endpoint";
 import { RegistryRoutes } from "../discovery";
 import { createGateway, type GatewayOptions } from "../gateway";
 import { validatePolicy } from "../policy-validate";
@@ -22,7 +23,8 @@ interface FileConfig extends Partial<Record<keyof GatewayFlags, unknown>> {
 /** What `--config FILE` may hold: the options of `protomesh gateway run`, and a start-up `policy`. */
 const CONFIG_KEYS: readonly string[] = [
   "port", "host", "etcd", "namespace", "name", "env", "descriptor-set", "target", "no-discover", "services",
-  "unannotated", "redis", "tls-cert", "tls-key", "method-override", "balancer", "outlier-detection", "policy",
+  "unannotated", "redis", "tls-cert", "tls-key", "method-override", "balancer", "outlier-detection", "metrics-port",
+  "no-access-log", "policy",
 ];
 
 /** Keys whose value in `--config` may be a mapping, kept as given (a flag gives the simple form). */
@@ -125,32 +127,88 @@ function tlsFiles(certFile: string, keyFile: string): TlsMaterial {
   }
 }
 
+function portOf(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!/^\d+$/.test(String(value)) || port > 65535) throw new UsageError(`${flag} must be 0-65535, got ${JSON.stringify(value)}`);
+  return port;
+}
+
+/**
+ * Whether the environment asks for spans: an OTLP or protomesh endpoint, or a traces exporter
+ * other than `none` (the variables `setupTracing` reads).
+ */
+export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
+  const exporters = (env.PROTOMESH_TRACING_EXPORTER ?? env.OTEL_TRACES_EXPORTER ?? "").split(",").map((e) => e.trim()).filter((e) => e !== "");
+  if (exporters.length > 0) return exporters.some((e) => e !== "none");
+  return [env.OTEL_EXPORTER_OTLP_ENDPOINT, env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, env.PROTOMESH_TRACING_ENDPOINT].some((v) => v !== undefined && v.trim() !== "");
+}
+
 /** `protomesh gateway [run]`: serves until SIGINT or SIGTERM. */
 export async function runCommand(rawFlags: GatewayFlags, args: string[], io: CliIo): Promise<number> {
   if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);
   const flags = readConfig(rawFlags, io);
-  const port = flags.port === undefined ? 8080 : Number(flags.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${JSON.stringify(flags.port)}`);
-  const gateway = await createGateway(gatewayOptions(flags, io));
-  const host = flags.host ?? "127.0.0.1";
-  let bound: number;
+  const port = portOf(flags.port, "--port") ?? 8080;
+  const metricsPort = portOf(flags["metrics-port"], "--metrics-port");
+  const options = gatewayOptions(flags, io);
+  // The access log is the gateway's output, on stdout at any log level; the framework's own
+  // lines stay behind --verbose / PROTOMESH_LOG_LEVEL on stderr.
+  const accessLog = flags["no-access-log"] === true ? false : createJsonLogger({ level: "info", write: (line) => io.out(`${line}\n`), bindings: { component: "gateway" } });
+  // What is open so far, closed again (last first) when start-up fails or the gateway stops.
+  const opened: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);
+  };
   try {
-    bound = await gateway.listen(port, host);
+    if (tracingRequested(io.env)) {
+      // Loaded only when asked for: the OpenTelemetry SDK is an optional peer dependency.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { setupTracing } = require("../../tracing/setup-tracing") as typeof import("../../tracing/setup-tracing");
+      let stopTracing: () => Promise<void>;
+      try {
+        stopTracing = setupTracing({ serviceName: io.env.OTEL_SERVICE_NAME || `gateway.${flags.name ?? "default"}` });
+      } catch (err) {
+        throw new CliError(`cannot set up tracing: ${(err as Error).message}`);
+      }
+      opened.push(() => stopTracing());
+    }
+    const gateway = await createGateway({ ...options, accessLog });
+    opened.push(() => gateway.close());
+    const host = flags.host ?? "127.0.0.1";
+    let bound: number;
+    try {
+      bound = await gateway.listen(port, host);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE") throw new CliError(`${host}:${port} is in use; pick another port with --port`);
+      if (code === "EACCES" || code === "EADDRNOTAVAIL") throw new CliError(`cannot listen on ${host}:${port}: ${(err as Error).message}`);
+      throw err;
+    }
+    let metricsUrl: string | undefined;
+    if (metricsPort !== undefined) {
+      try {
+        const endpoint = await serveMetrics({ port: metricsPort });
+        opened.push(() => endpoint.close());
+        metricsUrl = endpoint.url;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EADDRINUSE") throw new CliError(`metrics port ${metricsPort} is in use; pick another with --metrics-port`);
+        throw err;
+      }
+    }
+    io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${host}:${bound} (${gateway.routes().length} ${gateway.routes().length === 1 ? "route" : "routes"}, policy version ${gateway.policy.version})\n`);
+    if (metricsUrl) io.out(`metrics on ${metricsUrl}\n`);
   } catch (err) {
-    // Close what the gateway opened (etcd watches, upstream channels), or the process stays up.
-    await gateway.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") throw new CliError(`${host}:${port} is in use; pick another port with --port`);
-    if (code === "EACCES" || code === "EADDRNOTAVAIL") throw new CliError(`cannot listen on ${host}:${port}: ${(err as Error).message}`);
+    // Close what was opened (etcd watches, upstream channels, the exporter), or the process stays up.
+    await closeAll();
     throw err;
   }
-  io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${host}:${bound} (${gateway.routes().length} ${gateway.routes().length === 1 ? "route" : "routes"}, policy version ${gateway.policy.version})\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
-  await gateway.close();
+  await closeAll();
   return ExitCode.ok;
 }
 
