@@ -76,6 +76,7 @@ class UnaryExchange {
       deadline,
       registry: route.registry,
       emitDefaults: policy.emitDefaults === true,
+      useProtoNames: policy.useProtoNames === true,
       onHeader: (h) => {
         this.header = h;
       },
@@ -148,6 +149,7 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
         deadline,
         registry: route.registry,
         emitDefaults: policy.emitDefaults === true,
+        useProtoNames: policy.useProtoNames === true,
         onHeader,
       });
       const answer = await current.response;
@@ -196,6 +198,7 @@ export async function callStreaming(c: UpstreamCall, req: IncomingMessage, reque
           deadline,
           registry: route.registry,
           emitDefaults: policy.emitDefaults === true,
+          useProtoNames: policy.useProtoNames === true,
           signal: abort.signal,
           onHeader: (h) => {
             if (!res.headersSent) attemptHeaders.push(...metadataToHeaders(h, res, c.headerPrefix));
