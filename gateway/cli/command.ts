@@ -45,10 +45,10 @@ options:
   --method-override        honour X-HTTP-Method-Override (off: a filter-bypass risk)
   --balancer NAME          round_robin, p2c, least_request or consistent_hash over each service's
                            instances (default: grpc-js round_robin)
-  --metrics-port N         serve Prometheus /metrics on this port (0 picks one; printed at start)
-  --no-access-log          do not print the access log (one JSON line per request, on stdout)
   --outlier-detection      circuit breaking: eject an instance failing half of 20+ calls a second
                            (a client's outlierDetection defaults; settings in --config)
+  --metrics-port N         serve Prometheus /metrics on this port (0 picks one; printed at start)
+  --no-access-log          do not print the access log (one JSON line per request, on stdout)
   -f, --file FILE          policy file for "policy apply"
   --comment TEXT           why: recorded with a policy version
   --scopes LIST            scopes granted to a new API key
