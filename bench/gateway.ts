@@ -9,7 +9,10 @@
  *    vs direct gRPC (a grpc-js client loop), at c=1 and c=100. The HTTP servers and the
  *    greeter share this process (one event loop each pays for the same upstream), wrk gets
  *    the other core; ratios come from one run.
- * 2. The same gateway with a JWT check and a local rate limit on: µs per request added.
+ * 2. A gateway routing `etcd:///http-greeter` (two greeters registered as version v1 and v2 in
+ *    an embedded etcd) with JWT auth, a local rate limit and a canary traffic rule on (90 % of
+ *    requests to v1, 10 % to v2, `x-canary: yes` always to v2), against the same gateway with no
+ *    policy: µs per request added, and the share the canary really got.
  * 3. Cluster rate limit accuracy: measured by `bench/gateway-cluster-limit.ts`, where every
  *    gateway and every load generator has a process of its own (this run only points there).
  * 4. Policy change written to etcd → applied by each of 3 gateways (p50, p99 over trials).
@@ -25,7 +28,7 @@ import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson } fr
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { SignJWT } from "jose";
 import { createServer } from "protomesh";
-import { startEmbeddedEtcd } from "protomesh/registry";
+import { etcdRegistry, startEmbeddedEtcd } from "protomesh/registry";
 import { HttpGreeterDefinition } from "../gen/examples/gateway/v1/greeter_http_protomesh";
 import { httpGreeterHandlers } from "../examples/gateway/service";
 import { createGateway, filesFromDescriptors, PolicyStore, type Gateway } from "../gateway";
@@ -143,27 +146,66 @@ async function main(): Promise<void> {
     out(`| ${c} | ${fmt(g)} | ${fmt(h)} | ${fmt(f)} | ${fmt(d)} | ${(g.rps / h.rps).toFixed(2)}× | ${(g.p99 / h.p99).toFixed(2)}× | ${(g.rps / f.rps).toFixed(2)}× | ${(g.p99 / f.p99).toFixed(2)}× |`);
   }
 
-  // 2. JWT + local rate limit overhead.
-  out("\n### 2. JWT (HS256) + local rate limit on the route (c=1)\n");
-  const token = await new SignJWT({ scope: "greet" }).setProtectedHeader({ alg: "HS256" }).setSubject("u").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
-  const plain = await wrk(`http://127.0.0.1:${gwPort}/v1/hello`, 1, SECONDS);
-  gw.setPolicy({ defaults: { auth: "jwt", scopes: ["greet"], rateLimit: { key: "claim:sub", local: { ratePerSecond: 1e6, burst: 1e6 } } }, jwt: { secret: SECRET } });
-  const guarded = await wrk(`http://127.0.0.1:${gwPort}/v1/hello`, 1, SECONDS, { Authorization: `Bearer ${token}` });
-  gw.setPolicy({});
-  out(`- plain: ${fmt(plain)}\n- JWT + rate limit: ${fmt(guarded)}\n- added per request: ${((1e6 / guarded.rps) - (1e6 / plain.rps)).toFixed(0)} µs (from mean service time 1/rps at c=1), p50 +${((guarded.p50 - plain.p50) * 1000).toFixed(0)} µs`);
-
-  // 3. Cluster rate limit accuracy: its own bench, with the load in separate processes.
-  out("\n### 3. Cluster rate limit\n");
-  out("- measured by `node bin/run.js bench/gateway-cluster-limit.ts` (3 gateway processes sharing one Redis limit, one load-generator process each)");
-
-  // 4. Policy propagation needs etcd.
+  // Sections 2 and 4 need etcd: a registry for the canary rule's subsets, the policy store.
   const etcd = await startEmbeddedEtcd();
   const namespace = `bench-${process.pid}`;
+  const mesh = etcdRegistry({ endpoints: etcd.endpoints, namespace });
   const gateways: Gateway[] = [];
+  const greeters: ReturnType<typeof createServer>[] = [];
   try {
+    // 2. JWT + local rate limit + canary rule overhead, on a gateway whose upstream is the registry.
+    out("\n### 2. JWT (HS256) + local rate limit + canary traffic rule on the route (c=1)\n");
+    for (const version of ["v1", "v2"]) {
+      const g = createServer({ name: "http-greeter", registry: mesh, instance: { version } });
+      g.add(HttpGreeterDefinition, httpGreeterHandlers(`greeter-${version}`));
+      await g.listen("127.0.0.1:0");
+      greeters.push(g);
+    }
+    const canaryGw = await createGateway({ upstreams: [{ target: "etcd:///http-greeter", definitions: [HttpGreeterDefinition] }], accessLog: false, etcd: { endpoints: etcd.endpoints, namespace }, name: "canary", env: "bench" });
+    gateways.push(canaryGw);
+    const canaryUrl = `http://127.0.0.1:${await canaryGw.listen(0)}/v1/hello`;
+    const token = await new SignJWT({ scope: "greet" }).setProtectedHeader({ alg: "HS256" }).setSubject("u").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
+    await wrk(canaryUrl, 1, 2);
+    const plain = await wrk(canaryUrl, 1, SECONDS);
+    canaryGw.setPolicy({
+      defaults: { auth: "jwt", scopes: ["greet"], rateLimit: { key: "claim:sub", local: { ratePerSecond: 1e6, burst: 1e6 } } },
+      jwt: { secret: SECRET },
+      traffic: {
+        "http-greeter": {
+          subsets: { stable: { labels: { version: "v1" } }, canary: { labels: { version: "v2" } } },
+          routes: [
+            { name: "testers", match: { headers: { "x-canary": "yes" } }, to: [{ subset: "canary" }] },
+            { name: "split", to: [{ subset: "stable", weight: 90 }, { subset: "canary", weight: 10 }] },
+          ],
+        },
+      },
+    });
+    const auth = { Authorization: `Bearer ${token}` };
+    const ask = (headers: Record<string, string>) => fetch(canaryUrl, { method: "POST", headers: { "content-type": "application/json", ...auth, ...headers }, body: '{"name":"bench"}' });
+    // The rule decides once the registry watch has listed both versions.
+    for (let waited = 0; (await ask({ "x-canary": "yes" })).headers.get("x-protomesh-subset") !== "canary"; waited++) {
+      if (waited > 500) throw new Error("the canary rule never took effect");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await wrk(canaryUrl, 1, 2, auth);
+    const guarded = await wrk(canaryUrl, 1, SECONDS, auth);
+    let toCanary = 0;
+    const sample = 400;
+    for (let i = 0; i < sample; i++) if (((await (await ask({})).json()) as { servedBy: string }).servedBy === "greeter-v2") toCanary++;
+    canaryGw.setPolicy({});
+    out("Both runs go through the same gateway, whose upstream is `etcd:///http-greeter` (two greeters, v1 and v2, in this process): plain has no policy; the other has JWT auth, a local rate limit keyed by `sub`, and a rule sending `x-canary: yes` to v2 and the rest 90/10 to v1/v2.\n");
+    out(`- plain: ${fmt(plain)}\n- JWT + rate limit + canary rule: ${fmt(guarded)}\n- added per request: ${((1e6 / guarded.rps) - (1e6 / plain.rps)).toFixed(0)} µs (from mean service time 1/rps at c=1), p50 +${((guarded.p50 - plain.p50) * 1000).toFixed(0)} µs\n- canary share, ${sample} requests after the run: ${((100 * toCanary) / sample).toFixed(1)} % to v2 (rule: 10 %)`);
+
+    // 3. Cluster rate limit accuracy: its own bench, with the load in separate processes.
+    out("\n### 3. Cluster rate limit\n");
+    out("- measured by `node bin/run.js bench/gateway-cluster-limit.ts` (3 gateway processes sharing one Redis limit, one load-generator process each)");
+
+    // 4. Policy propagation.
+    const followers: Gateway[] = [];
     for (let i = 0; i < 3; i++) {
       const g = await createGateway({ upstreams: [upstream], accessLog: false, etcd: { endpoints: etcd.endpoints, namespace }, env: "bench" });
       gateways.push(g);
+      followers.push(g);
       await g.listen(0);
     }
     const store = new PolicyStore({ endpoints: etcd.endpoints, namespace, env: "bench" });
@@ -172,13 +214,15 @@ async function main(): Promise<void> {
     for (let i = 0; i < 40; i++) {
       const start = performance.now();
       const r = await store.write({ defaults: { timeoutMs: 1000 + i } });
-      while (!gateways.every((g) => g.policy.version >= r.version)) await new Promise((res) => setImmediate(res));
+      while (!followers.every((g) => g.policy.version >= r.version)) await new Promise((res) => setImmediate(res));
       delays.push(performance.now() - start);
     }
     out(`- write + apply everywhere: p50 ${pct(delays, 0.5).toFixed(1)} ms, p99 ${pct(delays, 0.99).toFixed(1)} ms, max ${Math.max(...delays).toFixed(1)} ms (includes the etcd write's own round trips)`);
     store.close();
   } finally {
     for (const g of gateways) await g.close();
+    for (const g of greeters) await g.shutdown();
+    await mesh.close();
     await etcd.stop();
   }
 

@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Etcd3 } from "etcd3";
 import { createEtcdClient, resolveEtcdOptions, type EtcdOptions } from "../registry/etcd/options";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd/registry";
+import type { BalancerOption, OutlierDetectionOption } from "../runtime/balancing/service-config";
 import { Status } from "../runtime/errors";
 import { getLogger, type Logger } from "../runtime/logger";
 import { ApiKeyCache, keysPrefix } from "./api-keys";
@@ -64,8 +65,25 @@ export interface GatewayOptions {
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
   /** The gateway's zone, for traffic rules that prefer the caller's zone. */
   readonly zone?: string;
-  /** One JSON line per request (default true). */
-  readonly accessLog?: boolean;
+  /**
+   * How each upstream channel spreads calls over the instances: a protomesh balancer, as a
+   * client's `balancer` option (default grpc-js `round_robin`). Applies to `etcd:///` channels and
+   * to the instance sets traffic rules pick alike.
+   */
+  readonly balancer?: BalancerOption;
+  /**
+   * Circuit breaking: grpc-js outlier detection around the balancer ejects an instance that fails
+   * at least `threshold` % of at least `requestVolume` calls in an `intervalMs` (`true`: the
+   * defaults of a client's `outlierDetection`). Every non-OK status counts, application errors
+   * included. Off by default, as for clients; set per gateway, since channels are shared by routes.
+   */
+  readonly outlierDetection?: OutlierDetectionOption | boolean;
+  /**
+   * One JSON line per request, with its `requestId`: `true` (default) writes it through `logger`
+   * at `info`; a `Logger` writes it there instead (`protomesh gateway` prints it on stdout
+   * whatever the log level); `false` writes none.
+   */
+  readonly accessLog?: boolean | Logger;
   readonly logger?: Logger;
 }
 
@@ -100,7 +118,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const table = new RouteTable(options.unannotated === true);
   const resolved = options.etcd ? resolveEtcdOptions({ ...options.etcd, logger }) : undefined;
   const registry: EtcdRegistry | undefined = options.etcd ? etcdRegistry({ ...options.etcd, logger }) : undefined;
-  const upstreams = new Upstreams(registry);
+  let upstreams: Upstreams;
+  try {
+    upstreams = new Upstreams(registry, { balancer: options.balancer, outlierDetection: options.outlierDetection });
+  } catch (err) {
+    // Bad balancing options: a start-up error, before any connection is made.
+    await registry?.close();
+    throw err;
+  }
   for (const [i, up] of (options.upstreams ?? []).entries()) {
     const files = [...(up.files ?? []), ...filesFromDescriptors((up.definitions ?? []).flatMap((d) => d.descriptors))];
     table.put({ id: `static:${i}:${up.target}`, target: up.target, files });
@@ -171,7 +196,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     limiter,
     metrics: gatewayMetrics(),
     logger,
-    accessLog: options.accessLog !== false,
+    accessLog: options.accessLog === false ? undefined : options.accessLog === true || options.accessLog === undefined ? logger : options.accessLog,
     responseHeaderPrefix: options.responseHeaderPrefix ?? "grpc-metadata-",
     methodOverride: options.methodOverride === true,
     secure: options.tls !== undefined,

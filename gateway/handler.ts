@@ -33,7 +33,8 @@ export interface HandlerDeps {
   readonly limiter: RateLimiter;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
-  readonly accessLog: boolean;
+  /** Where the access log goes (one line per request), or undefined for none. */
+  readonly accessLog: Logger | undefined;
   readonly responseHeaderPrefix: string;
   readonly methodOverride: boolean;
   readonly secure: boolean;
@@ -103,7 +104,7 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     recordRequest(deps.metrics, route ? route.template.source : "unmatched", method, status, (performance.now() - started) / 1000);
     if (rs) endRequestSpan(rs, status, failure);
     if (deps.accessLog) {
-      deps.logger.info("gateway request", { requestId, method, path, route: route?.template.source, grpc: route?.grpcPath, status, ms: Math.round((performance.now() - started) * 100) / 100, client: req.socket.remoteAddress, ...(failure ? { error: failure } : {}) });
+      deps.accessLog.info("gateway request", { requestId, method, path, route: route?.template.source, grpc: route?.grpcPath, status, ms: Math.round((performance.now() - started) * 100) / 100, client: req.socket.remoteAddress, ...(failure ? { error: failure } : {}) });
     }
   }
 }

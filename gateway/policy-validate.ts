@@ -83,6 +83,7 @@ const routePolicy = object({
   }),
   maxBodyBytes: num(1, 1 << 30, true),
   emitDefaults: bool,
+  useProtoNames: bool,
   retry: (v, path, issues) => {
     object({
       attempts: num(2, 10, true),

@@ -91,6 +91,8 @@ export interface RoutePolicy {
   readonly maxBodyBytes?: number;
   /** Write fields holding default values in responses (default false). */
   readonly emitDefaults?: boolean;
+  /** Name response fields as the proto does (`served_by`) rather than by their JSON names (`servedBy`, the default). */
+  readonly useProtoNames?: boolean;
   /** Retry idempotent upstream calls (off by default). */
   readonly retry?: RetryPolicy;
 }

@@ -1,11 +1,16 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { GatewayRoute } from "./routes";
 
-/** The `response_body` field of `message` (its default when absent), or the whole message. */
+/**
+ * The `response_body` field of `message` (its default when absent), or the whole message. The
+ * field is found under its JSON name, else under its proto name (how the message is written when
+ * the route's policy has `useProtoNames`). Only a message in which another field's `json_name`
+ * spells this field's proto name could confuse the two.
+ */
 export function pickResponseBody(route: GatewayRoute, message: JsonValue): JsonValue {
   const f = route.responseBody;
   if (!f || typeof message !== "object" || message === null || Array.isArray(message)) return message;
-  const v = (message as Record<string, JsonValue>)[f.jsonName];
+  const v = (message as Record<string, JsonValue>)[f.jsonName] ?? (f.name !== f.jsonName ? (message as Record<string, JsonValue>)[f.name] : undefined);
   if (v !== undefined) return v;
   if (f.fieldKind === "list") return [];
   if (f.fieldKind === "map" || f.fieldKind === "message") return f.fieldKind === "message" && f.message.typeName.startsWith("google.protobuf.") && f.message.typeName.endsWith("Value") ? null : {};

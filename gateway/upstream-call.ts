@@ -128,6 +128,7 @@ class UnaryExchange {
       deadline,
       registry: route.registry,
       emitDefaults: policy.emitDefaults === true,
+      useProtoNames: policy.useProtoNames === true,
       onHeader: (h) => {
         this.header = h;
       },
@@ -211,6 +212,7 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
         deadline,
         registry: route.registry,
         emitDefaults: policy.emitDefaults === true,
+        useProtoNames: policy.useProtoNames === true,
         onHeader,
         onTrailer,
       });
@@ -266,6 +268,7 @@ export async function callStreaming(c: UpstreamCall, req: IncomingMessage, reque
           deadline,
           registry: route.registry,
           emitDefaults: policy.emitDefaults === true,
+          useProtoNames: policy.useProtoNames === true,
           signal: abort.signal,
           onHeader: (h) => {
             headerSeen = true;

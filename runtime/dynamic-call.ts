@@ -15,6 +15,8 @@ export interface DynamicCallOptions {
   deadline?: number;
   /** Write fields that hold their default value too (default false, as proto3 JSON does). */
   emitDefaults?: boolean;
+  /** Name fields as the .proto does (`served_by`) instead of their JSON names (`servedBy`; default false). */
+  useProtoNames?: boolean;
   /** Registry for `google.protobuf.Any` and extensions in JSON. */
   registry?: Registry;
   signal?: AbortSignal;
@@ -36,7 +38,9 @@ export function methodPath(method: DescMethod): string {
 // Options objects for @bufbuild/protobuf, one per registry (and setting) instead of one per message.
 const NO_REGISTRY = {};
 const readOptions = new WeakMap<object, { registry?: Registry }>();
-const writeOptions = new WeakMap<object, [{ registry?: Registry; alwaysEmitImplicit: boolean }, { registry?: Registry; alwaysEmitImplicit: boolean }]>();
+type WriteOptions = { registry?: Registry; alwaysEmitImplicit: boolean; useProtoFieldName: boolean };
+// Indexed by (emitDefaults ? 1 : 0) + (useProtoNames ? 2 : 0).
+const writeOptions = new WeakMap<object, readonly WriteOptions[]>();
 
 function readOptionsOf(registry: Registry | undefined): { registry?: Registry } {
   const key = registry ?? NO_REGISTRY;
@@ -45,11 +49,14 @@ function readOptionsOf(registry: Registry | undefined): { registry?: Registry } 
   return o;
 }
 
-function writeOptionsOf(registry: Registry | undefined, emitDefaults: boolean): { registry?: Registry; alwaysEmitImplicit: boolean } {
+function writeOptionsOf(registry: Registry | undefined, emitDefaults: boolean, useProtoNames: boolean): WriteOptions {
   const key = registry ?? NO_REGISTRY;
   let o = writeOptions.get(key);
-  if (!o) writeOptions.set(key, (o = [{ registry, alwaysEmitImplicit: false }, { registry, alwaysEmitImplicit: true }]));
-  return o[emitDefaults ? 1 : 0];
+  if (!o) {
+    o = [0, 1, 2, 3].map((i) => ({ registry, alwaysEmitImplicit: (i & 1) !== 0, useProtoFieldName: (i & 2) !== 0 }));
+    writeOptions.set(key, o);
+  }
+  return o[(emitDefaults ? 1 : 0) + (useProtoNames ? 2 : 0)];
 }
 
 /** JSON → wire bytes of `desc`; a bad value is an INVALID_ARGUMENT naming the message. */
@@ -65,9 +72,9 @@ export function encodeJson(desc: DescMessage, value: JsonValue, registry?: Regis
 }
 
 /** Wire bytes of `desc` → JSON. */
-export function decodeJson(desc: DescMessage, bytes: Uint8Array, options: Pick<DynamicCallOptions, "emitDefaults" | "registry"> = {}): JsonValue {
+export function decodeJson(desc: DescMessage, bytes: Uint8Array, options: Pick<DynamicCallOptions, "emitDefaults" | "useProtoNames" | "registry"> = {}): JsonValue {
   const pb = protobuf();
-  return pb.toJson(desc, pb.fromBinary(desc, bytes), writeOptionsOf(options.registry, options.emitDefaults === true));
+  return pb.toJson(desc, pb.fromBinary(desc, bytes), writeOptionsOf(options.registry, options.emitDefaults === true, options.useProtoNames === true));
 }
 
 const identity = (b: Buffer) => b;

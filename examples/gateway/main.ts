@@ -3,7 +3,7 @@
  * registered in it, and a gateway that discovers their routes from the
  * `google.api.http` annotations through reflection.
  *
- *   node bin/run.js examples/gateway/main.ts          # then try the curl commands in docs/gateway.md
+ *   node bin/run.js examples/gateway/main.ts          # then try the commands in examples/gateway/README.md
  *
  * Set ETCD_ENDPOINTS to use your own etcd instead of a private one; otherwise it prints the
  * private one's `export ETCD_ENDPOINTS=…` for `protomesh gateway routes|policy|keys`.

@@ -43,6 +43,12 @@ options:
   --tls-cert FILE          serve HTTPS with this certificate ...
   --tls-key FILE           ... and key
   --method-override        honour X-HTTP-Method-Override (off: a filter-bypass risk)
+  --balancer NAME          round_robin, p2c, least_request or consistent_hash over each service's
+                           instances (default: grpc-js round_robin)
+  --outlier-detection      circuit breaking: eject an instance failing half of 20+ calls a second
+                           (a client's outlierDetection defaults; settings in --config)
+  --metrics-port N         serve Prometheus /metrics on this port (0 picks one; printed at start)
+  --no-access-log          do not print the access log (one JSON line per request, on stdout)
   -f, --file FILE          policy file for "policy apply"
   --comment TEXT           why: recorded with a policy version
   --scopes LIST            scopes granted to a new API key
@@ -50,6 +56,10 @@ options:
   --version N              a policy version for "policy get"
   --json                   machine-readable output
   -h, --help               show this help
+
+Tracing: spans are exported when OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+PROTOMESH_TRACING_ENDPOINT or a traces exporter (OTEL_TRACES_EXPORTER, PROTOMESH_TRACING_EXPORTER:
+otlp, jaeger, console) is set; service name OTEL_SERVICE_NAME, else gateway.<name>.
 
 Policy: the config of app "gateway.<name>" in the config center
 (/protomesh/<ns>/config/<env>/gateway.<name>/…); keys: /protomesh/<ns>/gateway/<name>/keys/<id>.
@@ -72,6 +82,10 @@ export interface GatewayFlags {
   "tls-cert"?: string;
   "tls-key"?: string;
   "method-override"?: boolean;
+  balancer?: string;
+  "outlier-detection"?: boolean;
+  "metrics-port"?: string;
+  "no-access-log"?: boolean;
   file?: string;
   comment?: string;
   scopes?: string;
@@ -123,6 +137,10 @@ export const gatewayCommand: Command = {
           "tls-cert": { type: "string" },
           "tls-key": { type: "string" },
           "method-override": { type: "boolean" },
+          balancer: { type: "string" },
+          "outlier-detection": { type: "boolean" },
+          "metrics-port": { type: "string" },
+          "no-access-log": { type: "boolean" },
           file: { type: "string", short: "f" },
           comment: { type: "string" },
           scopes: { type: "string" },

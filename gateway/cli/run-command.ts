@@ -4,7 +4,9 @@ import { parse as parseYaml } from "yaml";
 import { CliError, ExitCode, UsageError, type CliIo } from "../../cli/command";
 import { createEtcdClient, resolveEtcdOptions } from "../../registry/etcd/options";
 import { etcdRegistry } from "../../registry/etcd/registry";
-import { getLogger } from "../../runtime/logger";
+import { buildLoadBalancingConfig, type BalancerOption, type OutlierDetectionOption } from "../../runtime/balancing/service-config";
+import { createJsonLogger, getLogger } from "../../runtime/logger";
+import { serveMetrics } from "../../runtime/metrics-endpoint";
 import { RegistryRoutes } from "../discovery";
 import { createGateway, type GatewayOptions } from "../gateway";
 import { validatePolicy } from "../policy-validate";
@@ -21,10 +23,16 @@ interface FileConfig extends Partial<Record<keyof GatewayFlags, unknown>> {
 /** What `--config FILE` may hold: the options of `protomesh gateway run`, and a start-up `policy`. */
 const CONFIG_KEYS: readonly string[] = [
   "port", "host", "etcd", "namespace", "name", "env", "descriptor-set", "target", "no-discover", "services",
-  "unannotated", "redis", "tls-cert", "tls-key", "method-override", "policy",
+  "unannotated", "redis", "tls-cert", "tls-key", "method-override", "balancer", "outlier-detection", "metrics-port",
+  "no-access-log", "policy",
 ];
 
-function readConfig(flags: GatewayFlags, io: CliIo): GatewayFlags & { policy?: unknown } {
+/** Keys whose value in `--config` may be a mapping, kept as given (a flag gives the simple form). */
+const STRUCTURED_KEYS: readonly string[] = ["policy", "balancer", "outlier-detection"];
+
+type RunFlags = Omit<GatewayFlags, "balancer" | "outlier-detection"> & { policy?: unknown; balancer?: unknown; "outlier-detection"?: unknown };
+
+function readConfig(flags: GatewayFlags, io: CliIo): RunFlags {
   if (!flags.config) return flags;
   const file = path.resolve(io.cwd, flags.config);
   let data: unknown;
@@ -40,13 +48,29 @@ function readConfig(flags: GatewayFlags, io: CliIo): GatewayFlags & { policy?: u
   }
   const fromFile: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data as FileConfig)) {
-    if (k === "policy") continue;
-    fromFile[k] = typeof v === "boolean" ? v : Array.isArray(v) ? v.join(",") : String(v);
+    fromFile[k] = STRUCTURED_KEYS.includes(k) || typeof v === "boolean" ? v : Array.isArray(v) ? v.join(",") : String(v);
   }
-  return { ...(fromFile as GatewayFlags), ...flags, policy: (data as FileConfig).policy };
+  return { ...(fromFile as RunFlags), ...flags };
 }
 
-function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): GatewayOptions {
+/** `--balancer NAME` (or `balancer:` in `--config`, which may also be a client's `balancer` object). */
+function balancerOf(value: unknown): BalancerOption | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "object" && value !== null) return value as BalancerOption;
+  const names: Record<string, BalancerOption> = { round_robin: "round_robin", p2c: "p2c", least_request: "least_request", consistent_hash: { consistentHash: {} }, pick_first: "pick_first" };
+  const name = String(value);
+  if (!Object.hasOwn(names, name)) throw new UsageError(`--balancer must be one of ${Object.keys(names).join(", ")}, got ${JSON.stringify(name)}`);
+  return names[name];
+}
+
+/** `--outlier-detection` (or `outlier-detection:` in `--config`: true, false, or a client's `outlierDetection` settings). */
+function outlierDetectionOf(value: unknown): OutlierDetectionOption | boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as OutlierDetectionOption;
+  throw new UsageError(`outlier-detection must be true, false or a mapping of settings (intervalMs, threshold, requestVolume, …), got ${JSON.stringify(value)}`);
+}
+
+function gatewayOptions(flags: RunFlags, io: CliIo): GatewayOptions {
   const endpoints = flags.etcd ?? io.env.ETCD_ENDPOINTS;
   const etcd = endpoints ? { endpoints: endpoints.split(",").map((e) => e.trim()).filter((e) => e !== ""), namespace: flags.namespace ?? io.env.PROTOMESH_NAMESPACE } : undefined;
   const upstreams: NonNullable<GatewayOptions["upstreams"]>[number][] = [];
@@ -68,6 +92,14 @@ function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): 
     // Checked now: a bad address would show only as every cluster limit falling back to its local bucket.
     throw new UsageError(`--redis must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(flags.redis)}`);
   }
+  const balancer = balancerOf(flags.balancer);
+  const outlierDetection = outlierDetectionOf(flags["outlier-detection"]);
+  try {
+    buildLoadBalancingConfig({ balancer, outlierDetection });
+  } catch (err) {
+    // A setting out of range, from --config: one line naming it, before anything starts.
+    throw new CliError((err as Error).message);
+  }
   return {
     upstreams,
     etcd,
@@ -78,6 +110,8 @@ function gatewayOptions(flags: GatewayFlags & { policy?: unknown }, io: CliIo): 
     unannotated: flags.unannotated === true,
     redis: flags.redis,
     methodOverride: flags["method-override"] === true,
+    balancer,
+    outlierDetection,
     tls: flags["tls-cert"] ? tlsFiles(path.resolve(io.cwd, flags["tls-cert"]), path.resolve(io.cwd, flags["tls-key"]!)) : undefined,
   };
 }
@@ -93,32 +127,88 @@ function tlsFiles(certFile: string, keyFile: string): TlsMaterial {
   }
 }
 
+function portOf(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!/^\d+$/.test(String(value)) || port > 65535) throw new UsageError(`${flag} must be 0-65535, got ${JSON.stringify(value)}`);
+  return port;
+}
+
+/**
+ * Whether the environment asks for spans: an OTLP or protomesh endpoint, or a traces exporter
+ * other than `none` (the variables `setupTracing` reads).
+ */
+export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
+  const exporters = (env.PROTOMESH_TRACING_EXPORTER ?? env.OTEL_TRACES_EXPORTER ?? "").split(",").map((e) => e.trim()).filter((e) => e !== "");
+  if (exporters.length > 0) return exporters.some((e) => e !== "none");
+  return [env.OTEL_EXPORTER_OTLP_ENDPOINT, env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, env.PROTOMESH_TRACING_ENDPOINT].some((v) => v !== undefined && v.trim() !== "");
+}
+
 /** `protomesh gateway [run]`: serves until SIGINT or SIGTERM. */
 export async function runCommand(rawFlags: GatewayFlags, args: string[], io: CliIo): Promise<number> {
   if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);
   const flags = readConfig(rawFlags, io);
-  const port = flags.port === undefined ? 8080 : Number(flags.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${JSON.stringify(flags.port)}`);
-  const gateway = await createGateway(gatewayOptions(flags, io));
-  const host = flags.host ?? "127.0.0.1";
-  let bound: number;
+  const port = portOf(flags.port, "--port") ?? 8080;
+  const metricsPort = portOf(flags["metrics-port"], "--metrics-port");
+  const options = gatewayOptions(flags, io);
+  // The access log is the gateway's output, on stdout at any log level; the framework's own
+  // lines stay behind --verbose / PROTOMESH_LOG_LEVEL on stderr.
+  const accessLog = flags["no-access-log"] === true ? false : createJsonLogger({ level: "info", write: (line) => io.out(`${line}\n`), bindings: { component: "gateway" } });
+  // What is open so far, closed again (last first) when start-up fails or the gateway stops.
+  const opened: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);
+  };
   try {
-    bound = await gateway.listen(port, host);
+    if (tracingRequested(io.env)) {
+      // Loaded only when asked for: the OpenTelemetry SDK is an optional peer dependency.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { setupTracing } = require("../../tracing/setup-tracing") as typeof import("../../tracing/setup-tracing");
+      let stopTracing: () => Promise<void>;
+      try {
+        stopTracing = setupTracing({ serviceName: io.env.OTEL_SERVICE_NAME || `gateway.${flags.name ?? "default"}` });
+      } catch (err) {
+        throw new CliError(`cannot set up tracing: ${(err as Error).message}`);
+      }
+      opened.push(() => stopTracing());
+    }
+    const gateway = await createGateway({ ...options, accessLog });
+    opened.push(() => gateway.close());
+    const host = flags.host ?? "127.0.0.1";
+    let bound: number;
+    try {
+      bound = await gateway.listen(port, host);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE") throw new CliError(`${host}:${port} is in use; pick another port with --port`);
+      if (code === "EACCES" || code === "EADDRNOTAVAIL") throw new CliError(`cannot listen on ${host}:${port}: ${(err as Error).message}`);
+      throw err;
+    }
+    let metricsUrl: string | undefined;
+    if (metricsPort !== undefined) {
+      try {
+        const endpoint = await serveMetrics({ port: metricsPort });
+        opened.push(() => endpoint.close());
+        metricsUrl = endpoint.url;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EADDRINUSE") throw new CliError(`metrics port ${metricsPort} is in use; pick another with --metrics-port`);
+        throw err;
+      }
+    }
+    io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${host}:${bound} (${gateway.routes().length} ${gateway.routes().length === 1 ? "route" : "routes"}, policy version ${gateway.policy.version})\n`);
+    if (metricsUrl) io.out(`metrics on ${metricsUrl}\n`);
   } catch (err) {
-    // Close what the gateway opened (etcd watches, upstream channels), or the process stays up.
-    await gateway.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") throw new CliError(`${host}:${port} is in use; pick another port with --port`);
-    if (code === "EACCES" || code === "EADDRNOTAVAIL") throw new CliError(`cannot listen on ${host}:${port}: ${(err as Error).message}`);
+    // Close what was opened (etcd watches, upstream channels, the exporter), or the process stays up.
+    await closeAll();
     throw err;
   }
-  io.out(`gateway listening on ${flags["tls-cert"] ? "https" : "http"}://${host}:${bound} (${gateway.routes().length} ${gateway.routes().length === 1 ? "route" : "routes"}, policy version ${gateway.policy.version})\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
-  await gateway.close();
+  await closeAll();
   return ExitCode.ok;
 }
 

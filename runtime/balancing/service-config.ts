@@ -158,12 +158,7 @@ export function buildServiceConfig(
   if (typeof definition !== "object" || definition === null || typeof definition.typeName !== "string" || typeof definition.methods !== "object") {
     throw new TypeError("buildServiceConfig: definition must be a generated ServiceDefinition");
   }
-  let lb = loadBalancingConfigOf(options.balancer);
-  if (options.outlierDetection !== undefined && options.outlierDetection !== false) {
-    if ("pick_first" in lb) throw new RangeError("outlierDetection needs a balancer that spreads calls; pick_first has nothing to eject to");
-    lb = outlierDetectionOf(options.outlierDetection === true ? {} : options.outlierDetection, lb);
-  }
-  const config: ServiceConfigJson = { loadBalancingConfig: [lb], methodConfig: [] };
+  const config: ServiceConfigJson = { loadBalancingConfig: [buildLoadBalancingConfig(options)], methodConfig: [] };
   const retry = options.retry === true ? {} : options.retry === false ? undefined : options.retry;
   if (retry !== undefined) {
     const { policy, methods } = parseRetry(retry, definition);
@@ -172,6 +167,25 @@ export function buildServiceConfig(
     }
   }
   return config;
+}
+
+/**
+ * The `loadBalancingConfig` entry for `balancer`, wrapped in outlier detection when it is on
+ * (`true`: the defaults); the part of {@link buildServiceConfig} that needs no service, for
+ * channels that carry many (a gateway's). Invalid options throw as there.
+ *
+ * @example
+ *   buildLoadBalancingConfig({ balancer: "p2c", outlierDetection: { threshold: 60 } })
+ */
+export function buildLoadBalancingConfig(options: { balancer?: BalancerOption; outlierDetection?: OutlierDetectionOption | boolean } = {}): Record<string, object> {
+  return withOutlierDetection(loadBalancingConfigOf(options.balancer), options.outlierDetection);
+}
+
+/** `lb` (a `loadBalancingConfig` entry) inside outlier detection when `option` turns it on; `lb` itself otherwise. */
+export function withOutlierDetection(lb: Record<string, object>, option: OutlierDetectionOption | boolean | undefined): Record<string, object> {
+  if (option === undefined || option === false) return lb;
+  if ("pick_first" in lb) throw new RangeError("outlierDetection needs a balancer that spreads calls; pick_first has nothing to eject to");
+  return outlierDetectionOf(option === true ? {} : option, lb);
 }
 
 /** The header a client sets for a call's `hashKey`: the consistent-hash header, or the default for other balancers. */
