@@ -75,6 +75,9 @@ describe("console: Transactions page (real Postgres, coordinator, banks, Chromiu
     expect(await branch.locator(".last-error").textContent()).to.include("receiver down");
     expect(await page().locator('.attempt-row[data-code="UNAVAILABLE"]').count()).to.be.at.least(3);
     expect(await page().locator(".tx-last-error").textContent()).to.match(/^gave up/);
+    // The answer's branches carry no payload field (a Buffer would show as {"type":"Buffer",…}).
+    const detail = await page().evaluate(async (gid) => (await fetch(`/api/transactions/${gid}`)).text(), gids.notify);
+    expect(detail).to.include('"branches"').and.not.include('"payload":').and.not.include('"Buffer"');
   });
 
   it("retries a transaction that gave up, and records the retry in the audit log", async () => {

@@ -90,7 +90,7 @@ export function transactionsModule(deps: TransactionsModuleDeps): ConsoleModule 
         role: "viewer",
         handler: async (ctx) => {
           const gid = gidOf(ctx);
-          return { transaction: await call(`get ${gid}`, () => co().get({ gid })) };
+          return { transaction: withoutPayloads(await call(`get ${gid}`, () => co().get({ gid }))) };
         },
       },
       { method: "POST", path: "/api/transactions/:gid/retry", role: "editor", handler: act("retry") },
@@ -135,4 +135,13 @@ function httpErrorOf(e: RpcError, what: string, coordinator: string): HttpError 
       // UNAVAILABLE (no coordinator registered, or its store is down), DEADLINE_EXCEEDED, INTERNAL: not the page's fault.
       return new HttpError(502, message, { code: codeName(e.code) });
   }
+}
+
+/**
+ * A transaction as the page gets it. The coordinator's answer has a `payload` per branch (empty
+ * unless asked for, and the page never asks); as a Buffer it would be JSON like
+ * `{"type":"Buffer","data":[]}`, so the field is left out.
+ */
+function withoutPayloads<T extends { branches: ReadonlyArray<{ payload?: unknown }> }>(t: T): T {
+  return { ...t, branches: t.branches.map(({ payload: _payload, ...rest }) => rest) };
 }
