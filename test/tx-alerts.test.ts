@@ -1,13 +1,14 @@
 /**
- * Alerts: the webhook a real `protomesh tx-server` process POSTs to, and the log line it
- * prints without --verbose.
+ * Alerts: the webhook a real `protomesh tx-server` process POSTs to, the log line it prints
+ * without --verbose, and `branch-failing` at `alertAfterAttempts` and each multiple.
  */
 import * as http from "node:http";
 import * as path from "node:path";
 import { expect } from "chai";
 import { createServer, RpcError, Status, type Server } from "../index";
-import { createTxClient, participant, type TxAlert, type TxClient } from "../transaction";
+import { createTxClient, createTxServer, participant, type TxAlert, type TxClient, type TxServer } from "../transaction";
 import { AccountDefinition, type AccountHandlers } from "../gen/examples/transfer/v1/transfer_protomesh";
+import { captureLogger } from "./helpers/capture-logger";
 import { startProc, type Proc } from "./helpers/tx-processes";
 
 const CLI = path.join(__dirname, "..", "bin", "protomesh.js");
@@ -102,6 +103,47 @@ describe("transaction alerts", function () {
         expect(line).to.include("transaction alert");
         expect(alertLines.map((l) => [l.level, l.kind])).to.deep.equal([["warn", "branch-failing"], ["warn", "branch-failing"], ["warn", "gave-up"]]);
         expect(proc!.errLines.filter((l) => l.includes('"level":"info"') || l.includes('"level":"debug"'))).to.deep.equal([]);
+      } finally {
+        ledgerP.close();
+      }
+    });
+  });
+
+  describe("branch-failing at alertAfterAttempts (in process)", () => {
+    let led: Awaited<ReturnType<typeof ledger>>;
+    let co: TxServer;
+    let tx: TxClient;
+    const alerts: TxAlert[] = [];
+
+    before(async () => {
+      led = await ledger(5);
+      co = await createTxServer({ logger: captureLogger(), pollIntervalMs: 50, alertAfterAttempts: 2, onAlert: (a) => void alerts.push(a), defaults: { retryIntervalMs: 50, maxRetryIntervalMs: 100 } });
+      tx = createTxClient({ coordinator: `127.0.0.1:${await co.listen("127.0.0.1:0")}` });
+    });
+    after(async () => {
+      tx?.close();
+      await co?.shutdown();
+      await led?.server.shutdown();
+    });
+
+    it("alerts when a branch's failed calls reach alertAfterAttempts and at each multiple, not in between", async () => {
+      const ledgerP = participant(AccountDefinition, led.server.address!);
+      try {
+        // Credit fails 5 times, then succeeds: alerts at the 2nd and 4th failure, none at the 1st, 3rd or 5th.
+        const s = await tx.saga().step(ledgerP, "credit", "undoCredit", { account: "bob", amount: 5 }).submit({ wait: false });
+        await until("the saga to succeed", () => (led.calls.credit! >= 6 ? true : undefined));
+        const t = await (async () => {
+          for (;;) {
+            const got = await tx.get(s.gid);
+            if (got.status === "succeed") return got;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        })();
+        expect(t.branches.find((b) => b.op === "action")!.attempts).to.equal(6);
+        const mine = alerts.filter((a) => a.gid === s.gid);
+        expect(mine.map((a) => [a.kind, a.op, a.attempts])).to.deep.equal([["branch-failing", "action", 2], ["branch-failing", "action", 4]]);
+        expect(mine[1]).to.deep.include({ mode: "saga", status: "submitted", branchId: "01", method: "/examples.transfer.v1.Account/Credit" });
+        expect(mine[1]!.lastError).to.match(/ledger offline \(credit call 4\)/);
       } finally {
         ledgerP.close();
       }
