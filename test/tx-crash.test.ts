@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import { expect } from "chai";
 import { Pool } from "pg";
-import { etcdRegistry, type EtcdRegistry } from "../index";
+import { etcdRegistry, RpcError, Status, type EtcdRegistry } from "../index";
 import { createTxClient, participant, type TxClient } from "../transaction";
 import { AccountDefinition, type AccountClient } from "../gen/examples/transfer/v1/transfer_protomesh";
 import type { Participant } from "../transaction/client/participant";
@@ -123,7 +123,11 @@ describe("transactions under crashes (real processes, real Postgres)", function 
     await pg.server.stop();
     const during = await Promise.allSettled([transfer(100, 1), tx.get(gids[0]!)]);
     await new Promise((r) => setTimeout(r, 1500)); // > retry interval (200 ms) several times over
-    expect(during[1].status).to.equal("rejected"); // the coordinator says its store is unavailable
+    // The coordinator says its store is unavailable (and that nothing was done: try again).
+    expect(during[1].status).to.equal("rejected");
+    const refusal = RpcError.from((during[1] as PromiseRejectedResult).reason);
+    expect(refusal.code, refusal.message).to.equal(Status.UNAVAILABLE);
+    expect(refusal.rawMessage).to.match(/^transaction store unavailable: \S/);
     await pg.server.start();
     await settle();
     for (const gid of gids) expect(["succeed", "failed"]).to.include((await tx.get(gid)).status);
