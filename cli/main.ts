@@ -6,7 +6,7 @@ import { packageVersion } from "./package-root";
  * only when it runs, and is listed here once: adding a command is adding a line.
  * (`require`, not `import()`: the sources also run through tsx's CommonJS hook.)
  */
-const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Command }> = {
+const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Command; readonly quietLogLevel?: "warn" }> = {
   gen: { summary: "generate TypeScript from .proto files (ts-proto + protomesh, through buf)", load: () => (require("../codegen/gen-command") as typeof import("../codegen/gen-command")).genCommand },
   config: { summary: "read, write, version and gray-release app config in etcd", load: () => (require("../config/cli/command") as typeof import("../config/cli/command")).configCommand },
   docs: { summary: "write Markdown and HTML API docs from the .proto files; --serve to try calls", load: () => (require("../apidocs/docs-command") as typeof import("../apidocs/docs-command")).docsCommand },
@@ -19,7 +19,8 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   health: { summary: "check grpc.health.v1 of an address or every instance of etcd:///service (grpc_health_probe's flags and exit codes)", load: () => (require("../release/health/health-command") as typeof import("../release/health/health-command")).healthCommand },
   release: { summary: "canary and blue-green releases: start, status, pause, resume, promote, abort, retry, undo, list, history, controller", load: () => (require("../release/cli/command") as typeof import("../release/cli/command")).releaseCommand },
   "prometheus-sd": { summary: "Prometheus HTTP service discovery from the etcd registry (targets labelled service, version, zone, id)", load: () => (require("../release/prometheus/sd-command") as typeof import("../release/prometheus/sd-command")).prometheusSdCommand },
-  "tx-server": { summary: "run a distributed-transaction coordinator (TCC, saga, messages, notifications)", load: () => (require("../transaction/cli/tx-server-command") as typeof import("../transaction/cli/tx-server-command")).txServerCommand },
+  // A coordinator's warnings (alerts, its store unreachable) are its operator's main signal: printed without --verbose.
+  "tx-server": { summary: "run a distributed-transaction coordinator (TCC, saga, messages, notifications)", load: () => (require("../transaction/cli/tx-server-command") as typeof import("../transaction/cli/tx-server-command")).txServerCommand, quietLogLevel: "warn" },
   tx: { summary: "list, show, retry or stop distributed transactions", load: () => (require("../transaction/cli/tx-command") as typeof import("../transaction/cli/tx-command")).txCommand },
   new: { summary: "create a service project: proto, server, client, tests, Dockerfile, Kubernetes, Prometheus, Grafana, CI", load: () => (require("../scaffold/new-command") as typeof import("../scaffold/new-command")).newCommand },
   console: { summary: "serve the admin console (services, config, API, traces, audit); manage its users", load: () => (require("../console/console-command") as typeof import("../console/console-command")).consoleCommand },
@@ -75,14 +76,18 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
 /**
  * A command speaks in one-line messages. The framework's own log lines (JSON, with stacks)
  * reach stderr only when asked for: `--verbose` (anywhere on the line) or PROTOMESH_LOG_LEVEL.
- * Call once, before `main`; returns the arguments without `--verbose`.
+ * A long-running server whose warnings are what its operator watches (`tx-server`) prints
+ * warnings and errors without being asked. Call once, before `main`; returns the arguments
+ * without `--verbose`.
  */
 export function setUpCliLogging(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const verbose = argv.includes("--verbose");
+  const args = argv.filter((a) => a !== "--verbose");
+  const command = args[0] !== undefined && Object.hasOwn(COMMANDS, args[0]) ? COMMANDS[args[0]] : undefined;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { createJsonLogger, setLogger } = require("../runtime/logger") as typeof import("../runtime/logger");
-  if (!env.PROTOMESH_LOG_LEVEL) setLogger(createJsonLogger({ level: verbose ? "debug" : "silent" }));
-  return argv.filter((a) => a !== "--verbose");
+  if (!env.PROTOMESH_LOG_LEVEL) setLogger(createJsonLogger({ level: verbose ? "debug" : (command?.quietLogLevel ?? "silent") }));
+  return args;
 }
 
 let quietOnClosedPipe = false;

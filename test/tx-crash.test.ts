@@ -6,8 +6,8 @@
 import * as path from "node:path";
 import { expect } from "chai";
 import { Pool } from "pg";
-import { etcdRegistry, type EtcdRegistry } from "../index";
-import { createTxClient, participant, type TxClient } from "../transaction";
+import { etcdRegistry, RpcError, Status, type EtcdRegistry } from "../index";
+import { branchMetadata, createTxClient, participant, type TxClient } from "../transaction";
 import { AccountDefinition, type AccountClient } from "../gen/examples/transfer/v1/transfer_protomesh";
 import type { Participant } from "../transaction/client/participant";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
@@ -16,6 +16,15 @@ import { startBankProc, startCoordinatorProc, startProc, type Proc } from "./hel
 import { expectInvariant, waitAllFinal } from "./helpers/transfer-world";
 
 const ROOT = path.join(__dirname, "..");
+
+/**
+ * How long after its timeout a transaction may still be unfinished (or after what it waited
+ * for came back: a participant, the store): the lease of a dead owner (the coordinators'
+ * --request-timeout-ms 2000 plus 1 s) plus their longest retry wait (--max-retry-interval-ms
+ * 1000). Everything else — a poll (100 ms), a round's calls — fits in the lease's second.
+ */
+const SLACK_MS = 3000 + 1000;
+const UNFINISHED_SQL = "status IN ('prepared', 'submitted', 'aborting')";
 
 describe("transactions under crashes (real processes, real Postgres)", function () {
   this.timeout(180_000);
@@ -28,6 +37,8 @@ describe("transactions under crashes (real processes, real Postgres)", function 
   let a: Participant<AccountClient>;
   let b: Participant<AccountClient>;
   let pools: Pool[];
+  /** On the coordinators' store, to read what they wrote (owners, times). */
+  let storePool: Pool;
   let urls: { store: string; a: string; b: string };
   let coordinators: Proc[];
   let banks: { a: Proc; b: Proc };
@@ -46,13 +57,14 @@ describe("transactions under crashes (real processes, real Postgres)", function 
     a = participant(AccountDefinition, "etcd:///crash-bank-a", { discovery: registry });
     b = participant(AccountDefinition, "etcd:///crash-bank-b", { discovery: registry });
     pools = [new Pool({ connectionString: urls.a, max: 2 }), new Pool({ connectionString: urls.b, max: 2 })];
-    for (const p of pools) p.on("error", () => undefined);
+    storePool = new Pool({ connectionString: urls.store, max: 1 });
+    for (const p of [...pools, storePool]) p.on("error", () => undefined);
     pg.beforeStop(async () => {
       tx.close();
       a.close();
       b.close();
       for (const p of procs) await p.kill("SIGKILL");
-      for (const p of pools) await p.end().catch(() => undefined);
+      for (const p of [...pools, storePool]) await p.end().catch(() => undefined);
       await registry.close();
     });
   });
@@ -73,31 +85,74 @@ describe("transactions under crashes (real processes, real Postgres)", function 
     }
   }
 
-  async function settle(): Promise<void> {
+  /**
+   * Waits until every transaction is final, checks the money, and checks that each one begun
+   * since `since` finished no later than its timeout — or `backAt`, when what it waited for came
+   * back, if later — plus SLACK_MS: nothing was left pending past its timeout.
+   */
+  async function settle(since: number, backAt = 0): Promise<void> {
     await waitAllFinal(urls.store, 60_000);
     await expectInvariant({ pools });
+    const rows = (await storePool.query<{ gid: string; status: string; timeout_at: string; finished_at: string }>("SELECT gid, status, timeout_at, finished_at FROM protomesh_tx_global WHERE created_at >= $1", [since])).rows;
+    expect(rows.length).to.be.greaterThan(0);
+    const late = rows
+      .map((r) => ({ gid: r.gid, status: r.status, pastDeadlineMs: Number(r.finished_at) - Math.max(Number(r.timeout_at), backAt) }))
+      .filter((r) => r.status === "succeed" || r.status === "failed")
+      .filter((r) => r.pastDeadlineMs > SLACK_MS);
+    expect(late, `finished more than ${SLACK_MS} ms past their timeout`).to.deep.equal([]);
+    expect(rows.filter((r) => Number(r.finished_at) === 0)).to.deep.equal([]);
   }
 
-  it("finishes every transaction after one coordinator instance is SIGKILLed in the middle of many", async () => {
+  it("finishes every transaction after one coordinator instance is SIGKILLed in the middle of many, including those it owned", async () => {
+    const since = Date.now();
+    // Callers that opened a TCC on c1 itself, ran its Try and died: c1 owns these (prepared,
+    // until their 4 s timeout) when it is killed, so only another instance can finish them.
+    const c1 = createTxClient({ coordinator: /serving on (\S+)/.exec(coordinators[0]!.readyLine)![1]!, deadlineMs: 5000 });
+    const orphans: string[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const gid = `orphan-${i}-${since.toString(36)}`;
+        const confirm = a.method("confirmDebit");
+        const cancel = a.method("cancelDebit");
+        const l = { account: "alice", amount: 100 + i };
+        await c1.coordinator.registerBranch({ gid, open: true, options: { timeoutMs: 4000, retryIntervalMs: 200, maxRetryIntervalMs: 1000 }, ops: [
+          { branchId: "01", op: "confirm", target: a.target, method: confirm.path, payload: confirm.requestSerialize(l) },
+          { branchId: "01", op: "cancel", target: a.target, method: cancel.path, payload: cancel.requestSerialize(l) },
+        ] });
+        await a.client().tryDebit(l, { metadata: branchMetadata({ mode: "tcc", gid, branchId: "01", op: "try" }) });
+        orphans.push(gid);
+      }
+    } finally {
+      c1.close();
+    }
     let started = 0;
-    let killed = false;
+    let kill: Promise<void> | undefined;
+    let died!: () => void;
+    const dead = new Promise<void>((resolve) => (died = resolve));
     const runs = Array.from({ length: 40 }, async (_, i) => {
       await new Promise((r) => setTimeout(r, i * 15));
       started++;
-      if (started === 15 && !killed) {
-        killed = true;
-        void coordinators[0]!.kill("SIGKILL");
-      }
+      if (started === 15 && !kill) kill = coordinators[0]!.kill("SIGKILL").then(died);
       await transfer(i, 10 + i);
     });
+    await dead;
+    // What the dead instance owned and had not finished when it died (nobody else touches a row
+    // before its lease or timeout runs out, so this is the state at its death).
+    const owned = (await storePool.query<{ gid: string }>(`SELECT gid FROM protomesh_tx_global WHERE owner = 'c1' AND ${UNFINISHED_SQL}`)).rows.map((r) => r.gid);
+    expect(owned).to.include.members(orphans);
     await Promise.all(runs);
-    expect(killed).to.equal(true);
-    await settle();
+    await settle(since);
+    // Taken over: the survivor claimed and finished every one (their Trys cancelled: timed out).
+    const after = (await storePool.query<{ gid: string; status: string; owner: string; last_error: string }>("SELECT gid, status, owner, last_error FROM protomesh_tx_global WHERE gid = ANY($1)", [owned])).rows;
+    expect(after).to.have.length(owned.length);
+    for (const r of after) expect(["succeed", "failed"], r.gid).to.include(r.status);
+    for (const gid of orphans) expect(after.find((r) => r.gid === gid)).to.deep.include({ status: "failed", owner: "c2" });
     // The survivor (and only it) drove what was left; restart an instance for the next specs.
     coordinators[0] = await coordinator("c1-restarted");
   });
 
   it("confirms a TCC whose participant was SIGKILLed between Try and Confirm once the participant is back", async () => {
+    const since = Date.now();
     let gid = "";
     const done = tx.tcc(async (t) => {
       gid = t.gid;
@@ -108,12 +163,13 @@ describe("transactions under crashes (real processes, real Postgres)", function 
     const { outcome } = await done;
     expect(outcome.status).to.equal("submitted"); // Confirm on bank-b is failing and will be retried
     banks.b = await bank("bank-b");
-    await settle();
+    await settle(since, Date.now());
     expect((await tx.get(gid)).status).to.equal("succeed");
     expect((await tx.get(gid)).branches.find((x) => x.op === "confirm" && x.branchId === "02")!.attempts).to.be.at.least(2);
   });
 
   it("survives Postgres being down longer than the retry interval: transactions resume and finish when it is back", async () => {
+    const since = Date.now();
     const gids: string[] = [];
     for (let i = 0; i < 6; i++) {
       const s = tx.saga().step(a, "debit", "undoDebit", { account: "alice", amount: 5 }).step(b, "credit", "undoCredit", { account: "bob", amount: 5 });
@@ -123,13 +179,18 @@ describe("transactions under crashes (real processes, real Postgres)", function 
     await pg.server.stop();
     const during = await Promise.allSettled([transfer(100, 1), tx.get(gids[0]!)]);
     await new Promise((r) => setTimeout(r, 1500)); // > retry interval (200 ms) several times over
-    expect(during[1].status).to.equal("rejected"); // the coordinator says its store is unavailable
+    // The coordinator says its store is unavailable (and that nothing was done: try again).
+    expect(during[1].status).to.equal("rejected");
+    const refusal = RpcError.from((during[1] as PromiseRejectedResult).reason);
+    expect(refusal.code, refusal.message).to.equal(Status.UNAVAILABLE);
+    expect(refusal.rawMessage).to.match(/^transaction store unavailable: \S/);
     await pg.server.start();
-    await settle();
+    await settle(since, Date.now());
     for (const gid of gids) expect(["succeed", "failed"]).to.include((await tx.get(gid)).status);
   });
 
   it("settles a reliable message whose producer died between prepare and submit, by query-back", async () => {
+    const since = Date.now();
     const producer = (stage: string) =>
       startProc(
         [path.join(ROOT, "bin", "run.js"), path.join(ROOT, "test", "fixtures", "tx-producer.ts"), "--postgres", urls.a, "--coordinator", "etcd:///crash-tx", "--producer", "etcd:///crash-bank-a", "--subscriber", "etcd:///crash-bank-b", "--stage", stage, "--amount", "333"],
@@ -142,7 +203,7 @@ describe("transactions under crashes (real processes, real Postgres)", function 
     const inside = await producer("inside");
     const gid2 = (await inside.line(/^gid /)).slice(4);
     await inside.kill("SIGKILL");
-    await settle();
+    await settle(since);
     expect((await tx.get(gid1)).status).to.equal("succeed"); // committed locally → delivered
     expect((await tx.get(gid2)).status).to.equal("failed"); // rolled back with the process → dropped
   });

@@ -1,11 +1,12 @@
 import { expect } from "chai";
-import { SpanKind, trace } from "@opentelemetry/api";
+import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace";
 import { Registry } from "prom-client";
 import { setupTracing, type TracingHandle } from "protomesh/tracing";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { usePostgres } from "./helpers/postgres";
 import { expectInvariant, startWorld, type World } from "./helpers/transfer-world";
+import { branchMetadata, createTxClient } from "../transaction";
 
 /** Waits until `pred` holds over the finished spans (exports are asynchronous). */
 async function spansUntil(exporter: InMemorySpanExporter, pred: (s: ReadableSpan[]) => boolean): Promise<ReadableSpan[]> {
@@ -41,6 +42,8 @@ describe("transactions: traces and metrics of TCC transfers (in-process SDK, Pos
     stopTracing = setupTracing({ serviceName: "tx-observability", exporter, exportDelayMs: 1 });
     w = await startWorld(pg.server, etcd.endpoints, uniqueNamespace(), "obs");
     pg.beforeStop(() => w.close());
+    // Two instances on one store (and one registry of metrics): either may drive a transaction.
+    await w.startCoordinator({ metricsRegistry: registry });
     await w.startCoordinator({ metricsRegistry: registry });
   });
   after(async () => {
@@ -136,5 +139,58 @@ describe("transactions: traces and metrics of TCC transfers (in-process SDK, Pos
     expect(text).to.match(/protomesh_tx_finished_total\{mode="tcc",status="succeed"\} \d+/);
     expect(text).to.match(/protomesh_tx_finished_total\{mode="tcc",status="failed"\} \d+/);
     await expectInvariant(w);
+  });
+
+  it("keeps one trace when another coordinator instance drives the transaction: the one that opened it is gone before the Submit", async () => {
+    exporter.reset();
+    const [opener, driver] = w.coordinators as [typeof w.coordinators[0], typeof w.coordinators[0]];
+    const viaOpener = createTxClient({ coordinator: opener.server.address! });
+    const viaDriver = createTxClient({ coordinator: driver.server.address! });
+    try {
+      const tracer = trace.getTracer("tx-observability-test");
+      const gid = `obs-handover-${Date.now().toString(36)}`;
+      let rootTrace = "";
+      let rootSpan = "";
+      await tracer.startActiveSpan("transfer", async (root) => {
+        rootTrace = root.spanContext().traceId;
+        rootSpan = root.spanContext().spanId;
+        const carrier: Record<string, string> = {};
+        propagation.inject(context.active(), carrier);
+        // The Try phase, on the first instance: it stores the caller's traceparent with the transaction.
+        for (const [id, p, name, account] of [["01", w.a, "Debit", "alice"], ["02", w.b, "Credit", "bob"]] as const) {
+          const confirm = p.method(`confirm${name}`);
+          const cancel = p.method(`cancel${name}`);
+          const leg = { account, amount: 4 };
+          await viaOpener.coordinator.registerBranch({
+            gid,
+            open: id === "01",
+            options: { timeoutMs: 60_000 },
+            traceparent: carrier.traceparent!,
+            ops: [
+              { branchId: id, op: "confirm", target: p.target, method: confirm.path, payload: confirm.requestSerialize(leg) },
+              { branchId: id, op: "cancel", target: p.target, method: cancel.path, payload: cancel.requestSerialize(leg) },
+            ],
+          });
+          const client = p.client() as unknown as Record<string, (r: unknown, o: object) => Promise<unknown>>;
+          await client[`try${name}`]!(leg, { metadata: branchMetadata({ mode: "tcc", gid, branchId: id, op: "try" }) });
+        }
+        root.end();
+      });
+      // That instance goes away; the other one, outside the caller's span, commits and confirms.
+      await opener.shutdown();
+      const submitted = await viaDriver.coordinator.submit({ gid, wait: true });
+      expect(submitted.status).to.equal("succeed");
+      const isConfirm = (s: ReadableSpan) => s.name.startsWith("tx confirm ") && s.attributes["tx.gid"] === gid;
+      const spans = await spansUntil(exporter, (all) => all.filter(isConfirm).length === 2 && all.filter((s) => s.kind === SpanKind.SERVER && /\/Confirm/.test(s.name)).length === 2);
+      for (const c of spans.filter(isConfirm)) {
+        expect(c.spanContext().traceId, c.name).to.equal(rootTrace);
+        expect(c.parentSpanContext?.spanId, c.name).to.equal(rootSpan);
+      }
+      for (const s of spans.filter((x) => x.kind === SpanKind.SERVER && /\/Confirm/.test(x.name))) expect(s.spanContext().traceId).to.equal(rootTrace);
+      await expectInvariant(w);
+    } finally {
+      viaOpener.close();
+      viaDriver.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ export {
   expectSucceeded,
   newGid,
   TxFailedError,
+  TxOutcomeUnknownError,
   type TxClient,
   type TxClientOptions,
   type TxOptionsInput,

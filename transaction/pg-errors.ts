@@ -17,3 +17,22 @@ export function hearErrors(conn: { on(event: "error", fn: () => void): unknown }
   heard.add(conn);
   conn.on("error", () => undefined);
 }
+
+/**
+ * SQLSTATEs of a store that is up but refuses writes: a read-only transaction (a standby, or
+ * `default_transaction_read_only`), a missing privilege, a full disk.
+ */
+const REFUSES_WRITES = new Set(["25006", "42501", "53100"]);
+
+/** Whether `err` is Postgres refusing a write (rather than being unreachable). */
+export function refusesWrites(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && REFUSES_WRITES.has(code);
+}
+
+/** How the coordinator words a store failure: "unavailable: …", or "refuses writes (SQLSTATE …): …". */
+export function storeFailureText(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (refusesWrites(err)) return `transaction store refuses writes (SQLSTATE ${(err as { code: string }).code}): ${message}`;
+  return `transaction store unavailable: ${message}`;
+}

@@ -15,31 +15,41 @@ export interface Proc {
   readonly readyLine: string;
   /** Waits for a later stdout line matching `pattern`. */
   line(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Waits for a stderr line matching `pattern` (seen since the start). */
+  errLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Every stderr line so far. */
+  readonly errLines: readonly string[];
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export async function startProc(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 60_000): Promise<Proc> {
   const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, PROTOMESH_LOG_LEVEL: process.env.PROTOMESH_LOG_LEVEL ?? "error", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const label = `[${path.basename(args[1] ?? "")} ${args.includes("--name") ? args[args.indexOf("--name") + 1] : args[2] ?? ""} pid ${proc.pid}]`;
-  readline.createInterface({ input: proc.stderr! }).on("line", (l) => process.stderr.write(`${label} ${l}\n`));
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  const lines: string[] = [];
-  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  readline.createInterface({ input: proc.stdout! }).on("line", (l) => {
-    lines.push(l);
-    for (const w of waiters.splice(0)) {
-      if (w.re.test(l)) w.resolve(l);
-      else waiters.push(w);
-    }
-  });
-  const line = (re: RegExp, ms = timeoutMs) =>
-    new Promise<string>((resolve, reject) => {
-      const seen = lines.find((l) => re.test(l));
-      if (seen) return resolve(seen);
-      const t = setTimeout(() => reject(new Error(`${args.slice(1).join(" ")}: no line matching ${re} within ${ms} ms`)), ms);
-      waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
-      void exited.then((code) => reject(new Error(`${args.slice(1).join(" ")} exited (${code}) before printing ${re}`)));
+  /** The lines of one output stream, and a wait for the first that matches. */
+  const watch = (input: NodeJS.ReadableStream, echo?: (l: string) => void) => {
+    const lines: string[] = [];
+    const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+    readline.createInterface({ input }).on("line", (l) => {
+      echo?.(l);
+      lines.push(l);
+      for (const w of waiters.splice(0)) {
+        if (w.re.test(l)) w.resolve(l);
+        else waiters.push(w);
+      }
     });
+    const wait = (re: RegExp, ms = timeoutMs) =>
+      new Promise<string>((resolve, reject) => {
+        const seen = lines.find((l) => re.test(l));
+        if (seen) return resolve(seen);
+        const t = setTimeout(() => reject(new Error(`${args.slice(1).join(" ")}: no line matching ${re} within ${ms} ms`)), ms);
+        waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
+        void exited.then((code) => reject(new Error(`${args.slice(1).join(" ")} exited (${code}) before printing ${re}`)));
+      });
+    return { lines, wait };
+  };
+  const errs = watch(proc.stderr!, (l) => process.stderr.write(`${label} ${l}\n`));
+  const line = watch(proc.stdout!).wait;
   const readyLine = await line(ready).catch((err: unknown) => {
     proc.kill("SIGKILL");
     throw err;
@@ -49,6 +59,8 @@ export async function startProc(args: string[], env: NodeJS.ProcessEnv, ready: R
     exited,
     readyLine,
     line,
+    errLine: errs.wait,
+    errLines: errs.lines,
     async kill(signal = "SIGKILL") {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill(signal);

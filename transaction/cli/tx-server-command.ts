@@ -30,6 +30,10 @@ options:
   --alert-webhook URL       POST alerts (a branch keeps failing, a transaction gave up) here
   --metrics-port N          serve Prometheus /metrics on this port
   -h, --help                show this help
+
+Warnings and errors are printed to stderr as JSON lines: alerts ("transaction alert": a branch
+keeps failing, a transaction gave up) and the store becoming unreachable. --verbose (or
+PROTOMESH_LOG_LEVEL) prints the other log lines too.
 `;
 
 const NUMBERS = ["poll-ms", "timeout-ms", "retry-interval-ms", "max-retry-interval-ms", "request-timeout-ms", "retry-limit", "metrics-port"] as const;

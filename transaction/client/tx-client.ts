@@ -59,6 +59,22 @@ export class TxFailedError extends Error {
   }
 }
 
+/**
+ * Whether a reliable message's local transaction committed is unknown (its COMMIT was sent and
+ * the answer was lost). Do not redo the business change: the coordinator settles the message by
+ * query-back, delivering it if the change committed; `tx.get(gid)` shows the outcome.
+ */
+export class TxOutcomeUnknownError extends Error {
+  override readonly name = "TxOutcomeUnknownError";
+  constructor(
+    readonly gid: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 export interface TxClientOptions {
   /** Where the coordinator runs (default `etcd:///protomesh-tx`). */
   coordinator?: string;
@@ -99,9 +115,12 @@ export interface Message {
   add<C, M extends UnaryName<C>>(p: Participant<C>, method: M, request: RequestOf<C, M>): Message;
   /**
    * Prepares the message, runs `local` in the producer's database guarded by `barrier` (the
-   * barrier row is what a query-back finds), then submits. If `local` throws, the message is
-   * dropped and the error rethrown; if this process dies in between, the coordinator asks
-   * `producer` (serving TxProducer) and gets a definite answer.
+   * barrier row is what a query-back finds), then submits. If `local` throws (or the local
+   * transaction fails before its COMMIT), the message is dropped and the error rethrown. If the
+   * COMMIT itself fails, it may have committed: the message stays prepared, this rejects with
+   * `TxOutcomeUnknownError`, and the coordinator settles it by query-back after the timeout — as
+   * it does when this process dies in between: it asks `producer` (serving TxProducer) and gets
+   * a definite answer.
    */
   commit<Tx, T>(barrier: Barrier<Tx>, local: (tx: Tx) => Promise<T>, options?: { wait?: boolean }): Promise<{ value: T; outcome: TxOutcome }>;
 }
@@ -254,10 +273,24 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
         },
         async commit(barrier, local, co2 = {}) {
           await co.prepare({ gid, mode: "msg", options: merge(o), queryTarget: producer, branches: specs, traceparent: traceparent() });
+          // Whether `local` resolved: from then on the driver sends COMMIT, and an error may come
+          // after the database committed (the connection dropped before the answer came back).
+          let businessDone = false;
           let value;
           try {
-            value = await barrier.prepareMessage(gid, local);
+            value = await barrier.prepareMessage(gid, async (tx) => {
+              const v = await local(tx);
+              businessDone = true;
+              return v;
+            });
           } catch (err) {
+            if (businessDone) {
+              // The outcome is unknown here: leave the message prepared. After its timeout the
+              // coordinator asks the producer, whose barrier row (or its absence) decides.
+              throw new TxOutcomeUnknownError(gid, `message ${gid}: the local transaction's COMMIT failed, so whether it committed is unknown; the message stays prepared and the coordinator settles it by query-back to ${producer} after its timeout (delivered if it committed, dropped if not): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+            }
+            // Definitely not committed: the business code threw, or the transaction never reached
+            // COMMIT (no connection, or a query-back already rolled the message back).
             await co.abort({ gid, reason: err instanceof Error ? err.message.slice(0, 500) : String(err) }).catch(() => undefined);
             throw err;
           }

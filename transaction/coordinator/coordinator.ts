@@ -14,6 +14,7 @@ import { QueryPreparedRequest } from "../../gen/protomesh/transaction/v1/coordin
 import type { BranchRow, GlobalRow, SucceededCall, TxMode, TxSettings, TxStatus, TxStore } from "../store/types";
 import { UNFINISHED } from "../store/types";
 import { MSG_BRANCH } from "../barrier/barrier";
+import { refusesWrites } from "../pg-errors";
 import { alertSender, type AlertOptions, type TxAlert } from "./alerts";
 import { BranchCaller, verdictOf, type BranchCallerOptions } from "./branch-caller";
 import { backoffMs, DEFAULT_SETTINGS, leaseMs } from "./settings";
@@ -101,10 +102,6 @@ export class Coordinator {
       if (room <= 0) return 0;
       const now = Date.now();
       const due = await this.store.due(now, room * 2);
-      if (this.storeDown) {
-        this.storeDown = false;
-        this.logger.info("transaction store reachable again");
-      }
       let claimed = 0;
       for (const d of due) {
         if (claimed >= room || this.stopped) break;
@@ -114,9 +111,14 @@ export class Coordinator {
         claimed++;
         void this.drive(row);
       }
+      // Only after the claims (writes): a store that answers reads but refuses writes is not back.
+      if (this.storeDown) {
+        this.storeDown = false;
+        this.logger.info("transaction store reachable again");
+      }
       return claimed;
     } catch (err) {
-      if (!this.storeDown) this.logger.warn("transaction store unreachable; retrying", { error: String(err) });
+      if (!this.storeDown) this.logger.warn(refusesWrites(err) ? "transaction store refuses writes; retrying" : "transaction store unreachable; retrying", { error: String(err) });
       this.storeDown = true;
       return 0;
     } finally {

@@ -15,6 +15,7 @@ import type { BranchRow, GlobalRow, TxSettings, TxStatus } from "../store/types"
 import { TX_MODES, TX_STATUSES, UNFINISHED } from "../store/types";
 import { bad, checkBranches, checkGid, checkMode } from "./validate";
 import { toTransaction } from "./to-proto";
+import { storeFailureText } from "../pg-errors";
 
 export interface TxServiceOptions {
   /** Largest encoded request per branch (default 64 KiB). */
@@ -223,7 +224,10 @@ function guessUnfinished(branches: readonly { op: string; status: string; attemp
   return movingBack ? "aborting" : "submitted";
 }
 
-/** Errors that are not RpcErrors come from the store: UNAVAILABLE, with the cause in the message. */
+/**
+ * Errors that are not RpcErrors come from the store: UNAVAILABLE (nothing was stored; try
+ * again), with the cause in the message — unreachable, or up but refusing writes.
+ */
 function withStoreErrors(h: TxCoordinatorHandlers): TxCoordinatorHandlers {
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(h) as Array<[string, (req: unknown, ctx: CallContext) => Promise<unknown>]>) {
@@ -232,7 +236,7 @@ function withStoreErrors(h: TxCoordinatorHandlers): TxCoordinatorHandlers {
         return await fn(req, ctx);
       } catch (err) {
         if (err instanceof RpcError) throw err;
-        throw new RpcError(Status.UNAVAILABLE, `transaction store unavailable: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+        throw new RpcError(Status.UNAVAILABLE, storeFailureText(err), undefined, { cause: err });
       }
     };
   }
