@@ -13,7 +13,8 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   ls: { summary: "list a server's services or a service's methods (gRPC reflection)", load: () => (require("../explorer/ls-command") as typeof import("../explorer/ls-command")).lsCommand },
   describe: { summary: "print services, methods and messages as .proto source (gRPC reflection)", load: () => (require("../explorer/describe-command") as typeof import("../explorer/describe-command")).describeCommand },
   etcd: { summary: "run a local etcd member for development and print its ETCD_ENDPOINTS", load: () => (require("../registry/etcd/etcd-command") as typeof import("../registry/etcd/etcd-command")).etcdCommand },
-  gateway: { summary: "HTTP/JSON gateway from google.api.http; its routes, policy (etcd) and API keys", load: () => (require("../gateway/cli/command") as typeof import("../gateway/cli/command")).gatewayCommand },
+  // A gateway's warnings (an upstream failing, Redis or etcd out of reach) are its operator's signal, as a coordinator's.
+  gateway: { summary: "HTTP/JSON gateway from google.api.http; its routes, policy (etcd) and API keys", load: () => (require("../gateway/cli/command") as typeof import("../gateway/cli/command")).gatewayCommand, quietLogLevel: "warn" },
   call: { summary: "call a method with JSON, streams as newline-delimited JSON (gRPC reflection)", load: () => (require("../explorer/call-command") as typeof import("../explorer/call-command")).callCommand },
   traffic: { summary: "traffic rules in etcd: subsets by label, weights, request matches; get, apply, history, rollback", load: () => (require("../traffic/cli/command") as typeof import("../traffic/cli/command")).trafficCommand },
   health: { summary: "check grpc.health.v1 of an address or every instance of etcd:///service (grpc_health_probe's flags and exit codes)", load: () => (require("../release/health/health-command") as typeof import("../release/health/health-command")).healthCommand },
@@ -76,7 +77,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
 /**
  * A command speaks in one-line messages. The framework's own log lines (JSON, with stacks)
  * reach stderr only when asked for: `--verbose` (anywhere on the line) or PROTOMESH_LOG_LEVEL.
- * A long-running server whose warnings are what its operator watches (`tx-server`) prints
+ * A long-running server whose warnings are what its operator watches (`tx-server`, `gateway`) prints
  * warnings and errors without being asked. Call once, before `main`; returns the arguments
  * without `--verbose`.
  */

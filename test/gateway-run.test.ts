@@ -112,6 +112,37 @@ describe("protomesh gateway as a process: serves, metrics endpoint, access log, 
     expect(await gw.stop()).to.equal(0);
   });
 
+  it("prints its warnings without --verbose: an upstream that went away, on stderr as JSON", async () => {
+    // A namespace of its own, whose only instance stops after the gateway derived its routes.
+    const ns = uniqueNamespace();
+    const reg = etcdRegistry({ endpoints: etcd.endpoints, namespace: ns, logger: createJsonLogger({ level: "silent" }) });
+    const up = createServer({ name: "http-greeter", registry: reg });
+    up.add(HttpGreeterDefinition, httpGreeterHandlers("going-away"));
+    await up.listen("127.0.0.1:0");
+    try {
+      const gw = startGatewayProc(["--port", "0", "--no-access-log"], env({ PROTOMESH_NAMESPACE: ns }));
+      procs.push(gw);
+      const url = `http://127.0.0.1:${(await gw.line(/^gateway listening on http:\/\/127\.0\.0\.1:(\d+) /))[1]}`;
+      await waitFor(async () => (await fetch(`${url}/v1/hello/Cy`)).status === 200, { timeoutMs: 20_000, what: "the route served" });
+      await up.shutdown();
+      const failed = await waitFor(
+        async () => {
+          const r = await fetch(`${url}/v1/hello/Cy`, { headers: { "x-request-id": "run-spec-3" } });
+          return r.status === 503 ? r : undefined;
+        },
+        { timeoutMs: 20_000, what: "a 503 once the only instance is gone" },
+      );
+      expect(((await failed.json()) as { message: string }).message).to.not.match(/127\.0\.0\.1/);
+      const warned = await waitFor(() => gw.stderr.find((l) => l.includes('"run-spec-3"')), { what: "the warning line on stderr" });
+      expect(JSON.parse(warned)).to.include({ level: "warn", requestId: "run-spec-3" });
+      // Info lines stay behind --verbose.
+      expect(gw.stderr.filter((l) => l.includes('"level":"info"'))).to.deep.equal([]);
+    } finally {
+      await up.shutdown();
+      await reg.close();
+    }
+  });
+
   it("--no-access-log prints none; without --metrics-port there is no metrics line", async () => {
     const gw = startGatewayProc(["--port", "0", "--no-access-log"], env());
     procs.push(gw);

@@ -152,7 +152,7 @@ export async function runCommand(rawFlags: GatewayFlags, args: string[], io: Cli
   const metricsPort = portOf(flags["metrics-port"], "--metrics-port");
   const options = gatewayOptions(flags, io);
   // The access log is the gateway's output, on stdout at any log level; the framework's own
-  // lines stay behind --verbose / PROTOMESH_LOG_LEVEL on stderr.
+  // warnings and errors go to stderr (info and debug behind --verbose / PROTOMESH_LOG_LEVEL).
   const accessLog = flags["no-access-log"] === true ? false : createJsonLogger({ level: "info", write: (line) => io.out(`${line}\n`), bindings: { component: "gateway" } });
   // What is open so far, closed again (last first) when start-up fails or the gateway stops.
   const opened: (() => Promise<unknown>)[] = [];
