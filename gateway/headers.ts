@@ -48,8 +48,13 @@ function forward(req: IncomingMessage, md: Metadata, name: string): void {
   else for (const v of value) md.add(name, v);
 }
 
-/** A cookie value with its percent-escapes decoded; undefined when they are malformed (or not UTF-8). */
+/**
+ * A cookie value (the text after `name=`, trimmed) without the one pair of surrounding double
+ * quotes RFC 6265 allows (`name="value"`), with its percent-escapes decoded; undefined when they
+ * are malformed (or not UTF-8).
+ */
 export function cookieValue(raw: string): string | undefined {
+  if (raw.length >= 2 && raw.charCodeAt(0) === 34 && raw.charCodeAt(raw.length - 1) === 34) raw = raw.slice(1, -1);
   if (!raw.includes("%")) return raw;
   try {
     return decodeURIComponent(raw);

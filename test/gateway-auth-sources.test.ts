@@ -70,6 +70,15 @@ describe("gateway JWT sources, nbf, asymmetric keys, JWKS rotation and roles", f
     expect(await call({ headers: { cookie: `session=${token}` } })).to.deep.equal({ status: 401, who: "missing bearer token" });
   });
 
+  it("takes a cookie token written as a quoted string (RFC 6265 `name=\"value\"`) without its quotes", async () => {
+    const token = await hs({ sub: "quoted-user" });
+    policy({ secret: SECRET, cookie: "session", cacheSeconds: 0 });
+    expect(await call({ headers: { cookie: `theme=dark; session="${token}"` } })).to.deep.equal({ status: 200, who: "user:quoted-user" });
+    // One pair only, and only a pair: a lone quote or a doubled pair is still part of the value.
+    expect((await call({ headers: { cookie: `session="${token}` } })).status).to.equal(401);
+    expect((await call({ headers: { cookie: `session=""${token}""` } })).status).to.equal(401);
+  });
+
   it("takes the token from the query parameter the policy names (not a message field then), and from none otherwise", async () => {
     const token = await hs({ sub: "query-user" });
     policy({ secret: SECRET, queryParam: "access_token" });

@@ -375,14 +375,25 @@ describe("gateway bad input under a traffic rule (real etcd, registered instance
     });
   });
 
+  let url: string | undefined;
+  /** Which instance served GET /v1/hello/a with this Cookie header, and under which route. */
+  async function servedBy(cookie: string): Promise<{ by: string; route: string | null }> {
+    url ??= `http://127.0.0.1:${await gateway!.listen(0)}`;
+    const r = await fetch(`${url}/v1/hello/a`, { headers: { cookie } });
+    expect(r.status, cookie).to.equal(200);
+    return { by: ((await r.json()) as { servedBy: string }).servedBy, route: r.headers.get("x-protomesh-route") };
+  }
+
   it("treats a cookie.* value that cannot be percent-decoded as absent (the rule's other routes apply)", async () => {
-    const url = `http://127.0.0.1:${await gateway!.listen(0)}`;
-    const servedBy = async (cookie: string) => {
-      const r = await fetch(`${url}/v1/hello/a`, { headers: { cookie } });
-      expect(r.status, cookie).to.equal(200);
-      return { by: ((await r.json()) as { servedBy: string }).servedBy, route: r.headers.get("x-protomesh-route") };
-    };
     await waitFor(async () => (await servedBy("beta=1")).by === "canary-instance", { timeoutMs: 15_000, what: "canary reachable" });
     expect(await servedBy("a=b; beta=%E0%A4%A")).to.deep.equal({ by: "stable-instance", route: "everyone" });
+  });
+
+  it("matches a cookie.* value written as a quoted string (RFC 6265 `name=\"value\"`) without its quotes", async () => {
+    await waitFor(async () => (await servedBy("beta=1")).by === "canary-instance", { timeoutMs: 15_000, what: "canary reachable" });
+    expect(await servedBy('a=b; beta="1"')).to.deep.equal({ by: "canary-instance", route: "beta-cookie" });
+    // Quoted and percent-encoded: the quotes go first, then the escapes are decoded.
+    expect(await servedBy('beta="%31"')).to.deep.equal({ by: "canary-instance", route: "beta-cookie" });
+    expect(await servedBy('beta=""1""')).to.deep.equal({ by: "stable-instance", route: "everyone" });
   });
 });
