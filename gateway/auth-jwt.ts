@@ -1,8 +1,9 @@
 import { webcrypto } from "node:crypto";
 import { promises as fs } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwksCache, jwtVerify, type ExportedJWKSCache, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { Status } from "../runtime/errors";
+import { getLogger, type Logger } from "../runtime/logger";
 import { cookieValue } from "./headers";
 import { GatewayError } from "./http-errors";
 import type { JwtSettings } from "./policy";
@@ -15,6 +16,11 @@ import type { JwtSettings } from "./policy";
  * reused for up to `cacheSeconds` (never past its `exp`), as Envoy's
  * `jwt_cache_config` does: a client sends the same token on every request, and
  * the signature check through WebCrypto costs far more than the lookup.
+ *
+ * A JWKS URL the gateway cannot fetch (refused, timed out, not a 200 with a key set) is not the
+ * caller's fault: without a current key set the request is answered 503 UNAVAILABLE, not 401, and
+ * the failure is logged once per streak. With a current set in hand, a token whose `kid` is not in
+ * it stays 401 even when the refetch that kid triggered fails.
  */
 
 const HS = ["HS256", "HS384", "HS512"];
@@ -24,6 +30,8 @@ export const DEFAULT_CACHE_SECONDS = 60;
 export const DEFAULT_CACHE_ENTRIES = 10_000;
 /** Longer tokens are verified on every request (bounds the cache's memory with the entry count). */
 const MAX_CACHED_TOKEN = 8192;
+/** `Retry-After` (seconds) on a 503 for signing keys that cannot be fetched: jose's refetch cooldown. */
+export const KEYS_RETRY_AFTER_SECONDS = 5;
 const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
 
 export class JwtVerifier {
@@ -38,12 +46,18 @@ export class JwtVerifier {
   private hits = 0;
   private checks = 0;
   private readonly options: { issuer?: string; audience?: string; clockTolerance: number; algorithms: string[] };
+  /** JWKS URL: when the last successful fetch was (jose writes `uat`), and since when fetches fail (undefined: they do not). */
+  private readonly fetched: Partial<ExportedJWKSCache> = {};
+  private failingSince: number | undefined;
 
-  constructor(private readonly settings: JwtSettings) {
+  constructor(
+    private readonly settings: JwtSettings,
+    private readonly logger: Logger = getLogger(),
+  ) {
     if (settings.secret !== undefined) {
       this.secret = new TextEncoder().encode(settings.secret);
       this.getKey = (header) => this.hmacKey(header.alg);
-    } else if (settings.jwksUrl !== undefined) this.getKey = createRemoteJWKSet(new URL(settings.jwksUrl), { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+    } else if (settings.jwksUrl !== undefined) this.getKey = this.remoteKeys(new URL(settings.jwksUrl));
     else if (settings.jwksFile !== undefined) this.getKey = (header, token) => this.fromFile(header, token);
     else throw new Error("jwt settings need one of secret, jwksUrl or jwksFile");
     this.options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: settings.leewaySeconds ?? 30, algorithms: this.secret ? HS : ASYMMETRIC };
@@ -89,7 +103,7 @@ export class JwtVerifier {
     try {
       payload = (await jwtVerify(token, this.getKey, this.options)).payload;
     } catch (err) {
-      throw unauthenticated(describe(err));
+      throw err instanceof GatewayError ? err : unauthenticated(describe(err));
     }
     this.remember(token, payload, now);
     return payload;
@@ -111,6 +125,36 @@ export class JwtVerifier {
     // Oldest first out: only tokens that verified get in, so churn costs a re-verification, nothing more.
     while (this.verified.size >= entries) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, { payload, until });
+  }
+
+  /**
+   * Keys from a JWKS URL (jose's remote set: cached, refetched for an unknown `kid` after a 5 s
+   * cooldown). A fetch that fails is told apart from a token that does not verify: without a
+   * current key set it is 503 ({@link keysUnavailable}); with one, the token's `kid` is not among
+   * the keys we have, so it is refused as such (401).
+   */
+  private remoteKeys(url: URL): JWTVerifyGetKey {
+    const remote = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: 5_000, [jwksCache]: this.fetched as ExportedJWKSCache });
+    return async (header, token) => {
+      // A current set is used without a fetch; a fetch then only happens for a kid it does not have.
+      const held = remote.fresh;
+      try {
+        const key = await remote(header, token);
+        if (this.failingSince !== undefined && (this.fetched.uat ?? 0) >= this.failingSince) {
+          this.failingSince = undefined;
+          this.logger.info("gateway: JWKS fetched again", { jwksUrl: url.href });
+        }
+        return key;
+      } catch (err) {
+        if (!isFetchFailure(err)) throw err;
+        if (this.failingSince === undefined) {
+          this.failingSince = Date.now();
+          this.logger.warn("gateway: cannot fetch the JWKS signing keys", { jwksUrl: url.href, err: errorText(err) });
+        }
+        if (held) throw new joseErrors.JWKSNoMatchingKey();
+        throw keysUnavailable();
+      }
+    };
   }
 
   /** The secret as an HMAC key for `alg` (HS256/384/512), imported on first use. */
@@ -147,6 +191,27 @@ export class JwtVerifier {
       this.verified.clear();
     }
   }
+}
+
+/**
+ * Whether the remote key set failed to fetch: fetch's own errors (connection refused, DNS, TLS;
+ * no JOSE errors), a timeout, an answer other than 200 or not JSON (jose's generic error), or a
+ * document that is no key set.
+ */
+function isFetchFailure(err: unknown): boolean {
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return true;
+  return !(err instanceof joseErrors.JOSEError) || err.code === "ERR_JOSE_GENERIC";
+}
+
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? err.cause.message : undefined;
+  return cause && cause !== err.message ? `${err.message}: ${cause}` : err.message;
+}
+
+/** 503 for signing keys that cannot be fetched: the key server's outage, not the caller's token. */
+export function keysUnavailable(): GatewayError {
+  return new GatewayError(Status.UNAVAILABLE, "cannot fetch the signing keys", 503, { "retry-after": String(KEYS_RETRY_AFTER_SECONDS) });
 }
 
 function describe(err: unknown): string {

@@ -135,7 +135,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let jwt: { settings: unknown; verifier: JwtVerifier | undefined } = { settings: undefined, verifier: undefined };
   const verifier = () => {
     const settings = policy.value.jwt;
-    if (settings !== jwt.settings) jwt = { settings, verifier: settings ? new JwtVerifier(settings) : undefined };
+    if (settings !== jwt.settings) jwt = { settings, verifier: settings ? new JwtVerifier(settings, logger) : undefined };
     return jwt.verifier;
   };
   const stops: (() => Promise<void> | void)[] = [];

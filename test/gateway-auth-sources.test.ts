@@ -4,8 +4,9 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import type { Server } from "protomesh";
+import { Status, type Server } from "protomesh";
 import type { Gateway, GatewayPolicy } from "../gateway";
+import { captureLogger } from "./helpers/capture-logger";
 import { startGateway, startHttpGreeter } from "./helpers/gateway";
 import { waitFor } from "./helpers/wait";
 
@@ -162,6 +163,75 @@ describe("gateway JWT sources, nbf, asymmetric keys, JWKS rotation and roles", f
       expect(await call(bearer(await sign(k1.privateKey, "ES256", "k1", "old")))).to.deep.equal({ status: 401, who: "no key matches the token" });
     } finally {
       jwks.close();
+    }
+  });
+
+  it("JWKS URL the gateway cannot fetch: 503 UNAVAILABLE with Retry-After (not 401), logged once per failure streak; with the keys in hand an unknown kid stays 401", async function () {
+    this.timeout(40_000);
+    const k1 = await generateKeyPair("ES256");
+    const other = await generateKeyPair("ES256");
+    const keys = [await jwk(k1.publicKey, "k1", "ES256")];
+    const fetches: number[] = [];
+    const serve = (port: number) =>
+      new Promise<http.Server>((resolve) => {
+        const server = http.createServer((_req, res) => {
+          fetches.push(Date.now());
+          res.setHeader("content-type", "application/json");
+          res.end(JSON.stringify({ keys }));
+        });
+        server.listen(port, "127.0.0.1", () => resolve(server));
+      });
+    const stop = (server: http.Server) =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    let jwks = await serve(0);
+    const port = (jwks.address() as { port: number }).port;
+    const url = `http://127.0.0.1:${port}/.well-known/jwks.json`;
+    const log = captureLogger();
+    const own = await startGateway(greeter.address, { logger: log });
+    try {
+      own.gateway.setPolicy({ methods: { [ECHO]: { auth: "jwt" } }, jwt: { jwksUrl: url, cacheSeconds: 0, claimsToMetadata: { sub: "x-user-id" } } });
+      const call = async (token: string) => {
+        const res = await fetch(`${own.url}/v1/echo/a/b`, { headers: { authorization: `Bearer ${token}` } });
+        const body = (await res.json()) as { shownAs?: string; message?: string; code?: number };
+        return { status: res.status, who: res.status === 200 ? String(body.shownAs) : String(body.message), code: body.code, retryAfter: res.headers.get("retry-after"), challenge: res.headers.get("www-authenticate") };
+      };
+      const fetchFailures = () => log.matching("cannot fetch the JWKS");
+
+      // The key server is down before the gateway ever had its keys: no token can be checked.
+      await stop(jwks);
+      const one = await sign(k1.privateKey, "ES256", "k1", "one");
+      for (const token of [one, one, await sign(other.privateKey, "ES256", "k9", "anyone")]) {
+        expect(await call(token)).to.deep.equal({ status: 503, who: "cannot fetch the signing keys", code: Status.UNAVAILABLE, retryAfter: "5", challenge: null });
+      }
+      // One warning for the streak, with what fetch said; not one per request.
+      expect(fetchFailures()).to.have.length(1);
+      expect(fetchFailures()[0].level).to.equal("warn");
+      expect(fetchFailures()[0].fields.jwksUrl).to.equal(url);
+      expect(String(fetchFailures()[0].fields.err)).to.match(/fetch failed.*ECONNREFUSED/);
+
+      // Back (same address): the keys are fetched, the streak ends.
+      jwks = await serve(port);
+      expect((await call(one)).who).to.equal("user:one");
+      expect(log.matching("JWKS fetched again")).to.have.length(1);
+
+      // Down again, with a current key set in hand: tokens are checked against it, and a token that
+      // does not verify against it is still 401 (an unknown kid too, although its refetch fails).
+      await stop(jwks);
+      expect((await call(await sign(k1.privateKey, "ES256", "k1", "two"))).who).to.equal("user:two");
+      expect(await call(await sign(other.privateKey, "ES256", "k1", "forged"))).to.include({ status: 401, who: "bad token signature" });
+      await new Promise((r) => setTimeout(r, Math.max(0, fetches[fetches.length - 1] + 5_200 - Date.now())));
+      const unknown = await call(await sign(other.privateKey, "ES256", "k9", "stranger"));
+      expect(unknown).to.include({ status: 401, who: "no key matches the token", retryAfter: null });
+      expect(unknown.challenge).to.match(/^Bearer realm="protomesh", error="invalid_token"/);
+      expect(fetchFailures(), "a new streak, one more warning").to.have.length(2);
+      expect((await call(await sign(other.privateKey, "ES256", "k8", "stranger"))).status).to.equal(401);
+      expect(fetchFailures()).to.have.length(2);
+    } finally {
+      await own.gateway.close();
+      if (jwks.listening) await stop(jwks);
     }
   });
 
