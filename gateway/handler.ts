@@ -91,7 +91,7 @@ export async function handleRequest(deps: HandlerDeps, req: IncomingMessage, res
     const reading = bodyOf(route, req, policy);
     const body = reading === undefined ? undefined : await reading;
     const requests = unary ? unaryRequest(route, match.variables, body, query, policy, whole) : requestsOf(route, match.variables, body, query, policy, whole);
-    const client = deps.traffic.direct(route.target) ?? deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims }, (n, v) => res.setHeader(n, v));
+    const client = deps.traffic.direct(route.target) ?? deps.traffic.client(route.target, { req, grpcPath: route.grpcPath, claims: identity.claims, requestId }, (n, v) => res.setHeader(n, v));
     const call = { client, route, policy, res, md, deadline, rs, headerPrefix: deps.responseHeaderPrefix, requestId, logger: deps.logger };
     status = unary ? await callUnary(call, requests as JsonValue) : await callStreaming(call, req, requests as JsonValue[]);
   } catch (err) {

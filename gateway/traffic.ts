@@ -6,7 +6,7 @@ import type { Discovery } from "../registry/registry";
 import { Status } from "../runtime/errors";
 import type { Logger } from "../runtime/logger";
 import { cookieValue } from "./headers";
-import { GatewayError } from "./http-errors";
+import { UpstreamFailure } from "./http-errors";
 import type { Upstreams } from "./upstreams";
 
 /**
@@ -30,6 +30,8 @@ export interface TrafficRequest {
   readonly req: IncomingMessage;
   readonly grpcPath: string;
   readonly claims: Record<string, unknown> | undefined;
+  /** The request's id: the detail of a 503 when no instance can serve it, and in the log line that says why. */
+  readonly requestId: string;
 }
 
 export class TrafficRouter {
@@ -81,7 +83,9 @@ export class TrafficRouter {
     });
     if (d.route !== undefined) setHeader("x-protomesh-route", d.route);
     if (d.status === "unavailable" || d.instances.length === 0) {
-      throw new GatewayError(Status.UNAVAILABLE, d.message ?? `no instance of ${name} for this request${d.subset ? ` (subset ${d.subset})` : ""}`, 503);
+      // The service, subset and reason are the mesh's own: they go to the log, the caller gets the request id.
+      this.logger.warn("gateway traffic: no upstream instance for the request", { requestId: request.requestId, service: name, route: d.route, subset: d.subset, reason: d.message ?? "no instance" });
+      throw new UpstreamFailure(Status.UNAVAILABLE, "no upstream instance for this request", { requestId: request.requestId });
     }
     setHeader("x-protomesh-subset", d.served);
     return this.upstreams.client(addressTarget(d.instances.map((i) => i.address)));

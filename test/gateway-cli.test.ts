@@ -94,6 +94,10 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
     });
     const none = await fetch(`${url}/v1/hello/a`);
     expect(none.status).to.equal(503);
+    // The caller is not told the service, subset or why (that is in the log): only the request id.
+    const failed = (await none.json()) as { message: string; details: { value: unknown }[] };
+    expect(failed.message).to.equal("no upstream instance for this request");
+    expect(failed.details).to.deep.equal([{ "@type": "type.googleapis.com/google.protobuf.Value", value: { requestId: none.headers.get("x-request-id") } }]);
     gateway!.setPolicy({});
     expect((await fetch(`${url}/v1/hello/a`)).status).to.equal(200);
   });

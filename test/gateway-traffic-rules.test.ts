@@ -5,6 +5,7 @@ import { etcdRegistry, type EtcdRegistry } from "../registry/etcd";
 import type { Gateway, GatewayPolicy } from "../gateway";
 import type { TrafficRule } from "../runtime/balancing";
 import { httpGreeterHandlers } from "../examples/gateway/service";
+import { captureLogger } from "./helpers/capture-logger";
 import { HttpGreeterDefinition, startGateway } from "./helpers/gateway";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { waitFor } from "./helpers/wait";
@@ -26,6 +27,7 @@ describe("gateway traffic rules: JWT claims, percentages, weights, sticky keys (
   let registry: EtcdRegistry;
   const servers: Server[] = [];
   let gw: { gateway: Gateway; url: string };
+  const log = captureLogger();
 
   // Hooks run in the order they are declared: this teardown before etcd's, so nothing loses etcd while running.
   after(async () => {
@@ -43,7 +45,7 @@ describe("gateway traffic rules: JWT claims, percentages, weights, sticky keys (
       await server.listen("127.0.0.1:0");
       servers.push(server);
     }
-    gw = await startGateway(`etcd:///${SERVICE}`, { etcd: { endpoints: etcd.endpoints, namespace } });
+    gw = await startGateway(`etcd:///${SERVICE}`, { etcd: { endpoints: etcd.endpoints, namespace }, logger: log });
   });
 
   const token = (claims: Record<string, unknown>) =>
@@ -156,5 +158,21 @@ describe("gateway traffic rules: JWT claims, percentages, weights, sticky keys (
       }
     }
     expect(new Set(bySub.values())).to.deep.equal(new Set(["v1-instance", "v2-instance"]));
+  });
+
+  it("a subset with no instance (fallback: fail) is 503 `no upstream instance for this request` with the request id; the service, subset and reason are only in the log", async () => {
+    await rule({ subsets: SUBSETS, routes: [{ name: "everyone", to: [{ subset: "stable" }] }] });
+    gw.gateway.setPolicy({ traffic: { [SERVICE]: { subsets: { blue: { labels: { version: "v3" } } }, routes: [{ name: "all-blue", to: [{ subset: "blue" }] }], fallback: "fail" } } });
+    const res = await fetch(`${gw.url}/v1/hello/a`);
+    const text = await res.text();
+    expect(res.status, text).to.equal(503);
+    const requestId = res.headers.get("x-request-id");
+    expect(JSON.parse(text)).to.deep.equal({ code: 14, message: "no upstream instance for this request", details: [{ "@type": "type.googleapis.com/google.protobuf.Value", value: { requestId } }] });
+    for (const internal of [SERVICE, "blue", "v3", "READY"]) expect(text).to.not.include(internal);
+    const logged = log.matching("no upstream instance").filter((e) => e.fields.requestId === requestId);
+    expect(logged).to.have.length(1);
+    expect(logged[0].level).to.equal("warn");
+    expect(logged[0].fields).to.include({ service: SERVICE, route: "all-blue", subset: "blue" });
+    expect(String(logged[0].fields.reason)).to.match(/subset "blue" has no READY instance/);
   });
 });
