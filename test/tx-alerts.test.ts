@@ -149,4 +149,72 @@ describe("transaction alerts", function () {
       }
     });
   });
+  describe("gave-up for a notification (in process)", () => {
+    let led: Awaited<ReturnType<typeof ledger>>;
+    let co: TxServer;
+    let tx: TxClient;
+    const alerts: TxAlert[] = [];
+
+    before(async () => {
+      led = await ledger(Infinity);
+      co = await createTxServer({ logger: captureLogger(), pollIntervalMs: 50, alertAfterAttempts: 1000, onAlert: (a) => void alerts.push(a) });
+      tx = createTxClient({ coordinator: `127.0.0.1:${await co.listen("127.0.0.1:0")}` });
+    });
+    after(async () => {
+      tx?.close();
+      await co?.shutdown();
+      await led?.server.shutdown();
+    });
+
+    it("alerts gave-up when a notification runs out of its schedule, with its kind, gid, mode and last error", async () => {
+      const ledgerP = participant(AccountDefinition, led.server.address!);
+      try {
+        // One attempt, then one per wait: three attempts, then the schedule is over.
+        const n = await tx.notify(ledgerP, "credit", { account: "bob", amount: 1 }, { scheduleMs: [50, 50] });
+        const alert = await until("the gave-up alert", () => alerts.find((a) => a.gid === n.gid));
+        expect(alert).to.deep.include({ kind: "gave-up", gid: n.gid, mode: "notify", status: "failed", attempts: 3 });
+        expect(alert.lastError).to.match(/^gave up after 3 attempts: branch 01 notify \/examples\.transfer\.v1\.Account\/Credit: INTERNAL ledger offline/);
+        expect(alert.at).to.be.a("number").within(Date.now() - 60_000, Date.now());
+        const t = await tx.get(n.gid);
+        expect(t.status).to.equal("failed");
+        expect(t.lastError).to.equal(alert.lastError);
+        expect(alerts.filter((a) => a.gid === n.gid)).to.have.length(1);
+      } finally {
+        ledgerP.close();
+      }
+    });
+
+    it("alerts gave-up when a notification reaches maxAgeMs, the reason saying its age", async () => {
+      const ledgerP = participant(AccountDefinition, led.server.address!);
+      try {
+        const n = await tx.notify(ledgerP, "credit", { account: "bob", amount: 2 }, { scheduleMs: Array.from({ length: 50 }, () => 50), maxAgeMs: 500 });
+        const alert = await until("the gave-up alert", () => alerts.find((a) => a.gid === n.gid));
+        expect(alert).to.deep.include({ kind: "gave-up", gid: n.gid, mode: "notify", status: "failed" });
+        expect(alert.attempts).to.be.within(1, 50);
+        expect(alert.lastError).to.match(/^gave up after \d+ attempts: the notification reached its maximum age \(maxAgeMs 500\); /);
+        const t = await tx.get(n.gid);
+        expect(t.status).to.equal("failed");
+        expect(t.lastError).to.equal(alert.lastError);
+        expect(alerts.filter((a) => a.gid === n.gid)).to.have.length(1);
+      } finally {
+        ledgerP.close();
+      }
+    });
+
+    it("sends no gave-up alert for a notification its receiver refused for good (ABORTED)", async () => {
+      const refusing = createServer({ name: "alerts-refusing" });
+      refusing.add(AccountDefinition, { credit: async () => { throw new RpcError(Status.ABORTED, "no such account"); } } as Partial<AccountHandlers> as AccountHandlers);
+      await refusing.listen("127.0.0.1:0");
+      const p = participant(AccountDefinition, refusing.address!);
+      try {
+        const n = await tx.notify(p, "credit", { account: "nobody", amount: 3 }, { scheduleMs: [50], wait: true });
+        expect(n.status).to.equal("failed");
+        await new Promise((r) => setTimeout(r, 200));
+        expect(alerts.filter((a) => a.gid === n.gid)).to.deep.equal([]);
+      } finally {
+        p.close();
+        await refusing.shutdown();
+      }
+    });
+  });
 });

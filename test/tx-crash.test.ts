@@ -6,9 +6,9 @@
 import * as path from "node:path";
 import { expect } from "chai";
 import { Pool } from "pg";
-import { etcdRegistry, RpcError, Status, type EtcdRegistry } from "../index";
-import { branchMetadata, createTxClient, participant, type TxClient } from "../transaction";
-import { AccountDefinition, type AccountClient } from "../gen/examples/transfer/v1/transfer_protomesh";
+import { createServer, etcdRegistry, RpcError, Status, type EtcdRegistry } from "../index";
+import { branchCallOf, branchMetadata, createTxClient, participant, type TxClient } from "../transaction";
+import { AccountDefinition, type AccountClient, type AccountHandlers } from "../gen/examples/transfer/v1/transfer_protomesh";
 import type { Participant } from "../transaction/client/participant";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { usePostgres } from "./helpers/postgres";
@@ -168,25 +168,76 @@ describe("transactions under crashes (real processes, real Postgres)", function 
     expect((await tx.get(gid)).branches.find((x) => x.op === "confirm" && x.branchId === "02")!.attempts).to.be.at.least(2);
   });
 
-  it("survives Postgres being down longer than the retry interval: transactions resume and finish when it is back", async () => {
+  it("survives Postgres being down longer than the retry interval with transactions mid-flight: they resume and finish when it is back", async () => {
     const since = Date.now();
-    const gids: string[] = [];
-    for (let i = 0; i < 6; i++) {
-      const s = tx.saga().step(a, "debit", "undoDebit", { account: "alice", amount: 5 }).step(b, "credit", "undoCredit", { account: "bob", amount: 5 });
-      gids.push(s.gid);
-      await s.submit({ wait: false }).catch(() => undefined);
+    // A participant in this process whose forward calls from the coordinators (saga actions, TCC
+    // Confirms) wait on a gate: the transactions are in flight, between two of their branches,
+    // when Postgres stops. It moves no money; the banks on either side of it do.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const held = new Set<string>();
+    /** Forward calls per transaction, and when each last came. */
+    const forward = new Map<string, { calls: number; lastAt: number }>();
+    const answer = async (_req: unknown, ctx: Parameters<AccountHandlers["debit"]>[1]) => {
+      const call = branchCallOf(ctx);
+      if (call.op === "action" || call.op === "confirm") {
+        held.add(call.gid);
+        const f = forward.get(call.gid) ?? { calls: 0, lastAt: 0 };
+        forward.set(call.gid, { calls: f.calls + 1, lastAt: Date.now() });
+        await gate;
+      }
+      return { applied: true };
+    };
+    const gateServer = createServer({ name: "crash-gate" });
+    gateServer.add(AccountDefinition, Object.fromEntries(Object.keys(AccountDefinition.methods).map((m) => [m, answer])) as unknown as AccountHandlers);
+    await gateServer.listen("127.0.0.1:0");
+    const g = participant(AccountDefinition, gateServer.address!);
+    try {
+      const gids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const s = tx.saga().step(a, "debit", "undoDebit", { account: "alice", amount: 5 }).step(g, "credit", "undoCredit", { account: "gate", amount: 5 }).step(b, "credit", "undoCredit", { account: "bob", amount: 5 });
+        gids.push(s.gid);
+        await s.submit({ wait: false });
+        const { outcome } = await tx.tcc(async (t) => {
+          await t.call(a, "debit", { account: "alice", amount: 7 });
+          await t.call(g, "debit", { account: "gate", amount: 7 });
+          await t.call(b, "credit", { account: "bob", amount: 7 });
+        }, { wait: false });
+        gids.push(outcome.gid);
+      }
+      // Every one is held at the gate: its earlier branches done, its later ones not.
+      const heldBy = Date.now() + 5000;
+      while (held.size < gids.length && Date.now() < heldBy) await new Promise((r) => setTimeout(r, 20));
+      expect([...held].sort()).to.deep.equal([...gids].sort());
+      const unfinished = (await storePool.query<{ gid: string }>(`SELECT gid FROM protomesh_tx_global WHERE gid = ANY($1) AND ${UNFINISHED_SQL}`, [gids])).rows;
+      expect(unfinished).to.have.length(gids.length);
+
+      await pg.server.stop();
+      const during = await Promise.allSettled([transfer(100, 1), tx.get(gids[0]!)]);
+      await new Promise((r) => setTimeout(r, 600)); // > retry interval (200 ms) several times over
+      // The held calls answer now, while the store is down: what they did cannot be recorded yet.
+      open();
+      await new Promise((r) => setTimeout(r, 600));
+      // The coordinator says its store is unavailable (and that nothing was done: try again).
+      expect(during[1].status).to.equal("rejected");
+      const refusal = RpcError.from((during[1] as PromiseRejectedResult).reason);
+      expect(refusal.code, refusal.message).to.equal(Status.UNAVAILABLE);
+      expect(refusal.rawMessage).to.match(/^transaction store unavailable: \S/);
+      const backAt = Date.now();
+      await pg.server.start();
+      await settle(since, backAt);
+      for (const gid of gids) expect(["succeed", "failed"]).to.include((await tx.get(gid)).status);
+      // Resumed, not finished before the outage: the answers given while the store was down
+      // could not be recorded, so each transaction was driven through the gate again once it was back.
+      for (const gid of gids) {
+        expect(forward.get(gid)!.calls, gid).to.be.at.least(2);
+        expect(forward.get(gid)!.lastAt, gid).to.be.at.least(backAt);
+      }
+    } finally {
+      open();
+      g.close();
+      await gateServer.shutdown();
     }
-    await pg.server.stop();
-    const during = await Promise.allSettled([transfer(100, 1), tx.get(gids[0]!)]);
-    await new Promise((r) => setTimeout(r, 1500)); // > retry interval (200 ms) several times over
-    // The coordinator says its store is unavailable (and that nothing was done: try again).
-    expect(during[1].status).to.equal("rejected");
-    const refusal = RpcError.from((during[1] as PromiseRejectedResult).reason);
-    expect(refusal.code, refusal.message).to.equal(Status.UNAVAILABLE);
-    expect(refusal.rawMessage).to.match(/^transaction store unavailable: \S/);
-    await pg.server.start();
-    await settle(since, Date.now());
-    for (const gid of gids) expect(["succeed", "failed"]).to.include((await tx.get(gid)).status);
   });
 
   it("settles a reliable message whose producer died between prepare and submit, by query-back", async () => {

@@ -1,11 +1,11 @@
 import { expect } from "chai";
 import { Pool } from "pg";
 import { RpcError, Status } from "../index";
-import { pgBarrier, TxOutcomeUnknownError } from "../transaction";
+import { createTxClient, pgBarrier, TxOutcomeUnknownError } from "../transaction";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { usePostgres } from "./helpers/postgres";
 import { startCommitCutProxy, type CommitCutProxy } from "./helpers/pg-commit-cut";
-import { expectInvariant, startWorld, type World } from "./helpers/transfer-world";
+import { expectInvariant, FAST, startWorld, type World } from "./helpers/transfer-world";
 
 async function statusOf(w: World, gid: string): Promise<string> {
   return (await w.tx.get(gid)).status;
@@ -95,5 +95,44 @@ describe("transactions: a reliable message whose producer cannot tell whether it
     expect(await statusOf(w, raced.gid)).to.equal("failed");
     expect(await alice()).to.equal(a0);
     await expectInvariant(w);
+  });
+  it("answers TxOutcomeUnknownError when the Submit fails after the local transaction committed, and a coordinator brought back delivers the message", async () => {
+    const barrier = pgBarrier(producerPool);
+    const [a0, b0] = [await alice(), await bob()];
+    // A client that reaches the coordinator by its address: once that one stops, Submit is refused at once.
+    const co = w.coordinators[0]!;
+    const port = co.server.address!.split(":").pop();
+    const direct = createTxClient({ coordinator: `127.0.0.1:${port}`, defaults: FAST });
+    try {
+      const msg = direct.message(w.banks[0]!.server.address!).add(w.b, "credit", { account: "bob", amount: 70 });
+      const err = await msg
+        .commit(barrier, async (db) => {
+          await db.query("UPDATE account SET available = available - 70 WHERE id = 'alice'");
+          // Prepared; the coordinator goes away before the local transaction commits and Submit is sent.
+          w.coordinators.splice(w.coordinators.indexOf(co), 1);
+          await co.shutdown();
+        })
+        .then(() => undefined, (e: unknown) => e as Error);
+      expect(err).to.be.instanceOf(TxOutcomeUnknownError);
+      expect((err as TxOutcomeUnknownError).gid).to.equal(msg.gid);
+      expect(err!.message).to.match(/committed but the Submit to the coordinator failed/).and.match(/prepared/).and.match(/settles it by query-back/);
+      expect(RpcError.from((err as Error & { cause?: unknown }).cause).code).to.equal(Status.UNAVAILABLE);
+      // The local change committed; the message waits, prepared, for a coordinator.
+      expect(await alice()).to.equal(a0 - 70);
+      const back = await w.startCoordinator();
+      const again = createTxClient({ coordinator: back.server.address! });
+      try {
+        expect((await again.get(msg.gid)).status).to.equal("prepared");
+        const until = Date.now() + 20_000;
+        while ((await again.get(msg.gid)).status !== "succeed" && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+        expect((await again.get(msg.gid)).status).to.equal("succeed");
+      } finally {
+        again.close();
+      }
+      expect(await bob()).to.equal(b0 + 70);
+      await expectInvariant(w);
+    } finally {
+      direct.close();
+    }
   });
 });

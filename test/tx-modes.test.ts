@@ -167,4 +167,30 @@ describe("transactions: saga timeout, message redelivery and TCC cancel order, a
       ["cancelDebit", "01", "alice"],
     ]);
   });
+  it("gives up an aborted TCC whose Cancel keeps failing after exactly retryLimit rounds (the abort's own round counts)", async () => {
+    behaviour = (s) => {
+      if (s.method.startsWith("cancel")) throw new RpcError(Status.UNAVAILABLE, "cancel side down");
+    };
+    const retryLimit = 3;
+    let gid = "";
+    const err = await w.tx
+      .tcc(
+        async (t) => {
+          gid = t.gid;
+          await t.call(rec, "debit", { account: "alice", amount: 4 });
+          throw new Error("abort it");
+        },
+        { retryLimit, retryIntervalMs: 100, maxRetryIntervalMs: 100 },
+      )
+      .then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).to.equal("abort it");
+    await waitAllFinal(w.storeUrl, 20_000);
+
+    const t = await w.tx.get(gid);
+    expect(t.status).to.equal("failed");
+    expect(t.lastError).to.match(new RegExp(`^gave up after ${retryLimit} rounds \\(retry limit\\)`));
+    const cancels = seen.filter((s) => s.call.gid === gid && s.method === "cancelDebit");
+    expect(cancels.length).to.equal(retryLimit);
+    expect(t.branches.find((b) => b.op === "cancel")!.attempts).to.equal(retryLimit);
+  });
 });

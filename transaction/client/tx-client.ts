@@ -120,7 +120,9 @@ export interface Message {
    * COMMIT itself fails, it may have committed: the message stays prepared, this rejects with
    * `TxOutcomeUnknownError`, and the coordinator settles it by query-back after the timeout — as
    * it does when this process dies in between: it asks `producer` (serving TxProducer) and gets
-   * a definite answer.
+   * a definite answer. If the local transaction committed but the Submit fails (the
+   * coordinator is down or unreachable), this rejects with `TxOutcomeUnknownError` too: the
+   * message is prepared, and the query-back delivers it.
    */
   commit<Tx, T>(barrier: Barrier<Tx>, local: (tx: Tx) => Promise<T>, options?: { wait?: boolean }): Promise<{ value: T; outcome: TxOutcome }>;
 }
@@ -295,7 +297,16 @@ export function createTxClient(options: TxClientOptions = {}): TxClient {
             throw err;
           }
           // If this submit is lost, the coordinator's query-back finds the committed barrier row.
-          const r = await co.submit({ gid, wait: co2.wait ?? false });
+          let r;
+          try {
+            r = await co.submit({ gid, wait: co2.wait ?? false });
+          } catch (err) {
+            // ABORTED is the coordinator's definite answer (the message is final, e.g. stopped by an operator).
+            if ((err as { code?: number }).code === Status.ABORTED) throw err;
+            // Otherwise the local transaction committed and only the Submit failed (coordinator
+            // down or unreachable, or its answer lost): the message stays prepared, or was submitted.
+            throw new TxOutcomeUnknownError(gid, `message ${gid}: the local transaction committed but the Submit to the coordinator failed; the message is prepared and the coordinator settles it by query-back to ${producer} after its timeout (it will be delivered; do not send it again): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+          }
           return { value, outcome: outcomeOf(r) };
         },
       };

@@ -5,7 +5,7 @@
 import type { Logger } from "../../runtime/logger";
 
 export interface TxAlert {
-  /** `branch-failing`: a branch failed `alertAfterAttempts` calls in a row; `gave-up`: the retry limit ended the transaction. */
+  /** `branch-failing`: a branch failed `alertAfterAttempts` calls in a row; `gave-up`: the retry limit ended the transaction, or a notification ran out of schedule or reached `maxAgeMs`. */
   readonly kind: "branch-failing" | "gave-up";
   readonly gid: string;
   readonly mode: string;

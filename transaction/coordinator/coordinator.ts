@@ -172,6 +172,7 @@ export class Coordinator {
         this.metrics.finished.inc({ mode: g.mode, status: g.status });
         this.metrics.duration.observe({ mode: g.mode, status: g.status }, (now - g.createdAt) / 1000);
       }
+      if (result.gaveUp) this.alert({ kind: "gave-up", gid: g.gid, mode: g.mode, status: g.status, attempts: result.gaveUp.attempts, lastError: result.gaveUp.error, at: now });
       return;
     }
     const calls = succeeded.splice(0);

@@ -4,7 +4,8 @@
  * `succeed`; ABORTED (the receiver refuses it for good) or the end of the schedule ends it
  * `failed`. With `maxAgeMs`, no attempt is made once the notification is that old: it ends
  * `failed` after the last attempt that fits, or without calling when a round comes late (after
- * an outage of the coordinators, say). Every attempt is recorded.
+ * an outage of the coordinators, say). Every attempt is recorded. Running out of schedule or
+ * age is giving up: the `gave-up` alert goes out, as for a transaction at its retry limit.
  */
 import type { BranchRow, GlobalRow } from "../store/types";
 import { describe, FINAL, type Mode, type RoundContext, type RoundResult } from "./round";
@@ -17,10 +18,7 @@ export const notifyMode: Mode = {
       return FINAL;
     }
     const expiresAt = expiryOf(ctx.global);
-    if (ctx.now() >= expiresAt) {
-      await ctx.move(["submitted"], "failed", tooOld(ctx.global, b, b.lastError ? `last answer: ${b.lastError}` : "never called"));
-      return FINAL;
-    }
+    if (ctx.now() >= expiresAt) return giveUp(ctx, b, tooOld(ctx.global, b, b.lastError ? `last answer: ${b.lastError}` : "never called"));
     const o = await ctx.call(b);
     if (o.verdict === "success") {
       await ctx.move(["submitted"], "succeed", "");
@@ -29,19 +27,24 @@ export const notifyMode: Mode = {
     const error = describe(b, o);
     const schedule = ctx.global.settings.scheduleMs;
     const waitMs = schedule[ctx.global.rounds - 1];
-    if (o.verdict === "failure" || waitMs === undefined) {
-      await ctx.move(["submitted"], "failed", waitMs === undefined ? `gave up after ${ctx.global.rounds} attempts: ${error}` : error);
+    if (o.verdict === "failure") {
+      // The receiver refused it for good: it did not give up.
+      await ctx.move(["submitted"], "failed", error);
       return FINAL;
     }
+    if (waitMs === undefined) return giveUp(ctx, b, `gave up after ${ctx.global.rounds} attempts: ${error}`);
     const at = ctx.now() + waitMs;
     // The next attempt would come too late: end it now rather than wait only to fail.
-    if (at >= expiresAt) {
-      await ctx.move(["submitted"], "failed", tooOld(ctx.global, b, error));
-      return FINAL;
-    }
+    if (at >= expiresAt) return giveUp(ctx, b, tooOld(ctx.global, b, error));
     return { kind: "wait", at, error };
   },
 };
+
+/** Ends the notification `failed` because it ran out of schedule or age; the coordinator then sends the `gave-up` alert. */
+async function giveUp(ctx: RoundContext, b: BranchRow, error: string): Promise<RoundResult> {
+  if (!(await ctx.move(["submitted"], "failed", error))) return FINAL;
+  return { kind: "final", gaveUp: { attempts: b.attempts, error } };
+}
 
 /** When a notification stops being attempted (`Infinity` without an age limit). */
 export function expiryOf(g: Pick<GlobalRow, "createdAt" | "settings">): number {

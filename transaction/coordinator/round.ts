@@ -24,8 +24,12 @@ export interface RoundContext {
   now(): number;
 }
 
-/** `final`: the status is final (or someone else's); `retry`: come back after the backoff; `wait`: come back at `at`. */
-export type RoundResult = { readonly kind: "final" } | { readonly kind: "retry"; readonly error: string } | { readonly kind: "wait"; readonly at: number; readonly error: string };
+/**
+ * `final`: the status is final (or someone else's), with `gaveUp` when this round ended it
+ * `failed` by giving up (a notification out of schedule or past its age: the `gave-up` alert
+ * goes out); `retry`: come back after the backoff; `wait`: come back at `at`.
+ */
+export type RoundResult = { readonly kind: "final"; readonly gaveUp?: { readonly attempts: number; readonly error: string } } | { readonly kind: "retry"; readonly error: string } | { readonly kind: "wait"; readonly at: number; readonly error: string };
 
 export const FINAL: RoundResult = { kind: "final" };
 

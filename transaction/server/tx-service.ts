@@ -139,7 +139,8 @@ export function txServiceHandlers(co: Coordinator, options: TxServiceOptions = {
       const now = Date.now();
       const to: TxStatus = g.mode === "tcc" ? "aborting" : "failed";
       const reason = req.reason ? `aborted by the caller: ${req.reason}` : "aborted by the caller";
-      if (!(await store.setStatus(g.gid, ["prepared"], to, now, { lastError: reason, nextAt: now + leaseMs(g.settings, 1) }))) {
+      // A TCC's Cancel round is driven here, without a claim: the move counts it (as a commit counts its first round).
+      if (!(await store.setStatus(g.gid, ["prepared"], to, now, { lastError: reason, nextAt: now + leaseMs(g.settings, g.rounds + 1), countRound: to === "aborting" }))) {
         const cur = await store.get(g.gid);
         throw new RpcError(Status.FAILED_PRECONDITION, `transaction ${g.gid} cannot be aborted: it is ${cur?.status ?? "gone"}`);
       }

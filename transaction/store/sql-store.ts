@@ -4,7 +4,7 @@
 import type { SqlClient } from "./sql-client";
 import { Batcher } from "./batcher";
 import { migrate } from "./migrations";
-import type { AttemptRow, BranchRow, GlobalRow, ListFilter, NewBranch, NewGlobal, SubmittedRow, SucceededCall, TxMode, TxStatus, TxStore } from "./types";
+import type { AttemptRow, BranchRow, GlobalRow, ListFilter, MoveFields, NewBranch, NewGlobal, SubmittedRow, SucceededCall, TxMode, TxStatus, TxStore } from "./types";
 import { UNFINISHED } from "./types";
 
 const UNFINISHED_SQL = `status IN (${UNFINISHED.map((s) => `'${s}'`).join(", ")})`;
@@ -37,7 +37,7 @@ interface Move {
   from: readonly TxStatus[];
   to: TxStatus;
   now: number;
-  fields: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] };
+  fields: MoveFields;
 }
 
 class SqlStore implements TxStore {
@@ -205,7 +205,7 @@ class SqlStore implements TxStore {
     return r.rows[0] && toGlobal(r.rows[0]);
   }
 
-  setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] } = {}): Promise<boolean> {
+  setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields: MoveFields = {}): Promise<boolean> {
     return this.moves ? this.moves.submit({ gid, from, to, now, fields }) : this.moveOne({ gid, from, to, now, fields });
   }
 
@@ -216,15 +216,16 @@ class SqlStore implements TxStore {
     const params: unknown[] = [
       moves.map((m) => m.gid), moves.map((m) => m.to), moves.map((m) => m.now), moves.map((m) => (UNFINISHED.includes(m.to) ? 0 : m.now)),
       moves.map((m) => m.fields.lastError ?? null), moves.map((m) => m.fields.nextAt ?? null), moves.map((m) => m.from.join(",")),
+      moves.map((m) => (m.fields.countRound ? 1 : 0)),
       calls.map((x) => x.gid), calls.map((x) => x.c.branchId), calls.map((x) => x.c.op), calls.map((x) => x.c.at),
     ];
     const r = await this.db.query<{ gid: string }>(
       `WITH calls AS (UPDATE protomesh_tx_branch t SET status = 'succeed', attempts = t.attempts + 1, last_error = '', updated_at = c.at
-                      FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[]) AS c(gid, branch_id, op, at)
+                      FROM unnest($9::text[], $10::text[], $11::text[], $12::bigint[]) AS c(gid, branch_id, op, at)
                       WHERE t.gid = c.gid AND t.branch_id = c.branch_id AND t.op = c.op)
        UPDATE protomesh_tx_global g SET status = v.status, updated_at = v.now, finished_at = v.finished_at,
-         last_error = COALESCE(v.last_error, g.last_error), next_at = COALESCE(v.next_at, g.next_at)
-       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::text[]) AS v(gid, status, now, finished_at, last_error, next_at, from_list)
+         last_error = COALESCE(v.last_error, g.last_error), next_at = COALESCE(v.next_at, g.next_at), rounds = g.rounds + v.add_round
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::int[]) AS v(gid, status, now, finished_at, last_error, next_at, from_list, add_round)
        WHERE g.gid = v.gid AND g.status = ANY(string_to_array(v.from_list, ',')) RETURNING g.gid`,
       params,
       PLANNED_PER_RUN,
@@ -235,10 +236,10 @@ class SqlStore implements TxStore {
 
   private async moveOne({ gid, from, to, now, fields }: Move): Promise<boolean> {
     const final = !UNFINISHED.includes(to);
-    const params: unknown[] = [gid, to, now, final ? now : 0, fields.lastError ?? null, fields.nextAt ?? null, [...from]];
+    const params: unknown[] = [gid, to, now, final ? now : 0, fields.lastError ?? null, fields.nextAt ?? null, [...from], fields.countRound ? 1 : 0];
     const r = await this.db.query(
       `${withCalls(params, fields.calls)}UPDATE protomesh_tx_global SET status = $2, updated_at = $3, finished_at = $4,
-         last_error = COALESCE($5, last_error), next_at = COALESCE($6, next_at)
+         last_error = COALESCE($5, last_error), next_at = COALESCE($6, next_at), rounds = rounds + $8
        WHERE gid = $1 AND status = ANY($7::text[]) RETURNING gid`,
       params,
     );

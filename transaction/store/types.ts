@@ -136,6 +136,14 @@ export interface ListFilter {
 }
 
 /** The coordinator's storage. Every method may throw when the database is unreachable. */
+/** What a status move sets besides the status (see `TxStore.setStatus`). */
+export interface MoveFields {
+  lastError?: string;
+  nextAt?: number;
+  calls?: readonly SucceededCall[];
+  countRound?: boolean;
+}
+
 export interface TxStore {
   /** Inserts a transaction and its branches; false when the gid exists already. */
   create(global: NewGlobal, branches: readonly NewBranch[]): Promise<boolean>;
@@ -160,9 +168,10 @@ export interface TxStore {
   /**
    * Moves `gid` from one of `from` to `to`; false when it was not in one of `from`. `calls`
    * (successful branch calls not recorded yet) are recorded in the same statement, whatever
-   * the move's outcome.
+   * the move's outcome. `countRound`: the move starts a round its instance drives itself,
+   * without a claim (which would count it), so `rounds` goes up by one with the move.
    */
-  setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields?: { lastError?: string; nextAt?: number; calls?: readonly SucceededCall[] }): Promise<boolean>;
+  setStatus(gid: string, from: readonly TxStatus[], to: TxStatus, now: number, fields?: MoveFields): Promise<boolean>;
   /**
    * Commits a prepared transaction: `prepared` → `submitted`, held for this instance for the
    * first round's lease (`leaseMs(settings, 1)`), that round counted in `rounds`. Returns the row, or undefined when it was
