@@ -18,9 +18,10 @@ import type { JwtSettings } from "./policy";
  * the signature check through WebCrypto costs far more than the lookup.
  *
  * A JWKS URL the gateway cannot fetch (refused, timed out, not a 200 with a key set) is not the
- * caller's fault: without a current key set the request is answered 503 UNAVAILABLE, not 401, and
- * the failure is logged once per streak. With a current set in hand, a token whose `kid` is not in
- * it stays 401 even when the refetch that kid triggered fails.
+ * caller's fault: tokens are checked against the last key set fetched while it is current, and for
+ * `jwksStaleSeconds` after it was due to be fetched again; without one the request is answered 503
+ * UNAVAILABLE, not 401. The failure is logged once per streak. A token whose `kid` is not in the
+ * set in hand stays 401 even when the refetch that kid triggered fails.
  */
 
 const HS = ["HS256", "HS384", "HS512"];
@@ -32,6 +33,10 @@ export const DEFAULT_CACHE_ENTRIES = 10_000;
 const MAX_CACHED_TOKEN = 8192;
 /** `Retry-After` (seconds) on a 503 for signing keys that cannot be fetched: jose's refetch cooldown. */
 export const KEYS_RETRY_AFTER_SECONDS = 5;
+/** How long a fetched JWKS is used before it is fetched again (`jwksCacheSeconds`). */
+export const DEFAULT_JWKS_CACHE_SECONDS = 600;
+/** How long past that the last set is used while the URL cannot be fetched (`jwksStaleSeconds`). */
+export const DEFAULT_JWKS_STALE_SECONDS = 3600;
 const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
 
 export class JwtVerifier {
@@ -49,6 +54,10 @@ export class JwtVerifier {
   /** JWKS URL: when the last successful fetch was (jose writes `uat`), and since when fetches fail (undefined: they do not). */
   private readonly fetched: Partial<ExportedJWKSCache> = {};
   private failingSince: number | undefined;
+  /** The last key set fetched, as a local set (rebuilt when a fetch brings a new one). */
+  private lastKeys: { uat: number; get: JWTVerifyGetKey } | undefined;
+  /** When the last fetch failed (ms). */
+  private lastFailure = 0;
 
   constructor(
     private readonly settings: JwtSettings,
@@ -134,10 +143,25 @@ export class JwtVerifier {
    * the keys we have, so it is refused as such (401).
    */
   private remoteKeys(url: URL): JWTVerifyGetKey {
-    const remote = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: 600_000, timeoutDuration: 5_000, [jwksCache]: this.fetched as ExportedJWKSCache });
+    const maxAgeMs = (this.settings.jwksCacheSeconds ?? DEFAULT_JWKS_CACHE_SECONDS) * 1000;
+    const staleMs = (this.settings.jwksStaleSeconds ?? DEFAULT_JWKS_STALE_SECONDS) * 1000;
+    const remote = createRemoteJWKSet(url, { cooldownDuration: 5_000, cacheMaxAge: maxAgeMs, timeoutDuration: 5_000, [jwksCache]: this.fetched as ExportedJWKSCache });
+    /** The last key set fetched, if it may still be used now. */
+    const usable = (): { jwks: NonNullable<ExportedJWKSCache["jwks"]>; uat: number } | undefined => {
+      const { jwks, uat } = this.fetched;
+      return jwks !== undefined && uat !== undefined && Date.now() <= uat + maxAgeMs + staleMs ? { jwks, uat } : undefined;
+    };
+    const fromLast = (last: NonNullable<ReturnType<typeof usable>>): JWTVerifyGetKey => {
+      if (this.lastKeys?.uat !== last.uat) this.lastKeys = { uat: last.uat, get: createLocalJWKSet(last.jwks) };
+      return this.lastKeys.get;
+    };
     return async (header, token) => {
-      // A current set is used without a fetch; a fetch then only happens for a kid it does not have.
-      const held = remote.fresh;
+      // While fetches fail and the last set is still usable, one fetch is tried per cooldown, not
+      // one per request; the requests between are checked against the last set.
+      if (this.failingSince !== undefined && !remote.fresh && Date.now() - this.lastFailure < KEYS_RETRY_AFTER_SECONDS * 1000) {
+        const last = usable();
+        if (last) return fromLast(last)(header, token);
+      }
       try {
         const key = await remote(header, token);
         if (this.failingSince !== undefined && (this.fetched.uat ?? 0) >= this.failingSince) {
@@ -147,12 +171,20 @@ export class JwtVerifier {
         return key;
       } catch (err) {
         if (!isFetchFailure(err)) throw err;
+        // The last set fetched, while current or within the stale allowance: its keys decide
+        // (a kid it does not have is 401, as with a current set).
+        const last = usable();
+        this.lastFailure = Date.now();
         if (this.failingSince === undefined) {
-          this.failingSince = Date.now();
-          this.logger.warn("gateway: cannot fetch the JWKS signing keys", { jwksUrl: url.href, err: errorText(err) });
+          this.failingSince = this.lastFailure;
+          this.logger.warn("gateway: cannot fetch the JWKS signing keys", {
+            jwksUrl: url.href,
+            err: errorText(err),
+            ...(last ? { usingKeysFetchedAt: new Date(last.uat).toISOString(), until: new Date(last.uat + maxAgeMs + staleMs).toISOString() } : {}),
+          });
         }
-        if (held) throw new joseErrors.JWKSNoMatchingKey();
-        throw keysUnavailable();
+        if (!last) throw keysUnavailable();
+        return fromLast(last)(header, token);
       }
     };
   }

@@ -115,6 +115,8 @@ const policyCheck = object({
     leewaySeconds: num(0, 3600, true),
     cacheSeconds: num(0, 3600, true),
     cacheEntries: num(0, 1_000_000, true),
+    jwksCacheSeconds: num(1, 86_400, true),
+    jwksStaleSeconds: num(0, 604_800, true),
     cookie: str,
     queryParam: str,
     claimsToMetadata: record((v, path, issues) => void ((typeof v !== "string" || !HEADER.test(v)) && issues.push({ path, message: "must be a lower-case metadata key" })), /^[A-Za-z0-9_.:-]+$/, "a claim name"),

@@ -116,6 +116,14 @@ export interface JwtSettings {
   readonly cacheSeconds?: number;
   /** How many verified tokens are kept (default 10,000; the oldest leave first). */
   readonly cacheEntries?: number;
+  /** With `jwksUrl`: how long a fetched key set is used before it is fetched again, seconds (default 600). */
+  readonly jwksCacheSeconds?: number;
+  /**
+   * With `jwksUrl`: while the URL cannot be fetched, the last key set fetched keeps being used for
+   * this long after it was due to be fetched again, seconds (default 3600; 0: not at all), so a
+   * key server's outage does not refuse every token. After it, requests are answered 503.
+   */
+  readonly jwksStaleSeconds?: number;
   /** Also look for the token in this cookie (after the Authorization header). */
   readonly cookie?: string;
   /** Also look for the token in this query parameter (last). */

@@ -235,6 +235,63 @@ describe("gateway JWT sources, nbf, asymmetric keys, JWKS rotation and roles", f
     }
   });
 
+  it("JWKS URL down after its keys went stale: the last set keeps verifying for jwksStaleSeconds (one fetch per cooldown), then 503", async function () {
+    this.timeout(40_000);
+    const k1 = await generateKeyPair("ES256");
+    const other = await generateKeyPair("ES256");
+    const keys = [await jwk(k1.publicKey, "k1", "ES256")];
+    const fetches: number[] = [];
+    const failed: number[] = [];
+    let down = false;
+    // Up: the key set. Down: 503 (not a key set), with every attempt counted.
+    const jwks = http.createServer((_req, res) => {
+      if (down) {
+        failed.push(Date.now());
+        res.statusCode = 503;
+        return void res.end();
+      }
+      fetches.push(Date.now());
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ keys }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(jwks.address() as { port: number }).port}/.well-known/jwks.json`;
+    const log = captureLogger();
+    const own = await startGateway(greeter.address, { logger: log });
+    const call = async (token: string) => {
+      const res = await fetch(`${own.url}/v1/echo/a/b`, { headers: { authorization: `Bearer ${token}` } });
+      const body = (await res.json()) as { shownAs?: string; message?: string };
+      return { status: res.status, who: res.status === 200 ? String(body.shownAs) : String(body.message) };
+    };
+    try {
+      own.gateway.setPolicy({ methods: { [ECHO]: { auth: "jwt" } }, jwt: { jwksUrl: url, cacheSeconds: 0, jwksCacheSeconds: 1, jwksStaleSeconds: 3, claimsToMetadata: { sub: "x-user-id" } } });
+      expect(await call(await sign(k1.privateKey, "ES256", "k1", "first"))).to.deep.equal({ status: 200, who: "user:first" });
+      const fetchedAt = fetches[fetches.length - 1];
+      down = true;
+      // Past jwksCacheSeconds: the set is due to be fetched again, and the fetch fails.
+      await new Promise((r) => setTimeout(r, Math.max(0, fetchedAt + 1_300 - Date.now())));
+      for (let i = 0; i < 5; i++) expect(await call(await sign(k1.privateKey, "ES256", "k1", `stale-${i}`))).to.deep.equal({ status: 200, who: `user:stale-${i}` });
+      // The last set decides: a token it cannot verify is 401, not 503.
+      expect(await call(await sign(other.privateKey, "ES256", "k1", "forged"))).to.include({ status: 401 });
+      // Six requests within the cooldown: one fetch was tried, not six.
+      expect(failed, "fetch attempts while down").to.have.length(1);
+      const warned = log.matching("cannot fetch the JWKS");
+      expect(warned, "one warning for the streak").to.have.length(1);
+      expect(Date.parse(String(warned[0].fields.usingKeysFetchedAt))).to.be.closeTo(fetchedAt, 1_000);
+      // Past the stale allowance (1 s + 3 s after the fetch): no usable keys, 503.
+      await new Promise((r) => setTimeout(r, Math.max(0, fetchedAt + 4_300 - Date.now())));
+      const late = await waitFor(async () => {
+        const r = await call(await sign(k1.privateKey, "ES256", "k1", "late"));
+        return r.status === 503 ? r : undefined;
+      }, { timeoutMs: 10_000, what: "503 once the stale allowance is over" });
+      expect(late.who).to.equal("cannot fetch the signing keys");
+    } finally {
+      await own.gateway.close();
+      jwks.closeAllConnections();
+      jwks.close();
+    }
+  });
+
   it("a valid token without any of the route's roles is 403; with one of them (list or string) it passes", async () => {
     policy({ secret: SECRET }, { roles: ["admin", "ops"] });
     const as = async (roles: unknown) => call({ headers: { authorization: `Bearer ${await hs({ sub: "r", ...(roles === undefined ? {} : { roles }) })}` } });
