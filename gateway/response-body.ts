@@ -2,15 +2,14 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import type { GatewayRoute } from "./routes";
 
 /**
- * The `response_body` field of `message` (its default when absent), or the whole message. The
- * field is found under its JSON name, else under its proto name (how the message is written when
- * the route's policy has `useProtoNames`). Only a message in which another field's `json_name`
- * spells this field's proto name could confuse the two.
+ * The `response_body` field of `message` (its default when absent), or the whole message.
+ * `useProtoNames`: the message was written with proto field names (the route's policy), so the
+ * field is under its proto name rather than its JSON name.
  */
-export function pickResponseBody(route: GatewayRoute, message: JsonValue): JsonValue {
+export function pickResponseBody(route: GatewayRoute, message: JsonValue, useProtoNames = false): JsonValue {
   const f = route.responseBody;
   if (!f || typeof message !== "object" || message === null || Array.isArray(message)) return message;
-  const v = (message as Record<string, JsonValue>)[f.jsonName] ?? (f.name !== f.jsonName ? (message as Record<string, JsonValue>)[f.name] : undefined);
+  const v = (message as Record<string, JsonValue>)[useProtoNames ? f.name : f.jsonName];
   if (v !== undefined) return v;
   if (f.fieldKind === "list") return [];
   if (f.fieldKind === "map" || f.fieldKind === "message") return f.fieldKind === "message" && f.message.typeName.startsWith("google.protobuf.") && f.message.typeName.endsWith("Value") ? null : {};

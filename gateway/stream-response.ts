@@ -13,7 +13,7 @@ import type { BoundRoute } from "./route-table";
  * is still open, so an immediate failure is an ordinary error response; after
  * it, the failure is the stream's last frame.
  */
-export async function streamResponses(responses: AsyncIterable<JsonValue>, req: IncomingMessage, res: ServerResponse, route: BoundRoute): Promise<number> {
+export async function streamResponses(responses: AsyncIterable<JsonValue>, req: IncomingMessage, res: ServerResponse, route: BoundRoute, useProtoNames = false): Promise<number> {
   const sse = String(req.headers.accept ?? "").includes("text/event-stream");
   const frame = sse ? (v: JsonValue) => `data: ${JSON.stringify(v)}\n\n` : (v: JsonValue) => `${JSON.stringify({ result: v })}\n`;
   let started = false;
@@ -25,7 +25,7 @@ export async function streamResponses(responses: AsyncIterable<JsonValue>, req: 
   try {
     for await (const value of responses) {
       if (!started) start();
-      const ok = res.write(frame(pickResponseBody(route, value)));
+      const ok = res.write(frame(pickResponseBody(route, value, useProtoNames)));
       if (!ok && !res.destroyed) await new Promise<void>((resolve) => { res.once("drain", resolve); res.once("close", resolve); });
       if (res.destroyed) break;
     }

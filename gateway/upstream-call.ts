@@ -145,7 +145,7 @@ class UnaryExchange {
       throw fromUpstream(err, this.c, this.header !== undefined);
     }
     if (this.gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
-    const body = JSON.stringify(pickResponseBody(route, answer));
+    const body = JSON.stringify(pickResponseBody(route, answer, policy.useProtoNames === true));
     const head: Record<string, string | number> = { "x-request-id": this.c.requestId };
     if (this.header) metadataInto(this.header, head, this.c.headerPrefix);
     if (this.trailer) metadataInto(this.trailer, head, this.c.headerPrefix);
@@ -224,7 +224,7 @@ async function callUnaryAttempts(c: UpstreamCall, request: JsonValue, retry: Rou
       }
       if (gone) throw new RpcError(Status.CANCELLED, "client closed the connection");
       if (up) endUpstreamSpan(up, undefined);
-      writeJson(res, pickResponseBody(route, answer));
+      writeJson(res, pickResponseBody(route, answer, policy.useProtoNames === true));
       return 200;
     } catch (err) {
       if (up) endUpstreamSpan(up, spanError(err));
@@ -284,7 +284,7 @@ export async function callStreaming(c: UpstreamCall, req: IncomingMessage, reque
         });
         const responses = mapFailures(call, c, () => headerSeen);
         if (streaming) {
-          const status = await streamResponses(responses, req, res, route);
+          const status = await streamResponses(responses, req, res, route, policy.useProtoNames === true);
           if (up) endUpstreamSpan(up, status < 400 ? undefined : `HTTP ${status}`);
           return status;
         }
@@ -292,7 +292,7 @@ export async function callStreaming(c: UpstreamCall, req: IncomingMessage, reque
         for await (const value of responses) answer = value;
         if (abort.signal.aborted) throw new RpcError(Status.CANCELLED, "client closed the connection");
         if (up) endUpstreamSpan(up, undefined);
-        writeJson(res, pickResponseBody(route, answer ?? {}));
+        writeJson(res, pickResponseBody(route, answer ?? {}, policy.useProtoNames === true));
         return 200;
       } catch (err) {
         if (up) endUpstreamSpan(up, spanError(err));

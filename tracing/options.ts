@@ -69,6 +69,17 @@ export function resolveTracingOptions(options: TracingOptions = {}, env: NodeJS.
   };
 }
 
+/**
+ * Whether the environment asks for spans at all, for a process that sets tracing up only then:
+ * an exporter other than `none` named in `PROTOMESH_TRACING_EXPORTER` / `OTEL_TRACES_EXPORTER`,
+ * or, with none named, an OTLP or protomesh endpoint (the variables `resolveTracingOptions` reads).
+ */
+export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean {
+  const kinds = parseKinds(env.PROTOMESH_TRACING_EXPORTER ?? env.OTEL_TRACES_EXPORTER);
+  if (kinds !== undefined) return kinds.some((k) => k !== "none");
+  return [env.OTEL_EXPORTER_OTLP_ENDPOINT, env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, env.PROTOMESH_TRACING_ENDPOINT].some((v) => nonEmpty(v) !== undefined);
+}
+
 function toList(value: NonNullable<TracingOptions["exporter"]>): Array<ExporterKind | SpanExporter> {
   const list = Array.isArray(value) ? [...value] : [value as ExporterKind | SpanExporter];
   for (const e of list) {

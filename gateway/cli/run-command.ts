@@ -7,6 +7,7 @@ import { etcdRegistry } from "../../registry/etcd/registry";
 import { buildLoadBalancingConfig, type BalancerOption, type OutlierDetectionOption } from "../../runtime/balancing/service-config";
 import { createJsonLogger, getLogger } from "../../runtime/logger";
 import { serveMetrics } from "../../runtime/metrics-endpoint";
+import { tracingRequested } from "../../tracing/options";
 import { RegistryRoutes } from "../discovery";
 import { createGateway, type GatewayOptions } from "../gateway";
 import { validatePolicy } from "../policy-validate";
@@ -132,16 +133,6 @@ function portOf(value: string | undefined, flag: string): number | undefined {
   const port = Number(value);
   if (!/^\d+$/.test(String(value)) || port > 65535) throw new UsageError(`${flag} must be 0-65535, got ${JSON.stringify(value)}`);
   return port;
-}
-
-/**
- * Whether the environment asks for spans: an OTLP or protomesh endpoint, or a traces exporter
- * other than `none` (the variables `setupTracing` reads).
- */
-export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
-  const exporters = (env.PROTOMESH_TRACING_EXPORTER ?? env.OTEL_TRACES_EXPORTER ?? "").split(",").map((e) => e.trim()).filter((e) => e !== "");
-  if (exporters.length > 0) return exporters.some((e) => e !== "none");
-  return [env.OTEL_EXPORTER_OTLP_ENDPOINT, env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, env.PROTOMESH_TRACING_ENDPOINT].some((v) => v !== undefined && v.trim() !== "");
 }
 
 /** `protomesh gateway [run]`: serves until SIGINT or SIGTERM. */
