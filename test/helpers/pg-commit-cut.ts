@@ -4,7 +4,7 @@
  * database committed, the client sees "Connection terminated". The one network fault a
  * producer cannot tell from a failed commit.
  */
-import { createServer, connect, type Server, type Socket } from "node:net";
+import { startRelay } from "./tcp-proxy";
 
 export interface CommitCutProxy {
   /** A connection string through the proxy, for `database` on the same server. */
@@ -20,18 +20,9 @@ export interface CommitCutProxy {
 const COMMIT_QUERY = Buffer.concat([Buffer.from("Q"), Buffer.from([0, 0, 0, 11]), Buffer.from("COMMIT\0")]);
 
 export async function startCommitCutProxy(serverPort: number): Promise<CommitCutProxy> {
-  const sockets = new Set<Socket>();
   let armed = false;
   let cuts = 0;
-  const server: Server = createServer((client) => {
-    const upstream = connect(serverPort, "127.0.0.1");
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("close", () => sockets.delete(s));
-      s.on("error", () => undefined);
-    }
-    client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.destroy());
+  const relay = await startRelay("127.0.0.1", serverPort, (client, upstream) => {
     // This connection sent the armed COMMIT: the server's next bytes are its answer.
     let awaitingCommitAnswer = false;
     client.on("data", (chunk: Buffer) => {
@@ -52,20 +43,14 @@ export async function startCommitCutProxy(serverPort: number): Promise<CommitCut
       client.write(chunk);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
   return {
-    urlOf: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    urlOf: (database) => `postgres://postgres@127.0.0.1:${relay.port}/${database}`,
     cutAfterNextCommit() {
       armed = true;
     },
     get cuts() {
       return cuts;
     },
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => relay.close(),
   };
 }

@@ -13,13 +13,25 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(target: string): Promise<TcpProxy> {
-  const url = new URL(target.includes("://") ? target : `http://${target}`);
+/** A loopback listener relaying each connection to an upstream address; see {@link startRelay}. */
+export interface Relay {
+  readonly port: number;
+  /** Every open socket, both sides. */
+  readonly sockets: ReadonlySet<Socket>;
+  /** Destroys every open connection and stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on a free loopback port and connects each client to `host:port`; `wire` moves the
+ * bytes between the two (piping them, or looking at them on the way). The two sides of a pair
+ * close together, and their errors are heard. A client is refused while `accept()` is false.
+ */
+export async function startRelay(host: string, port: number, wire: (client: Socket, upstream: Socket) => void, accept: () => boolean = () => true): Promise<Relay> {
   const sockets = new Set<Socket>();
-  let cut = false;
   const server: Server = createServer((client) => {
-    if (cut) return void client.destroy();
-    const upstream = connect(Number(url.port), url.hostname);
+    if (!accept()) return void client.destroy();
+    const upstream = connect(port, host);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
@@ -27,24 +39,41 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     }
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
-    client.pipe(upstream);
-    upstream.pipe(client);
+    wire(client, upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
   return {
-    endpoint: `127.0.0.1:${port}`,
-    cut() {
-      cut = true;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      cut = false;
-    },
+    port: (server.address() as { port: number }).port,
+    sockets,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+export async function startTcpProxy(target: string): Promise<TcpProxy> {
+  const url = new URL(target.includes("://") ? target : `http://${target}`);
+  let cut = false;
+  const relay = await startRelay(
+    url.hostname,
+    Number(url.port),
+    (client, upstream) => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    },
+    () => !cut,
+  );
+  return {
+    endpoint: `127.0.0.1:${relay.port}`,
+    cut() {
+      cut = true;
+      for (const s of relay.sockets) s.destroy();
+    },
+    restore() {
+      cut = false;
+    },
+    close: () => relay.close(),
   };
 }
