@@ -6,7 +6,7 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { expect } from "chai";
 import { createServer, RpcError, Status, type Server } from "../index";
-import { createTxClient, createTxServer, participant, type TxAlert, type TxClient, type TxServer } from "../transaction";
+import { createTxClient, createTxServer, participant, type TxAlert, type TxClient, type TxServer, type TxServerOptions } from "../transaction";
 import { AccountDefinition, type AccountHandlers } from "../gen/examples/transfer/v1/transfer_protomesh";
 import { captureLogger } from "./helpers/capture-logger";
 import { startProc, type Proc } from "./helpers/tx-processes";
@@ -26,10 +26,10 @@ async function ledger(failures: number): Promise<{ server: Server; calls: Record
   return { server, calls };
 }
 
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -109,36 +109,39 @@ describe("transaction alerts", function () {
     });
   });
 
-  describe("branch-failing at alertAfterAttempts (in process)", () => {
-    let led: Awaited<ReturnType<typeof ledger>>;
-    let co: TxServer;
-    let tx: TxClient;
-    const alerts: TxAlert[] = [];
-
+  /**
+   * A ledger failing its first `failures` credits and a coordinator in this process recording its
+   * alerts, for the enclosing describe.
+   */
+  function inProcess(failures: number, options: Pick<TxServerOptions, "alertAfterAttempts" | "defaults">) {
+    const world = { alerts: [] as TxAlert[] } as { alerts: TxAlert[]; led: Awaited<ReturnType<typeof ledger>>; co: TxServer; tx: TxClient };
     before(async () => {
-      led = await ledger(5);
-      co = await createTxServer({ logger: captureLogger(), pollIntervalMs: 50, alertAfterAttempts: 2, onAlert: (a) => void alerts.push(a), defaults: { retryIntervalMs: 50, maxRetryIntervalMs: 100 } });
-      tx = createTxClient({ coordinator: `127.0.0.1:${await co.listen("127.0.0.1:0")}` });
+      world.led = await ledger(failures);
+      world.co = await createTxServer({ logger: captureLogger(), pollIntervalMs: 50, onAlert: (a) => void world.alerts.push(a), ...options });
+      world.tx = createTxClient({ coordinator: `127.0.0.1:${await world.co.listen("127.0.0.1:0")}` });
     });
     after(async () => {
-      tx?.close();
-      await co?.shutdown();
-      await led?.server.shutdown();
+      world.tx?.close();
+      await world.co?.shutdown();
+      await world.led?.server.shutdown();
     });
+    return world;
+  }
+
+  describe("branch-failing at alertAfterAttempts (in process)", () => {
+    const world = inProcess(5, { alertAfterAttempts: 2, defaults: { retryIntervalMs: 50, maxRetryIntervalMs: 100 } });
 
     it("alerts when a branch's failed calls reach alertAfterAttempts and at each multiple, not in between", async () => {
+      const { led, tx, alerts } = world;
       const ledgerP = participant(AccountDefinition, led.server.address!);
       try {
         // Credit fails 5 times, then succeeds: alerts at the 2nd and 4th failure, none at the 1st, 3rd or 5th.
         const s = await tx.saga().step(ledgerP, "credit", "undoCredit", { account: "bob", amount: 5 }).submit({ wait: false });
         await until("the saga to succeed", () => (led.calls.credit! >= 6 ? true : undefined));
-        const t = await (async () => {
-          for (;;) {
-            const got = await tx.get(s.gid);
-            if (got.status === "succeed") return got;
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        })();
+        const t = await until("the saga to be recorded as succeeded", async () => {
+          const got = await tx.get(s.gid);
+          return got.status === "succeed" ? got : undefined;
+        });
         expect(t.branches.find((b) => b.op === "action")!.attempts).to.equal(6);
         const mine = alerts.filter((a) => a.gid === s.gid);
         expect(mine.map((a) => [a.kind, a.op, a.attempts])).to.deep.equal([["branch-failing", "action", 2], ["branch-failing", "action", 4]]);
@@ -150,23 +153,10 @@ describe("transaction alerts", function () {
     });
   });
   describe("gave-up for a notification (in process)", () => {
-    let led: Awaited<ReturnType<typeof ledger>>;
-    let co: TxServer;
-    let tx: TxClient;
-    const alerts: TxAlert[] = [];
-
-    before(async () => {
-      led = await ledger(Infinity);
-      co = await createTxServer({ logger: captureLogger(), pollIntervalMs: 50, alertAfterAttempts: 1000, onAlert: (a) => void alerts.push(a) });
-      tx = createTxClient({ coordinator: `127.0.0.1:${await co.listen("127.0.0.1:0")}` });
-    });
-    after(async () => {
-      tx?.close();
-      await co?.shutdown();
-      await led?.server.shutdown();
-    });
+    const world = inProcess(Infinity, { alertAfterAttempts: 1000 });
 
     it("alerts gave-up when a notification runs out of its schedule, with its kind, gid, mode and last error", async () => {
+      const { led, tx, alerts } = world;
       const ledgerP = participant(AccountDefinition, led.server.address!);
       try {
         // One attempt, then one per wait: three attempts, then the schedule is over.
@@ -185,6 +175,7 @@ describe("transaction alerts", function () {
     });
 
     it("alerts gave-up when a notification reaches maxAgeMs, the reason saying its age", async () => {
+      const { led, tx, alerts } = world;
       const ledgerP = participant(AccountDefinition, led.server.address!);
       try {
         const n = await tx.notify(ledgerP, "credit", { account: "bob", amount: 2 }, { scheduleMs: Array.from({ length: 50 }, () => 50), maxAgeMs: 500 });
@@ -202,6 +193,7 @@ describe("transaction alerts", function () {
     });
 
     it("sends no gave-up alert for a notification its receiver refused for good (ABORTED)", async () => {
+      const { tx, alerts } = world;
       const refusing = createServer({ name: "alerts-refusing" });
       refusing.add(AccountDefinition, { credit: async () => { throw new RpcError(Status.ABORTED, "no such account"); } } as Partial<AccountHandlers> as AccountHandlers);
       await refusing.listen("127.0.0.1:0");
