@@ -1,11 +1,10 @@
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { createServer, RpcError, Status, type Server } from "protomesh";
-import { httpGreeterHandlers } from "../examples/gateway/service";
+import { RpcError, Status, type Server } from "protomesh";
 import { createGateway, type Gateway } from "../gateway";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd";
 import { deadPort, uniqueNamespace, useEmbeddedEtcd } from "./helpers/etcd";
-import { HttpGreeterDefinition, rawHttp, startGateway, startHttpGreeter } from "./helpers/gateway";
+import { HttpGreeterDefinition, rawHttp, startGateway, startHttpGreeter, startRegisteredGreeter } from "./helpers/gateway";
 import { VALUE_TYPE_URL } from "../gateway/http-errors";
 import { captureLogger } from "./helpers/capture-logger";
 import { waitFor } from "./helpers/wait";
@@ -356,10 +355,7 @@ describe("gateway bad input under a traffic rule (real etcd, registered instance
     const namespace = uniqueNamespace();
     registry = etcdRegistry({ endpoints: etcd.endpoints, namespace });
     for (const [servedBy, version] of [["stable-instance", "v1"], ["canary-instance", "v2"]]) {
-      const server = createServer({ name: "http-greeter", registry, instance: { version } });
-      server.add(HttpGreeterDefinition, httpGreeterHandlers(servedBy));
-      await server.listen("127.0.0.1:0");
-      servers.push(server);
+      servers.push(await startRegisteredGreeter(registry, "http-greeter", servedBy, version));
     }
     gateway = await createGateway({ etcd: { endpoints: etcd.endpoints, namespace }, upstreams: [{ target: "etcd:///http-greeter", definitions: [HttpGreeterDefinition] }], accessLog: false });
     gateway.setPolicy({

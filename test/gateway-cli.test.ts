@@ -2,13 +2,12 @@ import { expect } from "chai";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createServer, type Server } from "protomesh";
+import type { Server } from "protomesh";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd";
 import { main } from "../cli/main";
 import type { CliIo } from "../cli/command";
 import { createGateway, type Gateway } from "../gateway";
-import { httpGreeterHandlers } from "../examples/gateway/service";
-import { HttpGreeterDefinition } from "./helpers/gateway";
+import { startRegisteredGreeter } from "./helpers/gateway";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { waitFor } from "./helpers/wait";
 import { run } from "./helpers/packed";
@@ -41,9 +40,7 @@ describe("gateway discovery and CLI (real etcd, a service registering while the 
   });
 
   async function startRegistered(name: string, servedBy: string, version = "v1"): Promise<Server> {
-    const server = createServer({ name, registry, instance: { version } });
-    server.add(HttpGreeterDefinition, httpGreeterHandlers(servedBy));
-    await server.listen("127.0.0.1:0");
+    const server = await startRegisteredGreeter(registry, name, servedBy, version);
     servers.push(server);
     return server;
   }

@@ -1,12 +1,11 @@
 import { expect } from "chai";
 import { SignJWT } from "jose";
-import { createServer, type Server } from "protomesh";
+import type { Server } from "protomesh";
 import { etcdRegistry, type EtcdRegistry } from "../registry/etcd";
 import type { Gateway, GatewayPolicy } from "../gateway";
 import type { TrafficRule } from "../runtime/balancing";
-import { httpGreeterHandlers } from "../examples/gateway/service";
 import { captureLogger } from "./helpers/capture-logger";
-import { HttpGreeterDefinition, startGateway } from "./helpers/gateway";
+import { startGateway, startRegisteredGreeter } from "./helpers/gateway";
 import { useEmbeddedEtcd, uniqueNamespace } from "./helpers/etcd";
 import { waitFor } from "./helpers/wait";
 
@@ -40,10 +39,7 @@ describe("gateway traffic rules: JWT claims, percentages, weights, sticky keys (
     const namespace = uniqueNamespace();
     registry = etcdRegistry({ endpoints: etcd.endpoints, namespace });
     for (const version of ["v1", "v2"]) {
-      const server = createServer({ name: SERVICE, registry, instance: { version } });
-      server.add(HttpGreeterDefinition, httpGreeterHandlers(`${version}-instance`));
-      await server.listen("127.0.0.1:0");
-      servers.push(server);
+      servers.push(await startRegisteredGreeter(registry, SERVICE, `${version}-instance`, version));
     }
     gw = await startGateway(`etcd:///${SERVICE}`, { etcd: { endpoints: etcd.endpoints, namespace }, logger: log });
   });

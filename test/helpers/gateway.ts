@@ -1,5 +1,5 @@
 import * as net from "node:net";
-import { createServer, type Server } from "protomesh";
+import { createServer, type Registrar, type Server } from "protomesh";
 import { HttpGreeterDefinition, type HttpGreeterHandlers } from "../../gen/examples/gateway/v1/greeter_http_protomesh";
 import { httpGreeterHandlers } from "../../examples/gateway/service";
 import { createGateway, type Gateway, type GatewayOptions } from "../../gateway";
@@ -12,6 +12,14 @@ export async function startHttpGreeter(overrides: Partial<HttpGreeterHandlers> =
   server.add(HttpGreeterDefinition, { ...httpGreeterHandlers(servedBy), ...overrides });
   const port = await server.listen("127.0.0.1:0");
   return { server, address: `127.0.0.1:${port}` };
+}
+
+/** The HTTP greeter registered in `registry` as `name` with the `version` label, answering as `servedBy`. */
+export async function startRegisteredGreeter(registry: Registrar, name: string, servedBy: string, version = "v1"): Promise<Server> {
+  const server = createServer({ name, registry, instance: { version } });
+  server.add(HttpGreeterDefinition, httpGreeterHandlers(servedBy));
+  await server.listen("127.0.0.1:0");
+  return server;
 }
 
 /** A gateway in front of `address` with the greeter's definitions; resolves with its base URL. */
